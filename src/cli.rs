@@ -1,0 +1,179 @@
+//! The command line: global options and one subcommand per job.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lab",
+    version,
+    about = "Run, check and grade the course \"Monitoring an Anchore deployment with Prometheus and Grafana\"",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// A folder of lab definitions to use instead of the built-in course (for authors).
+    #[arg(long, global = true, env = "LAB_LABS_DIR", value_name = "DIR")]
+    pub labs_dir: Option<PathBuf>,
+
+    /// Output format: human text, or JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// When to use colours (NO_COLOR is honoured under `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Print only problems and the summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more: passing checks' observations, timings of every attempt.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the labs.
+    List,
+    /// Show a lab's instructions, exercises and questions.
+    Show {
+        /// The lab: its number (2 or 02) or its slug.
+        lab: String,
+    },
+    /// Check a lab's exercises against the environment.
+    Check(CheckArgs),
+    /// Validate lab definitions and print every problem found.
+    Validate {
+        /// Lab folders, `lab.yaml` files, or folders of labs (default: the labs in use).
+        paths: Vec<PathBuf>,
+    },
+    /// Check the prerequisites of the course, or of one lab.
+    Doctor(DoctorArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The lab: its number (2 or 02) or its slug.
+    pub lab: String,
+
+    /// Only this exercise's checks (and the checks they need).
+    #[arg(long, short)]
+    pub exercise: Option<String>,
+
+    /// Also write a JUnit XML report here (lab = suite, check = case).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// How many probes may run at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Where the environment is. Passwords come only from the environment, never from
+/// flags (which other users can read in the process list).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Environment")]
+pub struct TargetArgs {
+    /// The trainee's working folder (holds the compose file and `.lab/`).
+    #[arg(long, env = "LAB_WORKDIR", default_value = ".", value_name = "DIR")]
+    pub workdir: PathBuf,
+
+    /// The compose file, relative to the working folder.
+    #[arg(
+        long,
+        env = "LAB_COMPOSE_FILE",
+        default_value = "docker-compose.yaml",
+        value_name = "FILE"
+    )]
+    pub compose_file: PathBuf,
+
+    /// The compose project name (default: COMPOSE_PROJECT_NAME, the file's `name:`, or the folder's name).
+    #[arg(long, env = "LAB_PROJECT", value_name = "NAME")]
+    pub project: Option<String>,
+
+    /// The Anchore API (password: LAB_ANCHORE_PASSWORD or ANCHORECTL_PASSWORD).
+    #[arg(
+        long,
+        env = "LAB_ANCHORE_URL",
+        default_value = "http://localhost:8228",
+        value_name = "URL"
+    )]
+    pub anchore_url: String,
+
+    #[arg(
+        long,
+        env = "LAB_ANCHORE_USER",
+        default_value = "admin",
+        value_name = "USER"
+    )]
+    pub anchore_user: String,
+
+    #[arg(
+        long,
+        env = "LAB_PROMETHEUS_URL",
+        default_value = "http://localhost:9090",
+        value_name = "URL"
+    )]
+    pub prometheus_url: String,
+
+    /// Grafana (password: LAB_GRAFANA_PASSWORD, default `admin`).
+    #[arg(
+        long,
+        env = "LAB_GRAFANA_URL",
+        default_value = "http://localhost:3001",
+        value_name = "URL"
+    )]
+    pub grafana_url: String,
+
+    #[arg(
+        long,
+        env = "LAB_GRAFANA_USER",
+        default_value = "admin",
+        value_name = "USER"
+    )]
+    pub grafana_user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only this lab's prerequisites (default: the whole course's).
+    pub lab: Option<String>,
+
+    /// Check that images are present instead of pulling them.
+    #[arg(long)]
+    pub no_pull: bool,
+
+    /// The compose project whose own containers may hold the course's ports.
+    #[arg(long, env = "LAB_PROJECT", value_name = "NAME")]
+    pub project: Option<String>,
+}

@@ -1,0 +1,58 @@
+//! One module per subcommand: arguments -> plan -> run -> report -> exit code.
+
+pub mod check;
+pub mod doctor;
+pub mod list;
+pub mod show;
+pub mod validate;
+
+use crate::cli::{Cli, Command, Global};
+use crate::error::{Error, Result};
+use crate::loader::{self, Loaded, Source};
+use crate::report::Ui;
+
+pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
+    let g = &cli.global;
+    match cli.command {
+        Command::List => list::run(&load(g)?, ui),
+        Command::Show { lab } => show::run(&load(g)?, &lab, ui),
+        Command::Check(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(check::run(&labs, args, ui))
+        }
+        Command::Validate { paths } => validate::run(g, &paths, ui),
+        Command::Doctor(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(doctor::run(&labs, args, ui))
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "lab", &mut std::io::stdout());
+            Ok(crate::error::exit::OK)
+        }
+    }
+}
+
+/// The labs in use: `--labs-dir` (or LAB_LABS_DIR) when given, else the built-in course.
+/// Any problem in them stops the command: a check against a broken lab means nothing.
+fn load(g: &Global) -> Result<Loaded> {
+    let loaded = loader::load(&[sources(g)]);
+    if !loaded.problems.is_empty() {
+        return Err(Error::InvalidLabs(loaded.problems));
+    }
+    Ok(loaded)
+}
+
+fn sources(g: &Global) -> Source {
+    match &g.labs_dir {
+        Some(d) => Source::Path(d.clone()),
+        None => Source::Embedded,
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+}

@@ -1,0 +1,205 @@
+//! The one error type of `lab`: each variant knows its exit code and its hint.
+
+use std::fmt;
+
+/// Exit codes, documented in the README ("Exit codes"). Keep the two in step.
+pub mod exit {
+    /// Everything asked for passed.
+    pub const OK: i32 = 0;
+    /// The run completed and at least one check failed (or erred).
+    pub const CHECKS_FAILED: i32 = 1;
+    /// Bad command line, unknown lab, or an invalid lab definition.
+    pub const USAGE: i32 = 2;
+    /// A prerequisite is missing (`lab doctor` found a problem).
+    pub const PREREQUISITE: i32 = 3;
+    /// The Docker engine could not be reached.
+    pub const DOCKER_UNREACHABLE: i32 = 4;
+    /// A bug in `lab` or an I/O failure it could not recover from.
+    pub const INTERNAL: i32 = 10;
+}
+
+/// One problem in a lab definition, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file, as the user named it (or `<embedded>/...` for built-in labs).
+    pub file: String,
+    /// 1-based line and column; `None` when the problem is the file as a whole.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The field path, e.g. `exercises[1].checks[2].timeout`; empty for the document.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, ":{l}:{c}")?;
+        }
+        if self.path.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.path, self.message)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", render_diagnostics(.0))]
+    InvalidLabs(Vec<Diagnostic>),
+
+    #[error("no lab named `{query}`{}", did_you_mean(.suggestion))]
+    UnknownLab {
+        query: String,
+        suggestion: Option<String>,
+    },
+
+    #[error("no exercise `{exercise}` in lab {lab}{}", did_you_mean(.suggestion))]
+    UnknownExercise {
+        lab: String,
+        exercise: String,
+        suggestion: Option<String>,
+    },
+
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot reach the Docker engine at {host}: {reason}")]
+    DockerUnreachable { host: String, reason: String },
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("prerequisites missing: {0}")]
+    Prerequisite(String),
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    match s {
+        Some(s) => format!(" (did you mean `{s}`?)"),
+        None => String::new(),
+    }
+}
+
+fn render_diagnostics(d: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in d.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&d.to_string());
+    }
+    out
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::InvalidLabs(_)
+            | Error::UnknownLab { .. }
+            | Error::UnknownExercise { .. }
+            | Error::Usage(_) => exit::USAGE,
+            Error::Read { .. } | Error::Write { .. } => exit::USAGE,
+            Error::DockerUnreachable { .. } => exit::DOCKER_UNREACHABLE,
+            Error::Prerequisite(_) => exit::PREREQUISITE,
+            Error::Internal(_) => exit::INTERNAL,
+        }
+    }
+
+    /// A line that tells the user what to do next, chosen from the cause.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::InvalidLabs(d) => Some(format!(
+                "{} problem{} found; fix {} and run `lab validate` again",
+                d.len(),
+                if d.len() == 1 { "" } else { "s" },
+                if d.len() == 1 { "it" } else { "them" }
+            )),
+            Error::UnknownLab { .. } => Some("run `lab list` to see the labs".into()),
+            Error::UnknownExercise { lab, .. } => {
+                Some(format!("run `lab show {lab}` to see its exercises"))
+            }
+            Error::DockerUnreachable { .. } => Some(
+                "start the Docker daemon (`sudo systemctl start docker`, or `dockerd &`), \
+                 or point DOCKER_HOST at a running engine"
+                    .into(),
+            ),
+            Error::Prerequisite(_) => Some("run `lab doctor` for the details and fixes".into()),
+            Error::Internal(_) => {
+                Some("this is a bug in lab; please report it with the command you ran".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Levenshtein distance, for "did you mean".
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidate nearest to `query`, if it is near enough to be a plausible typo.
+pub fn nearest<'a>(query: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(query, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(query.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_suggests_close_names_only() {
+        let names = ["prometheus", "grafana", "tracing-logs"];
+        assert_eq!(nearest("promethues", names).as_deref(), Some("prometheus"));
+        assert_eq!(nearest("grafan", names).as_deref(), Some("grafana"));
+        assert_eq!(nearest("kubernetes", names), None);
+    }
+
+    #[test]
+    fn diagnostic_renders_file_line_column_and_path() {
+        let d = Diagnostic {
+            file: "labs/02-prometheus/lab.yaml".into(),
+            line: Some(41),
+            column: Some(7),
+            path: "exercises[1].checks[2].timeout".into(),
+            message: "invalid duration \"5 sec\"".into(),
+        };
+        assert_eq!(
+            d.to_string(),
+            "labs/02-prometheus/lab.yaml:41:7: exercises[1].checks[2].timeout: invalid duration \"5 sec\""
+        );
+    }
+}

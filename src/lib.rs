@@ -1,0 +1,18 @@
+//! `lab` runs, checks and grades the hands-on course "Monitoring an Anchore
+//! deployment with Prometheus and Grafana". The binary is a thin layer over this
+//! library; tests and benchmarks use the same modules.
+//!
+//! Layout: `model` (plain data, no I/O), `loader` (the only YAML parser), `probe`
+//! (read-only questions to the environment), `runner` (runs checks, emits events),
+//! `report` (the only place that prints results), `cmd` (one file per subcommand).
+
+pub mod cli;
+pub mod cmd;
+pub mod docker;
+pub mod error;
+pub mod loader;
+pub mod model;
+pub mod probe;
+pub mod report;
+pub mod runner;
+pub mod text;

@@ -1,0 +1,372 @@
+//! The loader: the only place that parses YAML. It reads lab folders (from disk or
+//! from the copy embedded in the binary), turns every parse error into a
+//! `file:line:column: field.path: message` diagnostic, and validates meaning.
+
+mod positions;
+mod validate;
+
+use crate::error::{Diagnostic, Error};
+use crate::model::{Lab, LoadedLab};
+use positions::Index;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use positions::Pos;
+
+/// The course's labs, built into the binary so an installed `lab` needs no checkout.
+static EMBEDDED: include_dir::Dir<'static> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/labs");
+
+const LAB_FILE: &str = "lab.yaml";
+
+/// Where labs come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Embedded,
+    /// A folder of lab folders, a lab folder, or a `lab.yaml` file.
+    Path(PathBuf),
+}
+
+/// Labs read from one or more sources, with every problem found on the way.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub labs: Vec<LoadedLab>,
+    pub problems: Vec<Diagnostic>,
+}
+
+/// One lab's files before parsing.
+struct RawLab {
+    /// The lab file's name as shown in messages.
+    file: String,
+    /// The folder's name as shown in messages.
+    origin: String,
+    text: String,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+pub fn load(sources: &[Source]) -> Loaded {
+    let mut out = Loaded::default();
+    for source in sources {
+        let raws = match source {
+            Source::Embedded => embedded_raw(),
+            Source::Path(p) => match path_raw(p) {
+                Ok(r) => r,
+                Err(d) => {
+                    out.problems.push(d);
+                    continue;
+                }
+            },
+        };
+        for raw in raws {
+            match parse_raw(raw) {
+                Ok(lab) => out.labs.push(lab),
+                Err(mut d) => out.problems.append(&mut d),
+            }
+        }
+    }
+    out.labs.sort_by_key(|l| l.lab.number);
+    out.problems.extend(validate::across_labs(&out.labs));
+    out
+}
+
+fn embedded_raw() -> Vec<RawLab> {
+    let mut raws = Vec::new();
+    for dir in EMBEDDED.dirs() {
+        let Some(file) = dir.get_file(dir.path().join(LAB_FILE)) else {
+            continue;
+        };
+        let name = dir.path().display().to_string();
+        let mut files = BTreeMap::new();
+        collect_embedded(dir, dir.path(), &mut files);
+        raws.push(RawLab {
+            file: format!("<built-in>/{name}/{LAB_FILE}"),
+            origin: format!("<built-in>/{name}"),
+            text: String::from_utf8_lossy(file.contents()).into_owned(),
+            files,
+        });
+    }
+    raws
+}
+
+fn collect_embedded(
+    dir: &include_dir::Dir<'_>,
+    root: &Path,
+    files: &mut BTreeMap<String, Vec<u8>>,
+) {
+    for f in dir.files() {
+        if let Ok(rel) = f.path().strip_prefix(root) {
+            files.insert(slash(rel), f.contents().to_vec());
+        }
+    }
+    for d in dir.dirs() {
+        collect_embedded(d, root, files);
+    }
+}
+
+fn slash(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn whole_file(file: String, message: String) -> Diagnostic {
+    Diagnostic {
+        file,
+        line: None,
+        column: None,
+        path: String::new(),
+        message,
+    }
+}
+
+fn path_raw(p: &Path) -> Result<Vec<RawLab>, Diagnostic> {
+    let shown = p.display().to_string();
+    let meta =
+        std::fs::metadata(p).map_err(|e| whole_file(shown.clone(), format!("cannot read: {e}")))?;
+    if meta.is_file() {
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        return Ok(vec![read_lab_dir(dir, p)?]);
+    }
+    let own = p.join(LAB_FILE);
+    if own.is_file() {
+        return Ok(vec![read_lab_dir(p, &own)?]);
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(p)
+        .map_err(|e| whole_file(shown.clone(), format!("cannot read folder: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|d| d.join(LAB_FILE).is_file())
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(whole_file(
+            shown,
+            format!("no lab here: expected a `{LAB_FILE}`, or folders that hold one"),
+        ));
+    }
+    dirs.iter()
+        .map(|d| read_lab_dir(d, &d.join(LAB_FILE)))
+        .collect()
+}
+
+fn read_lab_dir(dir: &Path, lab_file: &Path) -> Result<RawLab, Diagnostic> {
+    let file = lab_file.display().to_string();
+    let text = std::fs::read_to_string(lab_file)
+        .map_err(|e| whole_file(file.clone(), format!("cannot read: {e}")))?;
+    let mut files = BTreeMap::new();
+    collect_disk(dir, dir, &mut files, 0);
+    Ok(RawLab {
+        file,
+        origin: dir.display().to_string(),
+        text,
+        files,
+    })
+}
+
+fn collect_disk(dir: &Path, root: &Path, files: &mut BTreeMap<String, Vec<u8>>, depth: usize) {
+    // Lab folders are small; the depth limit only guards against symlink loops.
+    if depth > 8 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            collect_disk(&path, root, files, depth + 1);
+        } else if ft.is_file() {
+            if let (Ok(rel), Ok(bytes)) = (path.strip_prefix(root), std::fs::read(&path)) {
+                files.insert(slash(rel), bytes);
+            }
+        }
+    }
+}
+
+fn parse_raw(raw: RawLab) -> Result<LoadedLab, Vec<Diagnostic>> {
+    let index = Index::build(&raw.text);
+    let lab = parse_lab(&raw.file, &raw.text, &index).map_err(|d| vec![d])?;
+    let problems = validate::lab(&raw.file, &lab, &index, &raw.files);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let instructions = raw
+        .files
+        .get(&lab.instructions)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    Ok(LoadedLab {
+        lab,
+        origin: raw.origin,
+        instructions,
+        files: raw.files,
+    })
+}
+
+/// Parses one lab file. The error names the file, line, column and field path.
+pub fn parse_lab(file: &str, text: &str, index: &Index) -> Result<Lab, Diagnostic> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, Lab>(de).map_err(|e| {
+        let path = clean_path(&e.path().to_string());
+        let inner = e.into_inner();
+        let fallback = inner.location().map(|l| Pos {
+            line: l.line(),
+            column: l.column(),
+        });
+        locate(
+            file,
+            index,
+            &path,
+            &strip_serde_yaml(&inner.to_string(), &path),
+            fallback,
+        )
+    })
+}
+
+/// serde_path_to_error writes `?` for a path it could not follow and `.` for the root.
+fn clean_path(p: &str) -> String {
+    let p = p.trim_end_matches(".?");
+    if p == "." || p == "?" {
+        String::new()
+    } else {
+        p.to_string()
+    }
+}
+
+/// serde_yaml's message carries its own path prefix and position suffix; the
+/// diagnostic adds both in its own form.
+fn strip_serde_yaml(msg: &str, path: &str) -> String {
+    let msg = match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => &msg[..i],
+        _ => msg,
+    };
+    // A leading `path: ` (no spaces in the path) is serde_yaml's own.
+    match msg.split_once(": ") {
+        Some((head, rest))
+            if !head.contains(' ')
+                && (head.contains('.') || head.contains('[') || head == path) =>
+        {
+            rest.to_string()
+        }
+        _ => msg.to_string(),
+    }
+}
+
+/// Turns a parse error inside `path` into a diagnostic at the most precise place
+/// the index can find: serde loses the field inside internally tagged enums, so
+/// the field is recovered from the message (an unknown or missing field's name, or
+/// the offending value, which is searched for below `path`).
+fn locate(
+    file: &str,
+    index: &Index,
+    path: &str,
+    message: &str,
+    fallback: Option<Pos>,
+) -> Diagnostic {
+    let mut at_path = path.to_string();
+    let mut at: Option<Pos> = None;
+
+    if let Some(field) = quoted(message, "unknown field `") {
+        let p = if path.is_empty() {
+            field.clone()
+        } else {
+            format!("{path}.{field}")
+        };
+        if let Some(n) = index.get(&p) {
+            at_path = p;
+            at = n.key.or(Some(n.value));
+        }
+    } else if message.starts_with("missing field") {
+        at = index.nearest(path).map(|n| n.value);
+    } else {
+        // The offending value, as serde quotes it: "…" for strings, `…` for variants.
+        let value = quoted(message, "\"").or_else(|| quoted(message, "`"));
+        if let Some(v) = value {
+            if let Some(n) = index
+                .subtree(path)
+                .find(|n| n.scalar.as_deref() == Some(v.as_str()))
+            {
+                at_path = n.path.clone();
+                at = Some(n.value);
+            }
+        }
+    }
+    let at = at
+        .or_else(|| index.get(path).map(|n| n.value))
+        .or(fallback)
+        .or_else(|| index.nearest(path).map(|n| n.value));
+    Diagnostic {
+        file: file.to_string(),
+        line: at.map(|p| p.line),
+        column: at.map(|p| p.column),
+        path: at_path,
+        message: message.to_string(),
+    }
+}
+
+/// The text between `open` and the matching closing quote.
+fn quoted(msg: &str, open: &str) -> Option<String> {
+    let start = msg.find(open)? + open.len();
+    let close = open.chars().last()?;
+    let close = if close == '`' { '`' } else { close };
+    let end = msg[start..].find(close)? + start;
+    Some(msg[start..end].to_string())
+}
+
+/// Reads YAML as compose and the file checks see it: anchors resolved and `<<`
+/// merges applied, as a JSON value. Several documents: the first one.
+pub fn yaml_value(text: &str) -> Result<serde_json::Value, String> {
+    let mut v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    v.apply_merge().map_err(|e| e.to_string())?;
+    serde_json::to_value(yaml_keys_to_strings(v)).map_err(|e| e.to_string())
+}
+
+/// JSON needs string keys; YAML allows `8228: x` or `true: y`.
+fn yaml_keys_to_strings(v: serde_yaml::Value) -> serde_yaml::Value {
+    use serde_yaml::Value;
+    match v {
+        Value::Mapping(m) => Value::Mapping(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let k = match k {
+                        Value::String(s) => Value::String(s),
+                        Value::Number(n) => Value::String(n.to_string()),
+                        Value::Bool(b) => Value::String(b.to_string()),
+                        Value::Null => Value::String("null".into()),
+                        other => Value::String(serde_yaml::to_string(&other).unwrap_or_default()),
+                    };
+                    (k, yaml_keys_to_strings(v))
+                })
+                .collect(),
+        ),
+        Value::Sequence(s) => Value::Sequence(s.into_iter().map(yaml_keys_to_strings).collect()),
+        Value::Tagged(t) => yaml_keys_to_strings(t.value),
+        other => other,
+    }
+}
+
+/// Chooses a lab from what the user typed: `2`, `02`, the slug, or `02-slug`.
+pub fn find<'a>(labs: &'a [LoadedLab], query: &str) -> Result<&'a LoadedLab, Error> {
+    let q = query.trim();
+    let by_number = q.parse::<u32>().ok();
+    if let Some(l) = labs
+        .iter()
+        .find(|l| Some(l.lab.number) == by_number || l.lab.slug == q || l.lab.id() == q)
+    {
+        return Ok(l);
+    }
+    let names: Vec<String> = labs
+        .iter()
+        .flat_map(|l| [l.lab.slug.clone(), l.lab.id()])
+        .collect();
+    Err(Error::UnknownLab {
+        query: q.to_string(),
+        suggestion: crate::error::nearest(q, names.iter().map(String::as_str)),
+    })
+}
+
+#[cfg(test)]
+mod tests;

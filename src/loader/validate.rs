@@ -1,0 +1,531 @@
+//! Meaning checks after parsing: ids, `needs`, cycles, asset files, regexes,
+//! PromQL, durations and points. Every problem is reported, not just the first.
+
+use super::positions::Index;
+use crate::error::Diagnostic;
+use crate::model::check::{AnswerExpect, CheckSpec, Computed};
+use crate::model::{Lab, LoadedLab, Step};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const MAX_WINDOW: Duration = Duration::from_secs(60 * 60);
+const PLACEHOLDERS: [&str; 3] = ["{anchore}", "{prometheus}", "{grafana}"];
+
+struct Report<'a> {
+    file: &'a str,
+    index: &'a Index,
+    out: Vec<Diagnostic>,
+}
+
+impl Report<'_> {
+    fn at(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let path = path.into();
+        let pos = self
+            .index
+            .get(&path)
+            .or_else(|| self.index.nearest(&path))
+            .map(|n| n.value);
+        self.out.push(Diagnostic {
+            file: self.file.to_string(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            path,
+            message: message.into(),
+        });
+    }
+
+    fn regex(&mut self, path: String, pattern: &str) {
+        if let Err(e) = regex::Regex::new(pattern) {
+            // The regex crate's message spans several lines with a caret; keep the last.
+            let why = e.to_string();
+            let why = why
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
+            let why = why.trim_start_matches("error: ");
+            self.at(path, format!("invalid regex {pattern:?}: {why}"));
+        }
+    }
+
+    fn timeout(&mut self, path: String, d: Duration) {
+        if d.is_zero() || d > MAX_TIMEOUT {
+            self.at(
+                path,
+                format!(
+                    "duration {} out of range (more than 0, at most 10m)",
+                    crate::model::format_duration(d)
+                ),
+            );
+        }
+    }
+
+    fn asset(&mut self, path: String, name: &str, files: &BTreeMap<String, Vec<u8>>) {
+        let escapes = name.starts_with('/')
+            || name.split(['/', '\\']).any(|c| c == "..")
+            || name.contains(':');
+        if escapes {
+            self.at(
+                path,
+                format!("asset `{name}` is outside the lab folder; name a file inside it"),
+            );
+        } else if !files.contains_key(name.trim_start_matches("./")) {
+            self.at(
+                path,
+                format!("asset `{name}` does not exist in the lab folder"),
+            );
+        }
+    }
+}
+
+pub fn lab(
+    file: &str,
+    lab: &Lab,
+    index: &Index,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Vec<Diagnostic> {
+    let mut r = Report {
+        file,
+        index,
+        out: Vec::new(),
+    };
+
+    if lab.slug.is_empty()
+        || !lab
+            .slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        r.at(
+            "slug",
+            format!(
+                "slug `{}` must be lower-case letters, digits and dashes",
+                lab.slug
+            ),
+        );
+    }
+    if lab.title.trim().is_empty() {
+        r.at("title", "title is empty");
+    }
+    r.asset("instructions".into(), &lab.instructions, files);
+    if lab.exercises.is_empty() {
+        r.at("exercises", "a lab needs at least one exercise");
+    }
+
+    // Ids: exercises, questions and checks are each unique within the lab.
+    let mut seen_ex = HashSet::new();
+    let mut seen_q = HashMap::new();
+    let mut check_at: HashMap<&str, String> = HashMap::new();
+    for (ei, ex) in lab.exercises.iter().enumerate() {
+        if !seen_ex.insert(ex.id.as_str()) {
+            r.at(
+                format!("exercises[{ei}].id"),
+                format!("duplicate exercise id `{}`", ex.id),
+            );
+        }
+        for (qi, q) in ex.questions.iter().enumerate() {
+            if seen_q.insert(q.id.as_str(), ()).is_some() {
+                r.at(
+                    format!("exercises[{ei}].questions[{qi}].id"),
+                    format!("duplicate question id `{}`", q.id),
+                );
+            }
+        }
+        for (ci, c) in ex.checks.iter().enumerate() {
+            let p = format!("exercises[{ei}].checks[{ci}]");
+            if check_at.contains_key(c.id.as_str()) {
+                r.at(format!("{p}.id"), format!("duplicate check id `{}`", c.id));
+            } else {
+                check_at.insert(c.id.as_str(), p);
+            }
+        }
+    }
+
+    for (ei, ex) in lab.exercises.iter().enumerate() {
+        for (ci, c) in ex.checks.iter().enumerate() {
+            let p = format!("exercises[{ei}].checks[{ci}]");
+            if c.description.trim().is_empty() {
+                r.at(format!("{p}.description"), "description is empty");
+            }
+            if c.points < 0 {
+                r.at(
+                    format!("{p}.points"),
+                    format!("points must not be negative (got {})", c.points),
+                );
+            }
+            if let Some(t) = c.timeout {
+                r.timeout(format!("{p}.timeout"), t.0);
+            }
+            if let Some(ev) = c.eventually {
+                if ev.within.0.is_zero() || ev.within.0 > MAX_WINDOW {
+                    r.at(
+                        format!("{p}.eventually.within"),
+                        format!(
+                            "duration {} out of range (more than 0, at most 1h)",
+                            ev.within
+                        ),
+                    );
+                }
+                if ev.every.0 < Duration::from_millis(50) || ev.every.0 > ev.within.0 {
+                    r.at(
+                        format!("{p}.eventually.every"),
+                        format!(
+                            "duration {} out of range (at least 50ms, at most `within`)",
+                            ev.every
+                        ),
+                    );
+                }
+            }
+            for (ni, need) in c.needs.iter().enumerate() {
+                if need == &c.id {
+                    r.at(
+                        format!("{p}.needs[{ni}]"),
+                        format!("check `{need}` needs itself"),
+                    );
+                } else if !check_at.contains_key(need.as_str()) {
+                    let hint = crate::error::nearest(need, check_at.keys().copied())
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    r.at(
+                        format!("{p}.needs[{ni}]"),
+                        format!("unknown check `{need}`{hint}"),
+                    );
+                }
+            }
+            spec(&mut r, &p, &c.spec, &seen_q);
+        }
+    }
+
+    cycles(&mut r, lab, &check_at);
+
+    for (name, steps) in [
+        ("setup", &lab.setup),
+        ("solve", &lab.solve),
+        ("cleanup", &lab.cleanup),
+    ] {
+        for (si, step) in steps.iter().enumerate() {
+            let p = format!("{name}[{si}]");
+            steps_ok(&mut r, &p, step, files, &check_at, &seen_q);
+        }
+    }
+    r.out
+}
+
+fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, ()>) {
+    match spec {
+        CheckSpec::Container(c) => {
+            if c.services.is_empty() {
+                r.at(format!("{p}.services"), "name at least one compose service");
+            }
+        }
+        CheckSpec::Compose(c) => {
+            if let Some(img) = &c.image {
+                r.regex(format!("{p}.image"), img);
+            }
+            let service_conditions = c.image.is_some()
+                || !c.ports.is_empty()
+                || !c.env.is_empty()
+                || !c.volumes.is_empty();
+            if service_conditions && c.services.is_empty() {
+                r.at(
+                    format!("{p}.services"),
+                    "image, ports, env and volumes apply to services: name at least one",
+                );
+            }
+            if c.services.is_empty() && c.top_level_volumes.is_empty() {
+                r.at(
+                    p.to_string(),
+                    "the check verifies nothing: name services or top_level_volumes",
+                );
+            }
+        }
+        CheckSpec::File(f) => {
+            if f.path.trim().is_empty() {
+                r.at(format!("{p}.path"), "path is empty");
+            }
+            if let Some(re) = &f.contains {
+                r.regex(format!("{p}.contains"), re);
+            }
+            if !f.exists && (f.contains.is_some() || f.yaml.is_some() || f.json.is_some()) {
+                r.at(
+                    format!("{p}.exists"),
+                    "a file that must not exist cannot be read: drop contains/yaml/json",
+                );
+            }
+        }
+        CheckSpec::Http(h) => {
+            let rest = PLACEHOLDERS.iter().find_map(|ph| h.url.strip_prefix(ph));
+            let ok =
+                rest.is_some() || h.url.starts_with("http://") || h.url.starts_with("https://");
+            if !ok {
+                r.at(format!("{p}.url"), format!("url `{}` must start with http://, https:// or one of {{anchore}}, {{prometheus}}, {{grafana}}", h.url));
+            }
+            if !(100..=599).contains(&h.status) {
+                r.at(
+                    format!("{p}.status"),
+                    format!("HTTP status {} out of range (100-599)", h.status),
+                );
+            }
+            if let Some(b) = &h.body {
+                r.regex(format!("{p}.body"), b);
+            }
+        }
+        CheckSpec::PrometheusQuery(q) => {
+            if q.query.trim().is_empty() {
+                r.at(format!("{p}.query"), "PromQL query is empty");
+            }
+            if let Some(v) = &q.value {
+                if crate::probe::prometheus::Comparison::parse(v).is_none() {
+                    r.at(
+                        format!("{p}.value"),
+                        format!("invalid comparison {v:?}: write e.g. \"> 0\", \">= 1\", \"== 3\""),
+                    );
+                }
+            }
+            if let Some(t) = q.tolerance {
+                if t < 0.0 || !t.is_finite() {
+                    r.at(
+                        format!("{p}.tolerance"),
+                        format!("tolerance must be a non-negative number (got {t})"),
+                    );
+                }
+            }
+        }
+        CheckSpec::PrometheusTargets(t) => {
+            if t.health != "up" && t.health != "down" {
+                r.at(
+                    format!("{p}.health"),
+                    format!("health must be `up` or `down` (got `{}`)", t.health),
+                );
+            }
+        }
+        CheckSpec::GrafanaDatasource(_) => {}
+        CheckSpec::GrafanaDashboard(d) => {
+            if d.title.is_some() == d.uid.is_some() {
+                r.at(
+                    p.to_string(),
+                    "name the dashboard by exactly one of `title` or `uid`",
+                );
+            }
+        }
+        CheckSpec::AnchoreImage(a) => {
+            const STATES: [&str; 4] = ["not_analyzed", "analyzing", "analyzed", "analysis_failed"];
+            if !STATES.contains(&a.status.as_str()) {
+                r.at(
+                    format!("{p}.status"),
+                    format!(
+                        "unknown analysis status `{}` (one of {})",
+                        a.status,
+                        STATES.join(", ")
+                    ),
+                );
+            }
+            if a.tag.is_some() && a.at_least.is_some() {
+                r.at(
+                    format!("{p}.at_least"),
+                    "`at_least` counts images: drop `tag`, or drop `at_least`",
+                );
+            }
+        }
+        CheckSpec::Logs(l) => {
+            r.regex(format!("{p}.matches"), &l.matches);
+            if let Some(s) = l.since {
+                if s.0.is_zero() || s.0 > Duration::from_secs(7 * 24 * 3600) {
+                    r.at(
+                        format!("{p}.since"),
+                        format!("duration {s} out of range (more than 0, at most 7 days)"),
+                    );
+                }
+            }
+        }
+        CheckSpec::Answer(a) => {
+            if !questions.contains_key(a.question.as_str()) {
+                r.at(
+                    format!("{p}.question"),
+                    format!("unknown question `{}`", a.question),
+                );
+            }
+            match &a.expect {
+                AnswerExpect::Matches { pattern } => {
+                    r.regex(format!("{p}.expect.pattern"), pattern)
+                }
+                AnswerExpect::Number { of, tolerance } => {
+                    if *tolerance < 0.0 || !tolerance.is_finite() {
+                        r.at(
+                            format!("{p}.expect.tolerance"),
+                            format!("tolerance must be a non-negative number (got {tolerance})"),
+                        );
+                    }
+                    if let Computed::Prometheus(q) = of {
+                        if q.trim().is_empty() {
+                            r.at(format!("{p}.expect.of.prometheus"), "PromQL query is empty");
+                        }
+                    }
+                }
+                AnswerExpect::FreeText => {}
+            }
+        }
+        CheckSpec::Command(c) => {
+            if c.argv.is_empty() || c.argv[0].trim().is_empty() {
+                r.at(
+                    format!("{p}.argv"),
+                    "argv is empty: name the program to run",
+                );
+            } else if c.shell && c.argv.len() != 1 {
+                r.at(
+                    format!("{p}.argv"),
+                    "with `shell: true`, argv holds one element: the script",
+                );
+            }
+            if let Some(s) = &c.stdout {
+                r.regex(format!("{p}.stdout"), s);
+            }
+        }
+    }
+}
+
+fn steps_ok(
+    r: &mut Report,
+    p: &str,
+    step: &Step,
+    files: &BTreeMap<String, Vec<u8>>,
+    checks: &HashMap<&str, String>,
+    questions: &HashMap<&str, ()>,
+) {
+    for a in step.assets() {
+        let field = match step {
+            Step::AddService { .. } => "snippet",
+            Step::WriteAsset { .. } => "asset",
+            _ => "dashboard",
+        };
+        r.asset(format!("{p}.{field}"), a, files);
+    }
+    match step {
+        Step::WaitCheck { check, timeout } => {
+            if !checks.contains_key(check.as_str()) {
+                r.at(format!("{p}.check"), format!("unknown check `{check}`"));
+            }
+            if let Some(t) = timeout {
+                if t.0.is_zero() || t.0 > MAX_WINDOW {
+                    r.at(
+                        format!("{p}.timeout"),
+                        format!("duration {t} out of range (more than 0, at most 1h)"),
+                    );
+                }
+            }
+        }
+        Step::Answer { question, .. } if !questions.contains_key(question.as_str()) => {
+            r.at(
+                format!("{p}.question"),
+                format!("unknown question `{question}`"),
+            );
+        }
+        Step::Run { argv, shell, .. } => {
+            if argv.is_empty() {
+                r.at(
+                    format!("{p}.argv"),
+                    "argv is empty: name the program to run",
+                );
+            } else if *shell && argv.len() != 1 {
+                r.at(
+                    format!("{p}.argv"),
+                    "with `shell: true`, argv holds one element: the script",
+                );
+            }
+        }
+        Step::WriteAsset { to, .. } if to.starts_with('/') || to.split('/').any(|c| c == "..") => {
+            r.at(
+                format!("{p}.to"),
+                format!("`{to}` is outside the environment's folder"),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Reports each `needs` cycle once, at the check where the walk found it.
+fn cycles(r: &mut Report, lab: &Lab, at: &HashMap<&str, String>) {
+    let needs: HashMap<&str, Vec<&str>> = lab
+        .checks()
+        .map(|(_, c)| {
+            (
+                c.id.as_str(),
+                c.needs
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| at.contains_key(n) && *n != c.id)
+                    .collect(),
+            )
+        })
+        .collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done.
+    let mut state: HashMap<&str, u8> = HashMap::new();
+    let mut order: Vec<&str> = lab.checks().map(|(_, c)| c.id.as_str()).collect();
+    order.dedup();
+    for start in order {
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        if state.get(start).copied().unwrap_or(0) != 0 {
+            continue;
+        }
+        state.insert(start, 1);
+        while let Some((node, i)) = stack.pop() {
+            let next = needs.get(node).and_then(|n| n.get(i)).copied();
+            match next {
+                None => {
+                    state.insert(node, 2);
+                }
+                Some(n) => {
+                    stack.push((node, i + 1));
+                    match state.get(n).copied().unwrap_or(0) {
+                        0 => {
+                            state.insert(n, 1);
+                            stack.push((n, 0));
+                        }
+                        1 => {
+                            let mut cycle: Vec<&str> = stack
+                                .iter()
+                                .map(|(c, _)| *c)
+                                .skip_while(|c| *c != n)
+                                .collect();
+                            cycle.push(n);
+                            let path = format!("{}.needs", at[node]);
+                            r.at(path, format!("dependency cycle: {}", cycle.join(" -> ")));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Problems that span labs: two labs with one number or slug.
+pub fn across_labs(labs: &[LoadedLab]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut numbers: HashMap<u32, &str> = HashMap::new();
+    let mut slugs: HashMap<&str, &str> = HashMap::new();
+    for l in labs {
+        let file = format!("{}/lab.yaml", l.origin);
+        if let Some(other) = numbers.insert(l.lab.number, &l.origin) {
+            out.push(Diagnostic {
+                file: file.clone(),
+                line: None,
+                column: None,
+                path: "number".into(),
+                message: format!("lab number {} is also used by {other}", l.lab.number),
+            });
+        }
+        if let Some(other) = slugs.insert(&l.lab.slug, &l.origin) {
+            out.push(Diagnostic {
+                file,
+                line: None,
+                column: None,
+                path: "slug".into(),
+                message: format!("slug `{}` is also used by {other}", l.lab.slug),
+            });
+        }
+    }
+    out
+}

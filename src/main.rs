@@ -1,0 +1,18 @@
+//! `lab`: parse the command line, run the subcommand, turn the outcome into an exit code.
+
+use clap::Parser;
+use lab::{cli, cmd, report};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let ui = report::Ui::new(&cli.global);
+    let code = match cmd::run(cli, &ui) {
+        Ok(code) => code,
+        Err(e) => {
+            ui.error(&e);
+            e.exit_code()
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

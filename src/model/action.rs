@@ -1,0 +1,119 @@
+//! Steps: what `lab start`, `lab solve` and cleanup do to an environment.
+//! This module only describes them; carrying them out belongs to the environments work.
+
+use super::duration::Dur;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One step of a lab's setup, solution or cleanup, tagged by `action`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// `docker compose up -d`, then wait until every service is running (and healthy
+    /// where it has a healthcheck).
+    ComposeUp {
+        #[serde(default)]
+        services: Vec<String>,
+        #[serde(default)]
+        timeout: Option<Dur>,
+    },
+    /// `docker compose down`; volumes are kept unless `volumes: true`.
+    ComposeDown {
+        #[serde(default)]
+        volumes: bool,
+    },
+    /// Uncomment the commented-out block that starts with `marker` (e.g. `prometheus:`).
+    UncommentBlock { file: String, marker: String },
+    /// Set an environment variable on the named services (empty: every service that has it).
+    SetEnv {
+        file: String,
+        #[serde(default)]
+        services: Vec<String>,
+        name: String,
+        value: String,
+    },
+    /// Add a service from a snippet file of the lab.
+    AddService {
+        file: String,
+        name: String,
+        snippet: String,
+    },
+    /// Declare a top-level volume.
+    AddVolume { file: String, name: String },
+    /// Copy one of the lab's asset files into the environment.
+    WriteAsset { asset: String, to: String },
+    /// Add an image to Anchore (anchorectl when installed, else the v2 API).
+    AddImage {
+        image: String,
+        #[serde(default)]
+        wait: bool,
+        #[serde(default)]
+        timeout: Option<Dur>,
+    },
+    /// Wait until an image's analysis ends.
+    WaitAnalysis {
+        image: String,
+        #[serde(default)]
+        timeout: Option<Dur>,
+    },
+    /// Create a Grafana data source.
+    GrafanaDatasource {
+        name: String,
+        #[serde(rename = "type")]
+        ds_type: String,
+        url: String,
+    },
+    /// Import a dashboard (an asset of the lab), binding its inputs to a data source.
+    GrafanaImport {
+        dashboard: String,
+        #[serde(default)]
+        datasource: Option<String>,
+    },
+    /// Wait until a check of this lab passes.
+    WaitCheck {
+        check: String,
+        #[serde(default)]
+        timeout: Option<Dur>,
+    },
+    /// Run a program (no shell unless `shell: true`).
+    Run {
+        argv: Vec<String>,
+        #[serde(default)]
+        shell: bool,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+    },
+    /// Record an answer to a question (solutions use it).
+    Answer { question: String, value: String },
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::ComposeUp { .. } => "compose_up",
+            Step::ComposeDown { .. } => "compose_down",
+            Step::UncommentBlock { .. } => "uncomment_block",
+            Step::SetEnv { .. } => "set_env",
+            Step::AddService { .. } => "add_service",
+            Step::AddVolume { .. } => "add_volume",
+            Step::WriteAsset { .. } => "write_asset",
+            Step::AddImage { .. } => "add_image",
+            Step::WaitAnalysis { .. } => "wait_analysis",
+            Step::GrafanaDatasource { .. } => "grafana_datasource",
+            Step::GrafanaImport { .. } => "grafana_import",
+            Step::WaitCheck { .. } => "wait_check",
+            Step::Run { .. } => "run",
+            Step::Answer { .. } => "answer",
+        }
+    }
+
+    /// Lab files (relative to the lab's folder) that this step reads.
+    pub fn assets(&self) -> Vec<&str> {
+        match self {
+            Step::AddService { snippet, .. } => vec![snippet],
+            Step::WriteAsset { asset, .. } => vec![asset],
+            Step::GrafanaImport { dashboard, .. } => vec![dashboard],
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Checks: what `lab check` verifies, one internally tagged enum variant per kind.
+
+use super::duration::Dur;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A check as written in a lab file: the common fields sit beside `kind` and the
+/// kind's own fields. Unknown fields are still rejected: everything the common part
+/// does not take is handed to the kind's struct, which denies unknown fields
+/// (serde does not support `deny_unknown_fields` on the struct that flattens).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Check {
+    pub id: String,
+    /// What the check verifies, in words a trainee understands.
+    pub description: String,
+    /// How long one attempt may take (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Retry until it passes or the window ends.
+    #[serde(default)]
+    pub eventually: Option<Eventually>,
+    /// Checks that must pass first; if one does not, this one is skipped.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    #[serde(default = "one")]
+    pub points: i64,
+    #[serde(default)]
+    pub hint: Option<String>,
+    #[serde(flatten)]
+    pub spec: CheckSpec,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eventually {
+    /// The whole retry window.
+    pub within: Dur,
+    /// The pause between attempts (default 1s).
+    #[serde(default = "default_every")]
+    pub every: Dur,
+}
+
+fn default_every() -> Dur {
+    Dur::secs(1)
+}
+
+/// The kind-specific part of a check, tagged by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckSpec {
+    Container(ContainerCheck),
+    Compose(ComposeCheck),
+    File(FileCheck),
+    Http(HttpCheck),
+    PrometheusQuery(PrometheusQueryCheck),
+    PrometheusTargets(PrometheusTargetsCheck),
+    GrafanaDatasource(GrafanaDatasourceCheck),
+    GrafanaDashboard(GrafanaDashboardCheck),
+    AnchoreImage(AnchoreImageCheck),
+    Logs(LogsCheck),
+    Answer(AnswerCheck),
+    Command(CommandCheck),
+}
+
+impl CheckSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CheckSpec::Container(_) => "container",
+            CheckSpec::Compose(_) => "compose",
+            CheckSpec::File(_) => "file",
+            CheckSpec::Http(_) => "http",
+            CheckSpec::PrometheusQuery(_) => "prometheus_query",
+            CheckSpec::PrometheusTargets(_) => "prometheus_targets",
+            CheckSpec::GrafanaDatasource(_) => "grafana_datasource",
+            CheckSpec::GrafanaDashboard(_) => "grafana_dashboard",
+            CheckSpec::AnchoreImage(_) => "anchore_image",
+            CheckSpec::Logs(_) => "logs",
+            CheckSpec::Answer(_) => "answer",
+            CheckSpec::Command(_) => "command",
+        }
+    }
+
+    /// Whether the probe needs the Docker engine.
+    pub fn needs_docker(&self) -> bool {
+        match self {
+            CheckSpec::Container(_) | CheckSpec::Logs(_) => true,
+            CheckSpec::Answer(a) => {
+                matches!(a.expect, AnswerExpect::Number { ref of, .. } if matches!(of, Computed::AnalysisDuration { .. }))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The state a container must be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerState {
+    Exists,
+    #[default]
+    Running,
+    Healthy,
+}
+
+/// A compose service's container(s), found by the compose project and service labels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerCheck {
+    /// The compose services whose containers are checked (every one must satisfy it).
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub state: ContainerState,
+    /// Environment variables that must be set to these values.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Host ports that must be published (to any container port).
+    #[serde(default)]
+    pub publishes: Vec<u16>,
+    /// Paths inside the container that must be mount destinations.
+    #[serde(default)]
+    pub mounts: Vec<String>,
+}
+
+/// The trainee's compose file, as compose itself would read it (anchors and `<<` merges applied).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeCheck {
+    /// Relative to the environment's folder; default: the environment's compose file.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Services that must be defined and satisfy the conditions below.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// A regex the service's `image` must match.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Port mappings that must be present, as written in compose (`"9090:9090"`).
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// Environment variables (list or map form in the file) that must have these values.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Mount targets (container paths) that must be present, optionally with a source:
+    /// `/etc/prometheus/prometheus.yml` or `./anchore-prometheus.yml:/etc/prometheus/prometheus.yml`.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// Top-level volumes that must be declared.
+    #[serde(default)]
+    pub top_level_volumes: Vec<String>,
+}
+
+/// A file in the environment's folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCheck {
+    pub path: String,
+    /// `false` to require that the file is absent.
+    #[serde(default = "yes")]
+    pub exists: bool,
+    /// A regex the content must match.
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// A value inside the file, read as YAML or JSON.
+    #[serde(default)]
+    pub yaml: Option<ValueAt>,
+    #[serde(default)]
+    pub json: Option<ValueAt>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `path` selects a value (`scrape_configs[0].job_name`); it must equal `equals`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueAt {
+    pub path: String,
+    pub equals: serde_json::Value,
+}
+
+/// Which of the environment's credentials an HTTP request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Auth {
+    #[default]
+    None,
+    Anchore,
+    Grafana,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// May start with `{anchore}`, `{prometheus}` or `{grafana}`: the environment's URLs.
+    pub url: String,
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default = "status_200")]
+    pub status: u16,
+    /// A regex the body must match.
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub json: Option<ValueAt>,
+}
+
+fn status_200() -> u16 {
+    200
+}
+
+/// An instant query. With no condition, it must return at least one series.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusQueryCheck {
+    pub query: String,
+    /// At least this many series.
+    #[serde(default)]
+    pub min_series: Option<usize>,
+    /// A series carrying all these labels must be present (and is the one compared).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `"> 0"`, `">= 1"`, `"== 3"`, `"< 10"`, `"<= 2"`, `"!= 0"`.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Allowed difference for `==` and `!=`.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusTargetsCheck {
+    /// Jobs whose targets must all be up; empty means every job.
+    #[serde(default)]
+    pub jobs: Vec<String>,
+    /// `up` (default) or `down`: lets a lab assert that scraping fails before the fix.
+    #[serde(default = "health_up")]
+    pub health: String,
+}
+
+fn health_up() -> String {
+    "up".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrafanaDatasourceCheck {
+    #[serde(rename = "type")]
+    pub ds_type: String,
+    /// The URL the data source must use, e.g. `http://prometheus:9090`.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Also run Grafana's health check of the data source (default true).
+    #[serde(default = "yes")]
+    pub healthy: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrafanaDashboardCheck {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// Panels (by title) whose queries must return data; `["*"]` for every panel.
+    #[serde(default)]
+    pub panels_with_data: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchoreImageCheck {
+    /// The image tag; without it, the check counts images.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// `analyzed` (default), `analyzing`, `not_analyzed` or `analysis_failed`.
+    #[serde(default = "analyzed")]
+    pub status: String,
+    /// Without `tag`: at least this many images have `status` (default 1).
+    #[serde(default)]
+    pub at_least: Option<usize>,
+}
+
+fn analyzed() -> String {
+    "analyzed".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsCheck {
+    pub service: String,
+    /// A regex some log line must match.
+    pub matches: String,
+    /// Only lines logged within this window.
+    #[serde(default)]
+    pub since: Option<Dur>,
+    #[serde(default)]
+    pub at_least: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerCheck {
+    /// The id of a question of this lab.
+    pub question: String,
+    pub expect: AnswerExpect,
+}
+
+/// What an answer is compared with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AnswerExpect {
+    /// A number or a duration within `tolerance` of a value the check computes.
+    Number {
+        of: Computed,
+        /// In the answer's unit: seconds for a duration (`2s`), or a plain number.
+        tolerance: f64,
+    },
+    /// A regex the answer must match (case-insensitive).
+    Matches { pattern: String },
+    /// Free text kept for the instructor: no points until graded.
+    FreeText,
+}
+
+/// A value computed when the check runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Computed {
+    Literal(f64),
+    /// The first value of an instant query.
+    Prometheus(String),
+    /// Seconds between an image's `dequeued` and `analysis complete` lines in the
+    /// analyzer's logs.
+    AnalysisDuration {
+        service: String,
+        image: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandCheck {
+    /// Program and arguments; run without a shell unless `shell` is true, in which case
+    /// `argv` has one element, the script.
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub shell: bool,
+    #[serde(default)]
+    pub exit_code: i32,
+    /// A regex stdout must match.
+    #[serde(default)]
+    pub stdout: Option<String>,
+}

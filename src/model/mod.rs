@@ -1,0 +1,23 @@
+//! The lab model: plain data read from lab files. No I/O happens here.
+
+pub mod action;
+pub mod check;
+pub mod duration;
+pub mod lab;
+
+pub use action::Step;
+pub use check::{Check, CheckSpec};
+pub use duration::{format_duration, parse_duration, Dur};
+pub use lab::{AnswerType, Exercise, Lab, Question};
+
+/// A lab together with where it was read from.
+#[derive(Debug, Clone)]
+pub struct LoadedLab {
+    pub lab: Lab,
+    /// The lab's folder as shown to the user (a path, or `<built-in>/02-prometheus`).
+    pub origin: String,
+    /// The instructions' Markdown text.
+    pub instructions: String,
+    /// The lab's files, relative to its folder, with their contents.
+    pub files: std::collections::BTreeMap<String, Vec<u8>>,
+}

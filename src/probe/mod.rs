@@ -1,0 +1,235 @@
+//! Probes: read-only questions put to the environment, one module per check kind.
+//! A probe never changes anything and never prints; it returns an observation.
+
+pub mod anchore;
+pub mod answer;
+pub mod command;
+pub mod compose;
+pub mod container;
+pub mod file;
+pub mod grafana;
+pub mod http;
+pub mod jsonpath;
+pub mod logs;
+pub mod prometheus;
+
+use crate::model::CheckSpec;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A password or token: never shown, whatever prints it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The only way to read the value; call it where it is sent, nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A service `lab` talks to over HTTP.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub user: String,
+    pub password: Secret,
+}
+
+impl Endpoint {
+    pub fn new(url: &str, user: &str, password: &str) -> Self {
+        Endpoint {
+            url: url.trim_end_matches('/').to_string(),
+            user: user.into(),
+            password: Secret::new(password),
+        }
+    }
+}
+
+/// The environment the checks look at: where its files are, its compose project,
+/// where its services answer and the trainee's recorded answers.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The trainee's working folder; relative paths in checks start here.
+    pub workdir: PathBuf,
+    /// The compose file, relative to `workdir` or absolute.
+    pub compose_file: PathBuf,
+    pub project: String,
+    pub anchore: Endpoint,
+    pub prometheus: Endpoint,
+    pub grafana: Endpoint,
+    /// Question id -> the trainee's answer as typed.
+    pub answers: BTreeMap<String, String>,
+}
+
+impl Target {
+    pub fn path(&self, rel: &str) -> PathBuf {
+        let p = PathBuf::from(rel);
+        if p.is_absolute() {
+            p
+        } else {
+            self.workdir.join(p)
+        }
+    }
+
+    /// Expands `{anchore}`, `{prometheus}` and `{grafana}` at the start of a URL.
+    pub fn url(&self, url: &str) -> String {
+        for (ph, ep) in [
+            ("{anchore}", &self.anchore),
+            ("{prometheus}", &self.prometheus),
+            ("{grafana}", &self.grafana),
+        ] {
+            if let Some(rest) = url.strip_prefix(ph) {
+                return format!("{}{}", ep.url, rest);
+            }
+        }
+        url.to_string()
+    }
+}
+
+/// What one probe saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    Pass {
+        actual: String,
+    },
+    Fail {
+        expected: String,
+        actual: String,
+    },
+    /// Nothing to judge yet: a free-text answer waits for the instructor.
+    Pending {
+        actual: String,
+    },
+}
+
+impl Observation {
+    pub fn pass(actual: impl Into<String>) -> Self {
+        Observation::Pass {
+            actual: actual.into(),
+        }
+    }
+    pub fn fail(expected: impl Into<String>, actual: impl Into<String>) -> Self {
+        Observation::Fail {
+            expected: expected.into(),
+            actual: actual.into(),
+        }
+    }
+}
+
+/// A probe that could not look (server down, bad response): the check errs.
+pub type ProbeResult = Result<Observation, String>;
+
+/// What every probe may use: the target, one HTTP client, the Docker connection,
+/// and the moment its attempt must end.
+#[derive(Clone)]
+pub struct Ctx {
+    pub target: Arc<Target>,
+    pub http: reqwest::Client,
+    /// `Err` holds why the engine could not be reached; only Docker-backed probes care.
+    pub docker: Arc<Result<bollard::Docker, String>>,
+    pub deadline: Instant,
+}
+
+impl Ctx {
+    /// Time left for this attempt, for per-request timeouts.
+    pub fn remaining(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    }
+
+    pub fn docker(&self) -> Result<&bollard::Docker, String> {
+        self.docker
+            .as_ref()
+            .as_ref()
+            .map_err(|e| format!("Docker engine unreachable: {e}"))
+    }
+
+    /// GET a URL with the attempt's time limit and optional basic auth, returning
+    /// the status and body. Errors name the URL and what failed; never the password.
+    pub async fn get(&self, url: &str, auth: Option<&Endpoint>) -> Result<(u16, String), String> {
+        self.send(self.http.get(url), url, auth).await
+    }
+
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        auth: Option<&Endpoint>,
+    ) -> Result<(u16, String), String> {
+        let limit = self.remaining();
+        let mut req = req.timeout(limit);
+        if let Some(ep) = auth {
+            req = req.basic_auth(&ep.user, Some(ep.password.expose()));
+        }
+        let resp = req.send().await.map_err(|e| http_error(url, &e, limit))?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|e| http_error(url, &e, limit))?;
+        Ok((status, body))
+    }
+}
+
+/// A reqwest error in words: which URL, and whether it was refused, timed out, or else.
+pub fn http_error(url: &str, e: &reqwest::Error, limit: Duration) -> String {
+    let base = strip_query(url);
+    if e.is_timeout() {
+        format!(
+            "no answer from {base} within {} (the server accepted the connection but did not respond)",
+            crate::model::format_duration(limit)
+        )
+    } else if e.is_connect() {
+        let mut cause = String::new();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            cause = s.to_string();
+            src = s.source();
+        }
+        format!("cannot connect to {base}: {cause}")
+    } else {
+        format!("request to {base} failed: {e}")
+    }
+}
+
+fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// Runs the probe of one check kind.
+pub async fn probe(spec: &CheckSpec, ctx: &Ctx) -> ProbeResult {
+    match spec {
+        CheckSpec::Container(c) => container::probe(c, ctx).await,
+        CheckSpec::Compose(c) => compose::probe(c, ctx).await,
+        CheckSpec::File(c) => file::probe(c, ctx).await,
+        CheckSpec::Http(c) => http::probe(c, ctx).await,
+        CheckSpec::PrometheusQuery(c) => prometheus::query(c, ctx).await,
+        CheckSpec::PrometheusTargets(c) => prometheus::targets(c, ctx).await,
+        CheckSpec::GrafanaDatasource(c) => grafana::datasource(c, ctx).await,
+        CheckSpec::GrafanaDashboard(c) => grafana::dashboard(c, ctx).await,
+        CheckSpec::AnchoreImage(c) => anchore::image(c, ctx).await,
+        CheckSpec::Logs(c) => logs::probe(c, ctx).await,
+        CheckSpec::Answer(c) => answer::probe(c, ctx).await,
+        CheckSpec::Command(c) => command::probe(c, ctx).await,
+    }
+}

@@ -1,0 +1,88 @@
+//! Reporters: the only place that prints results. Human text (with spinners on a
+//! terminal), JSON with a versioned schema, and JUnit XML.
+
+pub mod human;
+pub mod json;
+pub mod junit;
+
+use crate::cli::{ColorChoice, Global};
+use crate::error::Error;
+use console::{Style, Term};
+
+/// How output looks here: colours, terminal, verbosity.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    pub color: bool,
+    /// Spinners and progress bars only when stderr is a terminal (and not in CI).
+    pub interactive: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    pub json: bool,
+}
+
+impl Ui {
+    pub fn new(g: &Global) -> Ui {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match g.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => !no_color && Term::stdout().features().colors_supported(),
+        };
+        console::set_colors_enabled(color);
+        console::set_colors_enabled_stderr(color);
+        let ci = std::env::var_os("CI").is_some();
+        Ui {
+            color,
+            interactive: Term::stderr().is_term() && !ci,
+            quiet: g.quiet,
+            verbose: g.verbose,
+            json: g.format == crate::cli::Format::Json,
+        }
+    }
+
+    /// A plain Ui for tests and snapshots.
+    #[cfg(test)]
+    pub fn plain() -> Ui {
+        Ui {
+            color: false,
+            interactive: false,
+            quiet: false,
+            verbose: 0,
+            json: false,
+        }
+    }
+
+    pub fn style(&self, s: Style) -> Style {
+        if self.color {
+            s.force_styling(true)
+        } else {
+            Style::new().force_styling(false)
+        }
+    }
+
+    /// `error: …` then `hint: …` on stderr.
+    pub fn error(&self, e: &Error) {
+        let red = self.style(Style::new().red().bold());
+        let cyan = self.style(Style::new().cyan().bold());
+        let msg = e.to_string();
+        let mut lines = msg.lines();
+        if let Some(first) = lines.next() {
+            eprintln!("{} {first}", red.apply_to("error:"));
+        }
+        for l in lines {
+            eprintln!("{} {l}", red.apply_to("error:"));
+        }
+        if let Some(h) = e.hint() {
+            eprintln!("{} {h}", cyan.apply_to("hint:"));
+        }
+    }
+
+    /// A cargo-style status line on stderr: the verb right-aligned in 12 columns.
+    pub fn status(&self, verb: &str, message: &str) {
+        if self.quiet {
+            return;
+        }
+        let green = self.style(Style::new().green().bold());
+        eprintln!("{} {message}", green.apply_to(format!("{verb:>12}")));
+    }
+}
