@@ -1,0 +1,3 @@
+//! One integration test binary that runs the built `lab` as a user would.
+
+mod support;
