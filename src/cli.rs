@@ -63,7 +63,7 @@ pub enum Command {
         lab: String,
     },
     /// Check a lab's exercises against the environment.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Validate lab definitions and print every problem found.
     Validate {
         /// Lab folders, `lab.yaml` files, or folders of labs (default: the labs in use).

@@ -18,7 +18,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Show { lab } => show::run(&load(g)?, &lab, ui),
         Command::Check(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(check::run(&labs, args, ui))
+            runtime()?.block_on(check::run(&labs, *args, ui))
         }
         Command::Validate { paths } => validate::run(g, &paths, ui),
         Command::Doctor(args) => {

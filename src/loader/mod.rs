@@ -370,3 +370,11 @@ pub fn find<'a>(labs: &'a [LoadedLab], query: &str) -> Result<&'a LoadedLab, Err
 
 #[cfg(test)]
 mod tests;
+
+/// For tests elsewhere in the crate that parse a lab from text.
+#[cfg(test)]
+pub mod tests_support {
+    pub fn index(text: &str) -> super::positions::Index {
+        super::positions::Index::build(text)
+    }
+}

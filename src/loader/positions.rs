@@ -76,10 +76,9 @@ impl Builder {
                 *next += 1;
                 Some((p, None))
             }
-            Some(Frame::Map { path, pending_key }) => match pending_key.take() {
-                Some((k, kp)) => Some((join(path, &k), Some(kp))),
-                None => None,
-            },
+            Some(Frame::Map { path, pending_key }) => {
+                pending_key.take().map(|(k, kp)| (join(path, &k), Some(kp)))
+            }
         }
     }
 }

@@ -76,7 +76,7 @@ impl Live {
                 if !(self.ui.quiet && result.status == Status::Passed) {
                     // Results are what the user asked for: stdout, above the spinners.
                     let text = render_check(result, &self.ui);
-                    let _ = bars.suspend(|| print!("{text}"));
+                    bars.suspend(|| print!("{text}"));
                 }
             }
         }
@@ -136,12 +136,13 @@ pub fn render_check(r: &CheckResult, ui: &Ui) -> String {
 /// The closing line: counts, points and time.
 pub fn render_summary(lab: &str, s: &Summary, elapsed: Duration, ui: &Ui) -> String {
     let mut parts = vec![format!("{} passed", s.passed)];
-    for (n, word) in [
-        (s.failed, "failed"),
-        (s.errors, "errors"),
-        (s.skipped, "skipped"),
-        (s.pending, "pending"),
-    ] {
+    if s.failed > 0 {
+        parts.push(format!("{} failed", s.failed));
+    }
+    if s.errors > 0 {
+        parts.push(crate::text::count(s.errors, "error"));
+    }
+    for (n, word) in [(s.skipped, "skipped"), (s.pending, "pending")] {
         if n > 0 {
             parts.push(format!("{n} {word}"));
         }

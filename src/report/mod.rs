@@ -4,6 +4,9 @@
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod markdown;
+#[cfg(test)]
+mod tests;
 
 use crate::cli::{ColorChoice, Global};
 use crate::error::Error;

@@ -1,3 +1,5 @@
 //! One integration test binary that runs the built `lab` as a user would.
 
+mod commands;
+mod json;
 mod support;
