@@ -92,7 +92,7 @@ pub struct CheckArgs {
     pub junit: Option<PathBuf>,
 
     /// How many probes may run at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub jobs: u16,
 
     #[command(flatten)]

@@ -148,7 +148,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { concurrency: 16 }
+        Options { concurrency: 64 }
     }
 }
 

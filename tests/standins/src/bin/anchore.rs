@@ -1,0 +1,2 @@
+//! Placeholder: the anchore stand-in is being written.
+fn main() {}

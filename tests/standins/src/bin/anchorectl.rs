@@ -1,0 +1,2 @@
+//! Placeholder: the anchorectl stand-in is being written.
+fn main() {}

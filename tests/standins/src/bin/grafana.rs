@@ -1,0 +1,2 @@
+//! Placeholder: the grafana stand-in is being written.
+fn main() {}
