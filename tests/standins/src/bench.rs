@@ -1,0 +1,292 @@
+//! The lab bench's images: built locally from files (no registry can be reached),
+//! tagged under `lab-bench/…` and under the names the course's compose files use,
+//! rebuilt only when their inputs change.
+//!
+//! Each image is `FROM scratch` plus a binary, the shared libraries `ldd` names for it
+//! (Debian's Prometheus links only libc), and a static busybox as `/bin/sh` where a
+//! compose healthcheck needs a shell (`CMD-SHELL pg_isready …`).
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// One file placed in an image.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub from: PathBuf,
+    /// Absolute path inside the image.
+    pub to: String,
+    /// Extra names the file answers to inside the image (symlinks).
+    pub links: Vec<String>,
+}
+
+/// An image to build.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    pub tag: String,
+    /// Other names the image is tagged with (the course's real image names).
+    pub aliases: Vec<String>,
+    pub files: Vec<Entry>,
+    /// Empty folders to create (data and scratch folders).
+    pub dirs: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub healthcheck: Option<Vec<String>>,
+    pub expose: Vec<u16>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub tag: String,
+    /// False when the image with the same inputs was already there.
+    pub rebuilt: bool,
+    pub took: Duration,
+}
+
+/// The shared libraries and loader a dynamically linked binary needs, as `ldd` lists them.
+pub fn libraries(binary: &Path) -> Result<Vec<PathBuf>, String> {
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .map_err(|e| format!("cannot run ldd: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("not a dynamic executable") || text.contains("statically linked") {
+        return Ok(Vec::new());
+    }
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` or `/lib64/ld-linux-x86-64.so.2 (0x…)`
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        }
+    }
+    Ok(libs)
+}
+
+/// A binary with its libraries, as image entries.
+pub fn binary_with_libs(binary: &Path, to: &str, links: &[&str]) -> Result<Vec<Entry>, String> {
+    let mut entries = vec![Entry {
+        from: binary.to_path_buf(),
+        to: to.into(),
+        links: links.iter().map(|s| s.to_string()).collect(),
+    }];
+    for lib in libraries(binary)? {
+        let to = lib.display().to_string();
+        entries.push(Entry {
+            from: lib,
+            to,
+            links: vec![],
+        });
+    }
+    Ok(entries)
+}
+
+fn dockerfile(spec: &ImageSpec) -> String {
+    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
+    let mut d = String::from("FROM scratch\nCOPY rootfs/ /\n");
+    for p in &spec.expose {
+        d.push_str(&format!("EXPOSE {p}\n"));
+    }
+    if let Some(h) = &spec.healthcheck {
+        d.push_str(&format!(
+            "HEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=30 CMD {}\n",
+            json(h)
+        ));
+    }
+    if !spec.entrypoint.is_empty() {
+        d.push_str(&format!("ENTRYPOINT {}\n", json(&spec.entrypoint)));
+    }
+    if !spec.cmd.is_empty() {
+        d.push_str(&format!("CMD {}\n", json(&spec.cmd)));
+    }
+    d
+}
+
+/// A digest of everything that goes into the image: the Dockerfile, each file's
+/// place and bytes, the folders and links.
+pub fn inputs_digest(spec: &ImageSpec) -> Result<String, String> {
+    let mut h = Sha256::new();
+    h.update(dockerfile(spec).as_bytes());
+    for e in &spec.files {
+        let bytes = std::fs::read(&e.from)
+            .map_err(|err| format!("cannot read {}: {err}", e.from.display()))?;
+        h.update(e.to.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+        for l in &e.links {
+            h.update(l.as_bytes());
+        }
+    }
+    for d in &spec.dirs {
+        h.update(d.as_bytes());
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn docker(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run docker: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "docker {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+const INPUTS_LABEL: &str = "lab.bench.inputs";
+
+/// Builds the image unless one with the same inputs exists; tags the aliases either way.
+pub fn build(spec: &ImageSpec) -> Result<Built, String> {
+    let started = Instant::now();
+    let digest = inputs_digest(spec)?;
+    let current = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        &format!("{{{{index .Config.Labels \"{INPUTS_LABEL}\"}}}}"),
+        &spec.tag,
+    ])
+    .ok();
+    let rebuilt = current.as_deref() != Some(digest.as_str());
+    if rebuilt {
+        let ctx = std::env::temp_dir().join(format!(
+            "lab-bench-ctx-{}-{}",
+            std::process::id(),
+            spec.tag.replace(['/', ':'], "_")
+        ));
+        let _ = std::fs::remove_dir_all(&ctx);
+        let root = ctx.join("rootfs");
+        for d in &spec.dirs {
+            std::fs::create_dir_all(root.join(d.trim_start_matches('/')))
+                .map_err(|e| format!("{d}: {e}"))?;
+        }
+        for e in &spec.files {
+            let dst = root.join(e.to.trim_start_matches('/'));
+            std::fs::create_dir_all(dst.parent().expect("absolute paths have parents"))
+                .map_err(|err| err.to_string())?;
+            std::fs::copy(&e.from, &dst)
+                .map_err(|err| format!("cannot copy {}: {err}", e.from.display()))?;
+            for l in &e.links {
+                let link = root.join(l.trim_start_matches('/'));
+                std::fs::create_dir_all(link.parent().expect("absolute paths have parents"))
+                    .map_err(|err| err.to_string())?;
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink(&e.to, &link)
+                    .map_err(|err| format!("cannot link {l}: {err}"))?;
+            }
+        }
+        std::fs::write(ctx.join("Dockerfile"), dockerfile(spec)).map_err(|e| e.to_string())?;
+        let label = format!("{INPUTS_LABEL}={digest}");
+        let ctx_s = ctx.display().to_string();
+        let result = docker(&[
+            "build", "--quiet", "--label", &label, "--tag", &spec.tag, &ctx_s,
+        ]);
+        let _ = std::fs::remove_dir_all(&ctx);
+        result?;
+    }
+    for alias in &spec.aliases {
+        docker(&["tag", &spec.tag, alias])?;
+    }
+    Ok(Built {
+        tag: spec.tag.clone(),
+        rebuilt,
+        took: started.elapsed(),
+    })
+}
+
+/// Where cargo put the stand-in binaries (the same profile as the running test or tool).
+pub fn standin_binary(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/deps/test-binary or target/<profile>/lab-bench
+    let mut dir = exe.parent();
+    while let Some(d) = dir {
+        let candidate = d.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        dir = d.parent();
+        if d.file_name().is_some_and(|n| n == "target") {
+            break;
+        }
+    }
+    Err(format!(
+        "{name} is not built: run `cargo build -p lab-standins`"
+    ))
+}
+
+/// Debian's static busybox, as `/bin/sh` for images whose healthchecks need a shell.
+pub fn busybox() -> Result<Entry, String> {
+    let p = PathBuf::from("/bin/busybox");
+    if !p.is_file() {
+        return Err(
+            "/bin/busybox is missing: run `bash .ci/setup` (installs busybox-static)".into(),
+        );
+    }
+    if !libraries(&p)?.is_empty() {
+        return Err("/bin/busybox is not static: install busybox-static".into());
+    }
+    Ok(Entry {
+        from: p,
+        to: "/bin/busybox".into(),
+        links: vec!["/bin/sh".into(), "/bin/sleep".into(), "/bin/cat".into()],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_gives_libraries_and_the_loader() {
+        let libs = libraries(Path::new("/bin/ls")).unwrap();
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
+        assert!(
+            libs.iter()
+                .any(|l| l.to_string_lossy().contains("ld-linux")),
+            "{libs:?}"
+        );
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_input() {
+        let spec = ImageSpec {
+            tag: "lab-bench/x:1".into(),
+            aliases: vec![],
+            files: vec![Entry {
+                from: "/bin/ls".into(),
+                to: "/bin/ls".into(),
+                links: vec![],
+            }],
+            dirs: vec!["/data".into()],
+            entrypoint: vec!["/bin/ls".into()],
+            cmd: vec![],
+            healthcheck: None,
+            expose: vec![],
+        };
+        let a = inputs_digest(&spec).unwrap();
+        assert_eq!(a, inputs_digest(&spec).unwrap());
+        let mut other = spec.clone();
+        other.dirs.push("/more".into());
+        assert_ne!(a, inputs_digest(&other).unwrap());
+        let mut other = spec.clone();
+        other.expose.push(9090);
+        assert_ne!(a, inputs_digest(&other).unwrap());
+    }
+}
