@@ -6,6 +6,7 @@
 //! (read-only questions to the environment), `runner` (runs checks, emits events),
 //! `report` (the only place that prints results), `cmd` (one file per subcommand).
 
+pub mod action;
 pub mod analyzer_log;
 pub mod cli;
 pub mod cmd;

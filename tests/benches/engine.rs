@@ -38,7 +38,9 @@ async fn slow_server(delay: Duration) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { continue };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 loop {
@@ -47,7 +49,10 @@ async fn slow_server(delay: Duration) -> String {
                         Ok(_) => {
                             tokio::time::sleep(delay).await;
                             let body = "ok";
-                            let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                            let resp = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
                             if sock.write_all(resp.as_bytes()).await.is_err() {
                                 return;
                             }
@@ -90,7 +95,18 @@ fn main() {
             lab_id: "bench".into(),
             lab_title: "bench".into(),
             checks: (0..50)
-                .map(|i| check(i, CheckSpec::Http(HttpCheck { url: format!("{url}/{i}"), auth: Auth::None, status: 200, body: None, json: None })))
+                .map(|i| {
+                    check(
+                        i,
+                        CheckSpec::Http(HttpCheck {
+                            url: format!("{url}/{i}"),
+                            auth: Auth::None,
+                            status: 200,
+                            body: None,
+                            json: None,
+                        }),
+                    )
+                })
                 .collect(),
         };
         let res = Resources::new(target(&dir), Err("unused".into()));
@@ -100,7 +116,11 @@ fn main() {
             let t = Instant::now();
             let results = runner::run(&plan, &res, Options::default(), tx).await;
             times.push(t.elapsed());
-            assert!(results.iter().all(|r| r.status == Status::Passed), "{:?}", results.iter().find(|r| r.status != Status::Passed));
+            assert!(
+                results.iter().all(|r| r.status == Status::Passed),
+                "{:?}",
+                results.iter().find(|r| r.status != Status::Passed)
+            );
         }
         times
     });
@@ -119,7 +139,18 @@ fn main() {
             lab_id: "bench".into(),
             lab_title: "bench".into(),
             checks: (0..n)
-                .map(|i| check(i, CheckSpec::File(FileCheck { path: "f.txt".into(), exists: true, contains: None, yaml: None, json: None })))
+                .map(|i| {
+                    check(
+                        i,
+                        CheckSpec::File(FileCheck {
+                            path: "f.txt".into(),
+                            exists: true,
+                            contains: None,
+                            yaml: None,
+                            json: None,
+                        }),
+                    )
+                })
                 .collect(),
         };
         let res = Resources::new(target(&dir), Err("unused".into()));
@@ -143,11 +174,24 @@ fn main() {
         let mut times = Vec::new();
         for _ in 0..30 {
             let t = Instant::now();
-            let out = Command::new(exe).args(args).env("NO_COLOR", "1").output().unwrap();
+            let out = Command::new(exe)
+                .args(args)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
             times.push(t.elapsed());
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        println!("lab {}: median {:?}, max {:?} over 30 runs (budget 30 ms)", args.join(" "), median(times.clone()), times.iter().max().unwrap());
+        println!(
+            "lab {}: median {:?}, max {:?} over 30 runs (budget 30 ms)",
+            args.join(" "),
+            median(times.clone()),
+            times.iter().max().unwrap()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
