@@ -290,3 +290,214 @@ mod tests {
         assert_ne!(a, inputs_digest(&other).unwrap());
     }
 }
+
+/// The bench's images. Tags under `lab-bench/…`, plus the names the course's compose
+/// files and labs use, so an unchanged quickstart file starts on the bench.
+pub fn catalog() -> Result<Vec<ImageSpec>, String> {
+    let anchore = standin_binary("anchore-standin")?;
+    let grafana = standin_binary("grafana-standin")?;
+    let sh = busybox()?;
+    let with_sh = |mut entries: Vec<Entry>| {
+        entries.push(sh.clone());
+        entries
+    };
+    // The Anchore stand-in answers to the names the real images run:
+    // `anchore-enterprise-manager service start apiext` (Enterprise), `anchore-manager …`
+    // (engine), and the healthcheck tools `pg_isready` and `redis-cli`.
+    let anchore_files = with_sh(binary_with_libs(
+        &anchore,
+        "/usr/bin/anchore-standin",
+        &[
+            "/usr/bin/anchore-enterprise-manager",
+            "/usr/bin/anchore-manager",
+            "/usr/bin/pg_isready",
+            "/usr/bin/redis-cli",
+        ],
+    )?);
+    let anchore_image = |tag: &str, aliases: &[&str], cmd: &[&str], port: u16| ImageSpec {
+        tag: tag.into(),
+        aliases: aliases.iter().map(|s| s.to_string()).collect(),
+        files: anchore_files.clone(),
+        dirs: vec![
+            "/tmp".into(),
+            "/analysis_scratch".into(),
+            "/var/lib/postgresql/data".into(),
+            "/data".into(),
+        ],
+        entrypoint: vec![],
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        healthcheck: Some(vec![
+            "/usr/bin/anchore-standin".into(),
+            "healthcheck".into(),
+        ]),
+        expose: vec![port],
+    };
+    let prometheus = PathBuf::from("/usr/bin/prometheus");
+    if !prometheus.is_file() {
+        return Err(
+            "/usr/bin/prometheus is missing: run `bash .ci/setup` (installs Debian's prometheus)"
+                .into(),
+        );
+    }
+    let registry = PathBuf::from("/usr/bin/docker-registry");
+    Ok(vec![
+        anchore_image(
+            "lab-bench/anchore:latest",
+            &[
+                "docker.io/anchore/enterprise:v5.3.0",
+                "docker.io/anchore/enterprise:v5.17.0",
+                "docker.io/anchore/enterprise:v5.6.0",
+            ],
+            &["anchore-enterprise-manager", "service", "start", "apiext"],
+            8228,
+        ),
+        anchore_image(
+            "lab-bench/anchore-db:latest",
+            &["docker.io/library/postgres:13", "postgres:13"],
+            &["anchore-standin", "service", "start", "db"],
+            5432,
+        ),
+        anchore_image(
+            "lab-bench/anchore-redis:latest",
+            &[
+                "docker.io/library/redis:7",
+                "redis:7",
+                "docker.io/library/redis:4",
+                "redis:4",
+            ],
+            &["anchore-standin", "service", "start", "redis"],
+            6379,
+        ),
+        anchore_image(
+            "lab-bench/anchore-ui:latest",
+            &[
+                "docker.io/anchore/enterprise-ui:v5.3.0",
+                "docker.io/anchore/enterprise-ui:v5.17.0",
+            ],
+            &["anchore-standin", "service", "start", "ui"],
+            3000,
+        ),
+        ImageSpec {
+            tag: "lab-bench/prometheus:latest".into(),
+            aliases: vec![
+                "docker.io/prom/prometheus:latest".into(),
+                "prom/prometheus:latest".into(),
+            ],
+            files: binary_with_libs(&prometheus, "/bin/prometheus", &[])?,
+            dirs: vec![
+                "/prometheus".into(),
+                "/etc/prometheus".into(),
+                "/tmp".into(),
+            ],
+            entrypoint: vec!["/bin/prometheus".into()],
+            cmd: vec![
+                "--config.file=/etc/prometheus/prometheus.yml".into(),
+                "--storage.tsdb.path=/prometheus".into(),
+            ],
+            healthcheck: None,
+            expose: vec![9090],
+        },
+        ImageSpec {
+            tag: "lab-bench/grafana:latest".into(),
+            aliases: vec![
+                "docker.io/grafana/grafana:latest".into(),
+                "grafana/grafana:latest".into(),
+            ],
+            files: binary_with_libs(&grafana, "/usr/bin/grafana-standin", &[])?,
+            dirs: vec![
+                "/var/lib/grafana".into(),
+                "/etc/grafana/provisioning/datasources".into(),
+                "/tmp".into(),
+            ],
+            entrypoint: vec![],
+            cmd: vec!["/usr/bin/grafana-standin".into()],
+            healthcheck: Some(vec![
+                "/usr/bin/grafana-standin".into(),
+                "healthcheck".into(),
+            ]),
+            expose: vec![3000],
+        },
+        ImageSpec {
+            tag: "lab-bench/registry:latest".into(),
+            aliases: vec![],
+            files: binary_with_libs(&registry, "/bin/registry", &[])?,
+            dirs: vec![
+                "/var/lib/registry".into(),
+                "/etc/docker/registry".into(),
+                "/tmp".into(),
+            ],
+            entrypoint: vec!["/bin/registry".into()],
+            cmd: vec!["serve".into(), "/etc/docker/registry/config.yml".into()],
+            healthcheck: None,
+            expose: vec![5000],
+        },
+    ])
+}
+
+/// A compose project that is always taken down, also when a test panics.
+pub struct Project {
+    pub name: String,
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+impl Project {
+    /// A fresh project folder with a unique name for this process and tag.
+    pub fn new(tag: &str) -> Project {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "labbench-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = std::env::temp_dir().join(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Project {
+            name,
+            dir,
+            files: vec![],
+        }
+    }
+
+    /// `docker compose -p NAME -f … ARGS`, with compose's own stderr in the error.
+    pub fn compose(&self, args: &[&str]) -> Result<String, String> {
+        let mut cmd = Command::new("docker");
+        cmd.arg("compose")
+            .arg("-p")
+            .arg(&self.name)
+            .current_dir(&self.dir);
+        for f in &self.files {
+            cmd.arg("-f").arg(f);
+        }
+        let out = cmd
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run docker compose: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "docker compose {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if std::env::var_os("LAB_BENCH_KEEP").is_some() {
+            eprintln!(
+                "keeping compose project {} in {}",
+                self.name,
+                self.dir.display()
+            );
+            return;
+        }
+        let _ = self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "2"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
