@@ -246,51 +246,6 @@ pub fn busybox() -> Result<Entry, String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ldd_output_gives_libraries_and_the_loader() {
-        let libs = libraries(Path::new("/bin/ls")).unwrap();
-        assert!(
-            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
-            "{libs:?}"
-        );
-        assert!(
-            libs.iter()
-                .any(|l| l.to_string_lossy().contains("ld-linux")),
-            "{libs:?}"
-        );
-    }
-
-    #[test]
-    fn the_digest_changes_with_any_input() {
-        let spec = ImageSpec {
-            tag: "lab-bench/x:1".into(),
-            aliases: vec![],
-            files: vec![Entry {
-                from: "/bin/ls".into(),
-                to: "/bin/ls".into(),
-                links: vec![],
-            }],
-            dirs: vec!["/data".into()],
-            entrypoint: vec!["/bin/ls".into()],
-            cmd: vec![],
-            healthcheck: None,
-            expose: vec![],
-        };
-        let a = inputs_digest(&spec).unwrap();
-        assert_eq!(a, inputs_digest(&spec).unwrap());
-        let mut other = spec.clone();
-        other.dirs.push("/more".into());
-        assert_ne!(a, inputs_digest(&other).unwrap());
-        let mut other = spec.clone();
-        other.expose.push(9090);
-        assert_ne!(a, inputs_digest(&other).unwrap());
-    }
-}
-
 /// The bench's images. Tags under `lab-bench/…`, plus the names the course's compose
 /// files and labs use, so an unchanged quickstart file starts on the bench.
 pub fn catalog() -> Result<Vec<ImageSpec>, String> {
@@ -499,5 +454,50 @@ impl Drop for Project {
         }
         let _ = self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "2"]);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_gives_libraries_and_the_loader() {
+        let libs = libraries(Path::new("/bin/ls")).unwrap();
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
+        assert!(
+            libs.iter()
+                .any(|l| l.to_string_lossy().contains("ld-linux")),
+            "{libs:?}"
+        );
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_input() {
+        let spec = ImageSpec {
+            tag: "lab-bench/x:1".into(),
+            aliases: vec![],
+            files: vec![Entry {
+                from: "/bin/ls".into(),
+                to: "/bin/ls".into(),
+                links: vec![],
+            }],
+            dirs: vec!["/data".into()],
+            entrypoint: vec!["/bin/ls".into()],
+            cmd: vec![],
+            healthcheck: None,
+            expose: vec![],
+        };
+        let a = inputs_digest(&spec).unwrap();
+        assert_eq!(a, inputs_digest(&spec).unwrap());
+        let mut other = spec.clone();
+        other.dirs.push("/more".into());
+        assert_ne!(a, inputs_digest(&other).unwrap());
+        let mut other = spec.clone();
+        other.expose.push(9090);
+        assert_ne!(a, inputs_digest(&other).unwrap());
     }
 }
