@@ -440,3 +440,104 @@ fn rust_type_names_become_lab_file_words() {
         assert_eq!(plain_types(raw), want, "{raw}");
     }
 }
+
+#[test]
+fn the_example_in_format_md_is_a_valid_lab() {
+    let doc = include_str!("../../labs/FORMAT.md");
+    let after = doc
+        .split_once("## A complete example")
+        .expect("FORMAT.md has a complete example")
+        .1;
+    let yaml = after
+        .split_once("```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the example is a yaml block")
+        .0;
+    let index = Index::build(yaml);
+    let lab = parse_lab("FORMAT.md", yaml, &index).unwrap_or_else(|d| panic!("{d}"));
+    let mut files = files();
+    files.insert(
+        "assets/anchore-prometheus.yml".into(),
+        b"global: {}\n".to_vec(),
+    );
+    let problems = validate::lab("FORMAT.md", &lab, &index, &files);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(lab.id(), "02-prometheus");
+}
+
+/// `labs/00-example` is the tour authors copy from: it must keep using every kind of
+/// check, every step action, every way to expect an answer, and the common fields.
+/// A new kind or action fails here until the example (and FORMAT.md) show it.
+#[test]
+fn the_example_lab_uses_every_kind_action_and_answer_form() {
+    use crate::model::check::{AnswerExpect, Computed};
+    use std::collections::BTreeSet;
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/00-example");
+    let loaded = load(&[Source::Path(dir)]);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    let lab = &loaded.labs[0].lab;
+    let format = include_str!("../../labs/FORMAT.md");
+
+    let kinds: BTreeSet<&str> = lab.checks().map(|(_, c)| c.spec.kind()).collect();
+    assert_eq!(kinds.len(), 12, "{kinds:?}");
+    let steps = lab.setup.iter().chain(&lab.solve).chain(&lab.cleanup);
+    let actions: BTreeSet<&str> = steps.map(crate::model::Step::name).collect();
+    assert_eq!(actions.len(), 14, "{actions:?}");
+    for kind in &kinds {
+        assert!(
+            format.contains(&format!("### `{kind}`")),
+            "FORMAT.md lacks {kind}"
+        );
+    }
+    for action in &actions {
+        assert!(
+            format.contains(&format!("| `{action}` |")),
+            "FORMAT.md lacks {action}"
+        );
+    }
+
+    let mut forms = BTreeSet::new();
+    for (_, c) in lab.checks() {
+        if let crate::model::CheckSpec::Answer(a) = &c.spec {
+            forms.insert(match &a.expect {
+                AnswerExpect::Number {
+                    of: Computed::Literal(_),
+                    ..
+                } => "literal",
+                AnswerExpect::Number {
+                    of: Computed::Prometheus(_),
+                    ..
+                } => "prometheus",
+                AnswerExpect::Number {
+                    of: Computed::AnalysisDuration { .. },
+                    ..
+                } => "analysis_duration",
+                AnswerExpect::Matches { .. } => "matches",
+                AnswerExpect::FreeText => "free_text",
+            });
+        }
+    }
+    assert_eq!(forms.len(), 5, "{forms:?}");
+
+    let checks: Vec<_> = lab.checks().map(|(_, c)| c).collect();
+    assert!(checks.iter().any(|c| c.timeout.is_some()));
+    assert!(checks.iter().any(|c| c.eventually.is_some()));
+    assert!(checks.iter().any(|c| !c.needs.is_empty()));
+    assert!(checks.iter().any(|c| c.points != 1));
+    assert!(checks.iter().any(|c| c.hint.is_some()));
+    let shells: BTreeSet<bool> = checks
+        .iter()
+        .filter_map(|c| match &c.spec {
+            crate::model::CheckSpec::Command(cmd) => Some(cmd.shell),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shells.len(), 2, "command checks with and without a shell");
+    assert!(lab.questions().any(|q| q.model_answer.is_some()));
+    let types: BTreeSet<String> = lab
+        .questions()
+        .map(|q| format!("{:?}", q.answer_type))
+        .collect();
+    assert_eq!(types.len(), 3, "{types:?}");
+}
