@@ -3,6 +3,7 @@
 //! `file:line:column: field.path: message` diagnostic, and validates meaning.
 
 mod positions;
+mod refine;
 mod validate;
 
 use crate::error::{Diagnostic, Error};
@@ -209,21 +210,166 @@ fn parse_raw(raw: RawLab) -> Result<LoadedLab, Vec<Diagnostic>> {
 /// Parses one lab file. The error names the file, line, column and field path.
 pub fn parse_lab(file: &str, text: &str, index: &Index) -> Result<Lab, Diagnostic> {
     let de = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize::<_, Lab>(de).map_err(|e| {
-        let path = clean_path(&e.path().to_string());
-        let inner = e.into_inner();
-        let fallback = inner.location().map(|l| Pos {
-            line: l.line(),
-            column: l.column(),
+    let err = match serde_path_to_error::deserialize::<_, Lab>(de) {
+        Ok(lab) => return Ok(lab),
+        Err(e) => e,
+    };
+    // The document on its own: if it cannot be read, the mistake is in the YAML, not
+    // in the lab format, and serde_yaml's position is the one to trust.
+    let doc = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Err(e) => return Err(syntax_error(file, text, index, &e)),
+        Ok(serde_yaml::Value::Null) => {
+            return Err(Diagnostic {
+                file: file.to_string(),
+                line: Some(1),
+                column: Some(1),
+                path: String::new(),
+                message: "the file is empty: a lab needs at least `number`, `slug`, `title`, \
+                          `summary` and `exercises`"
+                    .into(),
+            })
+        }
+        Ok(doc) => doc,
+    };
+    let path = clean_path(&err.path().to_string());
+    let inner = err.into_inner();
+    let fallback = inner.location().map(|l| Pos {
+        line: l.line(),
+        column: l.column(),
+    });
+    let message = strip_serde_yaml(&inner.to_string(), &path);
+    // serde loses the field inside tagged enums and flattened structs; find it again.
+    let path = match quoted(&message, "missing field `") {
+        Some(field) => refine::missing_home(&doc, &path, &field).unwrap_or(path),
+        None => refine::culprit(&doc, &path),
+    };
+    Err(locate(file, index, &path, &plain_types(&message), fallback))
+}
+
+/// A document serde_yaml could not read as YAML: where it stopped, in words that say
+/// what to fix.
+fn syntax_error(file: &str, text: &str, index: &Index, e: &serde_yaml::Error) -> Diagnostic {
+    let raw = e.to_string();
+    if raw.contains("more than one document") {
+        // The `---` that starts the second document: one after some content.
+        let mut content = false;
+        let second = text.lines().enumerate().find_map(|(i, l)| {
+            if l.starts_with("---") && content {
+                return Some(i + 1);
+            }
+            let l = l.trim();
+            content |= !l.is_empty() && !l.starts_with('#') && !l.starts_with("---");
+            None
         });
-        locate(
-            file,
-            index,
-            &path,
-            &strip_serde_yaml(&inner.to_string(), &path),
-            fallback,
-        )
+        return Diagnostic {
+            file: file.to_string(),
+            line: second.or(Some(1)),
+            column: Some(1),
+            path: String::new(),
+            message: "a lab file holds one YAML document; remove this `---` and what \
+                      follows, or merge it into the lab above"
+                .into(),
+        };
+    }
+    if raw.contains("duplicate entry with key") {
+        if let Some(n) = index.duplicate_key() {
+            let field = n.path.rsplit(['.', ']']).next().unwrap_or(&n.path);
+            let at = n.key.unwrap_or(n.value);
+            return Diagnostic {
+                file: file.to_string(),
+                line: Some(at.line),
+                column: Some(at.column),
+                path: n.path.clone(),
+                message: format!("`{field}` is written twice in this mapping; keep one"),
+            };
+        }
+    }
+    let loc = e.location().map(|l| Pos {
+        line: l.line(),
+        column: l.column(),
+    });
+    let (message, at) = syntax_message(&raw, text, loc);
+    let path = at
+        .and_then(|p| index.enclosing(p))
+        .map(|n| n.path.clone())
+        .unwrap_or_default();
+    Diagnostic {
+        file: file.to_string(),
+        line: at.map(|p| p.line),
+        column: at.map(|p| p.column),
+        path,
+        message,
+    }
+}
+
+/// `… at line 3 column 5` -> the position.
+fn line_column(s: &str) -> Option<Pos> {
+    let rest = &s[s.rfind(" at line ")? + " at line ".len()..];
+    let (line, rest) = rest.split_once(" column ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some(Pos {
+        line: line.trim().parse().ok()?,
+        column: column.parse().ok()?,
     })
+}
+
+fn without_position(s: &str) -> &str {
+    match s.rfind(" at line ") {
+        Some(i) => &s[..i],
+        None => s,
+    }
+}
+
+/// libyaml's message (`what at line L column C, while context at line M column N`)
+/// reworded, and the position to show.
+fn syntax_message(raw: &str, text: &str, loc: Option<Pos>) -> (String, Option<Pos>) {
+    let (what_part, context_part) = match raw.split_once(", while ") {
+        Some((w, c)) => (w, Some(c)),
+        None => (raw, None),
+    };
+    let what = without_position(what_part).trim();
+    let loc = loc.or_else(|| line_column(what_part));
+    if let Some(ctx) = context_part.filter(|c| c.contains("quoted scalar")) {
+        let start = line_column(ctx).or(loc);
+        let at = loc
+            .map(|p| format!(" at line {} column {}", p.line, p.column))
+            .unwrap_or_default();
+        return (
+            format!(
+                "YAML syntax: the quoted value that starts here does not end where it should \
+                 ({what}{at}); is its closing quote missing?"
+            ),
+            start,
+        );
+    }
+    let found = loc.and_then(|p| {
+        text.lines()
+            .nth(p.line.checked_sub(1)?)?
+            .chars()
+            .nth(p.column.checked_sub(1)?)
+    });
+    let message = match what {
+        "found character that cannot start any token" if found == Some('\t') => {
+            "YAML syntax: a tab character; indent with spaces (YAML does not allow tabs)".into()
+        }
+        "found character that cannot start any token" => match found {
+            Some(c) => format!("YAML syntax: `{c}` cannot start a value; put the value in quotes"),
+            None => format!("YAML syntax: {what}"),
+        },
+        "mapping values are not allowed in this context" => {
+            "YAML syntax: a `key: value` cannot start here; check this line's indentation, \
+             or quote a value that contains `: `"
+                .into()
+        }
+        "did not find expected key" | "did not find expected '-' indicator" => {
+            format!("YAML syntax: {what}; check this line's indentation against the lines above")
+        }
+        _ => match context_part {
+            Some(ctx) => format!("YAML syntax: {what} (while {})", without_position(ctx)),
+            None => format!("YAML syntax: {what}"),
+        },
+    };
+    (message, loc)
 }
 
 /// serde_path_to_error writes `?` for a path it could not follow and `.` for the root.
@@ -243,16 +389,57 @@ fn strip_serde_yaml(msg: &str, path: &str) -> String {
         Some(i) if msg[i..].contains(" column ") => &msg[..i],
         _ => msg,
     };
-    // A leading `path: ` (no spaces in the path) is serde_yaml's own.
+    // A leading `path: ` (no spaces) is serde_yaml's own; inside tagged enums it is
+    // shorter than ours (`setup` for `setup[0].detach`).
     match msg.split_once(": ") {
         Some((head, rest))
-            if !head.contains(' ')
-                && (head.contains('.') || head.contains('[') || head == path) =>
+            if !head.is_empty()
+                && !head.contains(' ')
+                && !head.contains('`')
+                && (head.contains('.')
+                    || head.contains('[')
+                    || path == head
+                    || path.starts_with(&format!("{head}."))
+                    || path.starts_with(&format!("{head}["))) =>
         {
             rest.to_string()
         }
         _ => msg.to_string(),
     }
+}
+
+/// Rust type names in serde's messages, in the words of a lab file.
+fn plain_types(msg: &str) -> String {
+    let (head, expected) = match msg.find(", expected ") {
+        Some(i) => (&msg[..i], &msg[i + ", expected ".len()..]),
+        None => return msg.to_string(),
+    };
+    let head = head
+        .replace("invalid type: sequence", "invalid type: list")
+        .replace("invalid type: map", "invalid type: mapping")
+        .replace("invalid value: map", "invalid value: mapping")
+        .replace("invalid type: unit value", "invalid type: empty value");
+    let expected = match expected {
+        "u8" | "u32" | "u64" | "usize" => "a whole number, 0 or more".to_string(),
+        "u16" => "a whole number from 0 to 65535".to_string(),
+        "i32" | "i64" => "a whole number".to_string(),
+        "f32" | "f64" => "a number".to_string(),
+        "a sequence" => "a list".to_string(),
+        "a map" => "a mapping".to_string(),
+        "struct Lab" => "a mapping of the lab's fields (`number`, `slug`, `title`, …)".to_string(),
+        "struct ValueAt" => "a mapping with `path` and `equals`".to_string(),
+        "struct Eventually" => "a mapping with `within` and `every`".to_string(),
+        "internally tagged enum CheckSpec" => "a mapping with `kind`".to_string(),
+        "internally tagged enum Step" => "a mapping with `action`".to_string(),
+        "internally tagged enum AnswerExpect" => "a mapping with `type`".to_string(),
+        "string or map" => {
+            "`literal: <number>`, `prometheus: <query>` or `analysis_duration: {…}`".to_string()
+        }
+        "map with a single key" => "a mapping with a single key".to_string(),
+        e if e.starts_with("struct ") => "a mapping".to_string(),
+        e => e.to_string(),
+    };
+    format!("{head}, expected {expected}")
 }
 
 /// Turns a parse error inside `path` into a diagnostic at the most precise place
@@ -319,7 +506,11 @@ fn quoted(msg: &str, open: &str) -> Option<String> {
 /// Reads YAML as compose and the file checks see it: anchors resolved and `<<`
 /// merges applied, as a JSON value. Several documents: the first one.
 pub fn yaml_value(text: &str) -> Result<serde_json::Value, String> {
-    let mut v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    use serde::Deserialize;
+    let mut v = match serde_yaml::Deserializer::from_str(text).next() {
+        Some(first) => serde_yaml::Value::deserialize(first).map_err(|e| e.to_string())?,
+        None => serde_yaml::Value::Null,
+    };
     v.apply_merge().map_err(|e| e.to_string())?;
     serde_json::to_value(yaml_keys_to_strings(v)).map_err(|e| e.to_string())
 }

@@ -36,6 +36,9 @@ enum Frame {
     Map {
         path: String,
         pending_key: Option<(String, Pos)>,
+        /// The mapping's own node, and whether its first key is still to come.
+        node: usize,
+        first_key: bool,
     },
     Seq {
         path: String,
@@ -76,9 +79,9 @@ impl Builder {
                 *next += 1;
                 Some((p, None))
             }
-            Some(Frame::Map { path, pending_key }) => {
-                pending_key.take().map(|(k, kp)| (join(path, &k), Some(kp)))
-            }
+            Some(Frame::Map {
+                path, pending_key, ..
+            }) => pending_key.take().map(|(k, kp)| (join(path, &k), Some(kp))),
         }
     }
 }
@@ -97,8 +100,24 @@ impl MarkedEventReceiver for Builder {
                     scalar: Some(text),
                 }),
                 None => {
-                    if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
-                        *pending_key = Some((text, pos(mark)));
+                    if let Some(Frame::Map {
+                        pending_key,
+                        node,
+                        first_key,
+                        ..
+                    }) = self.stack.last_mut()
+                    {
+                        let at = pos(mark);
+                        // A block mapping's start marker stands at its first `:`; the
+                        // mapping is better shown where its first key begins.
+                        if *first_key {
+                            *first_key = false;
+                            let n = &mut self.nodes[*node];
+                            if (at.line, at.column) < (n.value.line, n.value.column) {
+                                n.value = at;
+                            }
+                        }
+                        *pending_key = Some((text, at));
                     }
                 }
             },
@@ -128,6 +147,8 @@ impl MarkedEventReceiver for Builder {
                     Frame::Map {
                         path,
                         pending_key: None,
+                        node: self.nodes.len() - 1,
+                        first_key: true,
                     }
                 } else {
                     Frame::Seq { path, next: 0 }
@@ -152,8 +173,52 @@ impl Index {
             done: false,
         };
         let mut parser = Parser::new_from_str(text);
-        let _ = parser.load(&mut b, false);
+        if parser.load(&mut b, false).is_err() {
+            // The document stops at a syntax error: a key already read whose value did
+            // not parse is still the best name for where the error is.
+            if let Some(Frame::Map {
+                path,
+                pending_key: Some((k, kp)),
+                ..
+            }) = b.stack.last()
+            {
+                b.nodes.push(Node {
+                    path: join(path, k),
+                    key: Some(*kp),
+                    value: *kp,
+                    scalar: None,
+                });
+            }
+        }
         Index { nodes: b.nodes }
+    }
+
+    /// The field a position falls in: the last node that starts at or before it on
+    /// the same line, else the mapping or list around the last node before it.
+    pub fn enclosing(&self, at: Pos) -> Option<&Node> {
+        let before = |p: Pos| (p.line, p.column) <= (at.line, at.column);
+        let last = self
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| before(n.key.unwrap_or(n.value)))?;
+        if last.key.unwrap_or(last.value).line == at.line {
+            return Some(last);
+        }
+        let parent = match last.path.rfind(['.', '[']) {
+            Some(cut) => &last.path[..cut],
+            None => "",
+        };
+        self.get(parent).or(Some(last))
+    }
+
+    /// The first key written twice in one mapping, at its second occurrence.
+    pub fn duplicate_key(&self) -> Option<&Node> {
+        let mut seen = std::collections::HashSet::new();
+        self.nodes
+            .iter()
+            .filter(|n| n.key.is_some())
+            .find(|n| !seen.insert(n.path.as_str()))
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
@@ -219,6 +284,54 @@ exercises:
         let idx = Index::build(DOC);
         let n = idx.nearest("exercises[0].checks[1].needs[3]").unwrap();
         assert_eq!(n.path, "exercises[0].checks[1]");
+    }
+
+    #[test]
+    fn a_block_mapping_starts_at_its_first_key_and_a_flow_one_at_its_brace() {
+        let idx = Index::build(DOC);
+        let check = idx.get("exercises[0].checks[0]").unwrap();
+        assert_eq!(check.value, Pos { line: 5, column: 9 });
+        assert_eq!(idx.get("").unwrap().value, Pos { line: 1, column: 1 });
+        let idx = Index::build("eventually: {within: 2m}\n");
+        assert_eq!(
+            idx.get("eventually").unwrap().value,
+            Pos {
+                line: 1,
+                column: 13
+            }
+        );
+    }
+
+    #[test]
+    fn enclosing_names_the_field_on_the_line_or_the_mapping_around_it() {
+        let idx = Index::build(DOC);
+        let on_line = idx
+            .enclosing(Pos {
+                line: 6,
+                column: 20,
+            })
+            .unwrap();
+        assert_eq!(on_line.path, "exercises[0].checks[0].timeout");
+        // A line after the last value of a check belongs to the check.
+        let text = "a:\n  b: 1\n  c: 2\n\td: 3\n";
+        let idx = Index::build(text);
+        assert_eq!(idx.enclosing(Pos { line: 4, column: 1 }).unwrap().path, "a");
+    }
+
+    #[test]
+    fn a_key_whose_value_does_not_parse_is_still_indexed() {
+        let idx = Index::build("a:\n  url: \"http://x\n  b: 1\n");
+        let n = idx.get("a.url").expect("the pending key is kept");
+        assert_eq!(n.key, Some(Pos { line: 2, column: 3 }));
+    }
+
+    #[test]
+    fn the_second_of_two_equal_keys_is_the_duplicate() {
+        let idx = Index::build("a:\n  b: 1\n  c: 2\n  b: 3\n");
+        let n = idx.duplicate_key().unwrap();
+        assert_eq!(n.path, "a.b");
+        assert_eq!(n.key, Some(Pos { line: 4, column: 3 }));
+        assert!(Index::build(DOC).duplicate_key().is_none());
     }
 
     #[test]

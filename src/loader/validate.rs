@@ -3,8 +3,9 @@
 
 use super::positions::Index;
 use crate::error::Diagnostic;
+use crate::model::check::ValueAt;
 use crate::model::check::{AnswerExpect, CheckSpec, Computed};
-use crate::model::{Lab, LoadedLab, Step};
+use crate::model::{AnswerType, Lab, LoadedLab, Step};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -56,8 +57,48 @@ impl Report<'_> {
                 path,
                 format!(
                     "duration {} out of range (more than 0, at most 10m)",
-                    crate::model::format_duration(d)
+                    shown(d)
                 ),
+            );
+        }
+    }
+
+    /// A step's wait: longer than a check's attempt, as it may cover a whole analysis.
+    fn window(&mut self, path: String, d: Duration) {
+        if d.is_zero() || d > MAX_WINDOW {
+            self.at(
+                path,
+                format!(
+                    "duration {} out of range (more than 0, at most 1h)",
+                    shown(d)
+                ),
+            );
+        }
+    }
+
+    fn id(&mut self, path: String, what: &str, id: &str) {
+        if id.trim().is_empty() {
+            self.at(path, format!("{what} id is empty"));
+        } else if id.chars().any(char::is_whitespace) {
+            self.at(
+                path,
+                format!("{what} id `{id}` has spaces; write it like `api-healthy`"),
+            );
+        }
+    }
+
+    fn value_at(&mut self, path: String, v: &ValueAt) {
+        if let Err(why) = crate::probe::jsonpath::select(&serde_json::Value::Null, &v.path) {
+            self.at(format!("{path}.path"), why);
+        }
+    }
+
+    /// A file a step edits in the environment: relative, and inside its folder.
+    fn env_file(&mut self, path: String, name: &str) {
+        if name.starts_with('/') || name.split(['/', '\\']).any(|c| c == "..") {
+            self.at(
+                path,
+                format!("`{name}` is outside the environment's folder"),
             );
         }
     }
@@ -119,6 +160,7 @@ pub fn lab(
     let mut seen_q = HashMap::new();
     let mut check_at: HashMap<&str, String> = HashMap::new();
     for (ei, ex) in lab.exercises.iter().enumerate() {
+        r.id(format!("exercises[{ei}].id"), "exercise", &ex.id);
         if !seen_ex.insert(ex.id.as_str()) {
             r.at(
                 format!("exercises[{ei}].id"),
@@ -126,7 +168,12 @@ pub fn lab(
             );
         }
         for (qi, q) in ex.questions.iter().enumerate() {
-            if seen_q.insert(q.id.as_str(), ()).is_some() {
+            r.id(
+                format!("exercises[{ei}].questions[{qi}].id"),
+                "question",
+                &q.id,
+            );
+            if seen_q.insert(q.id.as_str(), q.answer_type).is_some() {
                 r.at(
                     format!("exercises[{ei}].questions[{qi}].id"),
                     format!("duplicate question id `{}`", q.id),
@@ -135,6 +182,7 @@ pub fn lab(
         }
         for (ci, c) in ex.checks.iter().enumerate() {
             let p = format!("exercises[{ei}].checks[{ci}]");
+            r.id(format!("{p}.id"), "check", &c.id);
             if check_at.contains_key(c.id.as_str()) {
                 r.at(format!("{p}.id"), format!("duplicate check id `{}`", c.id));
             } else {
@@ -159,21 +207,13 @@ pub fn lab(
                 r.timeout(format!("{p}.timeout"), t.0);
             }
             if let Some(ev) = c.eventually {
-                if ev.within.0.is_zero() || ev.within.0 > MAX_WINDOW {
-                    r.at(
-                        format!("{p}.eventually.within"),
-                        format!(
-                            "duration {} out of range (more than 0, at most 1h)",
-                            ev.within
-                        ),
-                    );
-                }
+                r.window(format!("{p}.eventually.within"), ev.within.0);
                 if ev.every.0 < Duration::from_millis(50) || ev.every.0 > ev.within.0 {
                     r.at(
                         format!("{p}.eventually.every"),
                         format!(
                             "duration {} out of range (at least 50ms, at most `within`)",
-                            ev.every
+                            shown(ev.every.0)
                         ),
                     );
                 }
@@ -210,10 +250,12 @@ pub fn lab(
             steps_ok(&mut r, &p, step, files, &check_at, &seen_q);
         }
     }
+    // In the order of the file, as an author reads it.
+    r.out.sort_by_key(|d| (d.line, d.column));
     r.out
 }
 
-fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, ()>) {
+fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, AnswerType>) {
     match spec {
         CheckSpec::Container(c) => {
             if c.services.is_empty() {
@@ -248,6 +290,12 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, ()>
             if let Some(re) = &f.contains {
                 r.regex(format!("{p}.contains"), re);
             }
+            if let Some(v) = &f.yaml {
+                r.value_at(format!("{p}.yaml"), v);
+            }
+            if let Some(v) = &f.json {
+                r.value_at(format!("{p}.json"), v);
+            }
             if !f.exists && (f.contains.is_some() || f.yaml.is_some() || f.json.is_some()) {
                 r.at(
                     format!("{p}.exists"),
@@ -271,13 +319,16 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, ()>
             if let Some(b) = &h.body {
                 r.regex(format!("{p}.body"), b);
             }
+            if let Some(v) = &h.json {
+                r.value_at(format!("{p}.json"), v);
+            }
         }
         CheckSpec::PrometheusQuery(q) => {
             if q.query.trim().is_empty() {
                 r.at(format!("{p}.query"), "PromQL query is empty");
             }
             if let Some(v) = &q.value {
-                if crate::probe::prometheus::Comparison::parse(v).is_none() {
+                if !comparison_ok(v) || crate::probe::prometheus::Comparison::parse(v).is_none() {
                     r.at(
                         format!("{p}.value"),
                         format!("invalid comparison {v:?}: write e.g. \"> 0\", \">= 1\", \"== 3\""),
@@ -335,17 +386,29 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, ()>
                 if s.0.is_zero() || s.0 > Duration::from_secs(7 * 24 * 3600) {
                     r.at(
                         format!("{p}.since"),
-                        format!("duration {s} out of range (more than 0, at most 7 days)"),
+                        format!(
+                            "duration {} out of range (more than 0, at most 7 days)",
+                            shown(s.0)
+                        ),
                     );
                 }
             }
         }
         CheckSpec::Answer(a) => {
-            if !questions.contains_key(a.question.as_str()) {
-                r.at(
+            match questions.get(a.question.as_str()) {
+                None => r.at(
                     format!("{p}.question"),
                     format!("unknown question `{}`", a.question),
-                );
+                ),
+                Some(AnswerType::Text) if matches!(a.expect, AnswerExpect::Number { .. }) => r.at(
+                    format!("{p}.expect.type"),
+                    format!(
+                        "question `{}` takes a text answer; comparing it as a number needs \
+                         `answer_type: number` or `duration` on the question",
+                        a.question
+                    ),
+                ),
+                Some(_) => {}
             }
             match &a.expect {
                 AnswerExpect::Matches { pattern } => {
@@ -392,7 +455,7 @@ fn steps_ok(
     step: &Step,
     files: &BTreeMap<String, Vec<u8>>,
     checks: &HashMap<&str, String>,
-    questions: &HashMap<&str, ()>,
+    questions: &HashMap<&str, AnswerType>,
 ) {
     for a in step.assets() {
         let field = match step {
@@ -403,17 +466,23 @@ fn steps_ok(
         r.asset(format!("{p}.{field}"), a, files);
     }
     match step {
+        Step::ComposeUp { timeout, .. }
+        | Step::AddImage { timeout, .. }
+        | Step::WaitAnalysis { timeout, .. } => {
+            if let Some(t) = timeout {
+                r.window(format!("{p}.timeout"), t.0);
+            }
+        }
+        Step::UncommentBlock { file, .. }
+        | Step::SetEnv { file, .. }
+        | Step::AddService { file, .. }
+        | Step::AddVolume { file, .. } => r.env_file(format!("{p}.file"), file),
         Step::WaitCheck { check, timeout } => {
             if !checks.contains_key(check.as_str()) {
                 r.at(format!("{p}.check"), format!("unknown check `{check}`"));
             }
             if let Some(t) = timeout {
-                if t.0.is_zero() || t.0 > MAX_WINDOW {
-                    r.at(
-                        format!("{p}.timeout"),
-                        format!("duration {t} out of range (more than 0, at most 1h)"),
-                    );
-                }
+                r.window(format!("{p}.timeout"), t.0);
             }
         }
         Step::Answer { question, .. } if !questions.contains_key(question.as_str()) => {
@@ -423,7 +492,7 @@ fn steps_ok(
             );
         }
         Step::Run { argv, shell, .. } => {
-            if argv.is_empty() {
+            if argv.is_empty() || argv[0].trim().is_empty() {
                 r.at(
                     format!("{p}.argv"),
                     "argv is empty: name the program to run",
@@ -435,14 +504,29 @@ fn steps_ok(
                 );
             }
         }
-        Step::WriteAsset { to, .. } if to.starts_with('/') || to.split('/').any(|c| c == "..") => {
-            r.at(
-                format!("{p}.to"),
-                format!("`{to}` is outside the environment's folder"),
-            );
-        }
+        Step::WriteAsset { to, .. } => r.env_file(format!("{p}.to"), to),
         _ => {}
     }
+}
+
+/// A duration as the author wrote it; `format_duration` shows zero as `0ms`.
+fn shown(d: Duration) -> String {
+    if d.is_zero() {
+        "0s".into()
+    } else {
+        crate::model::format_duration(d)
+    }
+}
+
+/// `"> 0"`, `">= 1"`, `"== 3"`, `"< 10"`, `"<= 2"`, `"!= 0"`: an operator, then a
+/// number. The probe's parser has the last word; this keeps the documented form.
+pub(super) fn comparison_ok(v: &str) -> bool {
+    let v = v.trim();
+    let rest = [">=", "<=", "==", "!=", ">", "<"]
+        .iter()
+        .find_map(|op| v.strip_prefix(op));
+    rest.and_then(|n| n.trim().parse::<f64>().ok())
+        .is_some_and(f64::is_finite)
 }
 
 /// Reports each `needs` cycle once, at the check where the walk found it.

@@ -3,3 +3,4 @@
 mod commands;
 mod json;
 mod support;
+mod validate;
