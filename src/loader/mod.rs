@@ -457,8 +457,12 @@ fn locate(
     let mut at: Option<Pos> = None;
 
     if let Some(field) = quoted(message, "unknown field `") {
+        // serde_path_to_error ends the path at the unknown field, except inside
+        // internally tagged enums, where it stops at the enclosing mapping.
         let p = if path.is_empty() {
             field.clone()
+        } else if path == field || path.ends_with(&format!(".{field}")) {
+            path.to_string()
         } else {
             format!("{path}.{field}")
         };

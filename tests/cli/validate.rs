@@ -14,11 +14,11 @@ const CASES: &[(&str, &[&str])] = &[
     // Fields serde does not know: the path ends at the unknown key.
     (
         "01-unknown-top-field.yaml",
-        &[r#"7:9: author: unknown field `author`, expected one of `number`, `slug`, `title`, `summary`, `instructions`, `prerequisites`, `setup`, `solve`, `cleanup`, `exercises`"#],
+        &[r#"7:1: author: unknown field `author`, expected one of `number`, `slug`, `title`, `summary`, `instructions`, `prerequisites`, `setup`, `solve`, `cleanup`, `exercises`"#],
     ),
     (
         "02-unknown-exercise-field.yaml",
-        &[r#"20:17: exercises[0].descripton: unknown field `descripton`, expected one of `id`, `title`, `hints`, `questions`, `checks`"#],
+        &[r#"20:5: exercises[0].descripton: unknown field `descripton`, expected one of `id`, `title`, `hints`, `questions`, `checks`"#],
     ),
     (
         "03-unknown-check-field.yaml",
@@ -30,11 +30,11 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "05-unknown-eventually-field.yaml",
-        &[r#"49:17: exercises[1].checks[0].eventually.evry: unknown field `evry`, expected `within` or `every`"#],
+        &[r#"49:11: exercises[1].checks[0].eventually.evry: unknown field `evry`, expected `within` or `every`"#],
     ),
     (
         "06-unknown-question-field.yaml",
-        &[r#"41:17: exercises[1].questions[0].points: unknown field `points`, expected one of `id`, `prompt`, `answer_type`, `model_answer`"#],
+        &[r#"41:9: exercises[1].questions[0].points: unknown field `points`, expected one of `id`, `prompt`, `answer_type`, `model_answer`"#],
     ),
     // A kind or action that does not exist.
     (
