@@ -2,3 +2,4 @@
 //! applies them (backups, atomic writes).
 
 pub mod compose_edit;
+pub mod files;

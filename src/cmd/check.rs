@@ -175,25 +175,10 @@ fn read_answers(workdir: &Path) -> Result<BTreeMap<String, String>> {
     }
 }
 
-/// Writes through a temporary file in the same folder and renames it into place,
-/// so a reader never sees half a file and an interrupted write loses nothing.
+/// Writes a report file atomically (see `action::files::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let err = |source| Error::Write {
+    crate::action::files::write_atomic(path, bytes).map_err(|source| Error::Write {
         path: path.display().to_string(),
         source,
-    };
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
     })
 }

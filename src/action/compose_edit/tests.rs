@@ -258,20 +258,51 @@ fn every_reference_compose_file_takes_the_lab_2_edits() {
 
 #[test]
 fn the_course_template_takes_every_lab_edit() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/labs/deployment/docker-compose.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/labs/deployment/docker-compose.yaml"
+    );
     let before = std::fs::read_to_string(path).unwrap();
     let text = uncomment_block(&before, "prometheus:").unwrap();
     let text = set_env(&text, &[], "ANCHORE_ENABLE_METRICS", "true").unwrap();
     let text = add_volume(&text, "grafana-db-volume").unwrap();
-    let text = add_service(&text, "grafana", "grafana:\n  image: docker.io/grafana/grafana:latest\n  ports:\n    - \"3001:3000\"\n").unwrap();
+    let text = add_service(
+        &text,
+        "grafana",
+        "grafana:\n  image: docker.io/grafana/grafana:latest\n  ports:\n    - \"3001:3000\"\n",
+    )
+    .unwrap();
     let doc = crate::loader::yaml_value(&text).unwrap();
-    let all = ["api", "catalog", "queue", "policy-engine", "analyzer", "reports", "reports_worker", "notifications", "ui"];
+    let all = [
+        "api",
+        "catalog",
+        "queue",
+        "policy-engine",
+        "analyzer",
+        "reports",
+        "reports_worker",
+        "notifications",
+        "ui",
+    ];
     let mut c = compose_check(&all);
     c.env.insert("ANCHORE_ENABLE_METRICS".into(), "true".into());
-    assert!(matches!(judge(&c, &doc), Observation::Pass { .. }), "{:?}", judge(&c, &doc));
+    assert!(
+        matches!(judge(&c, &doc), Observation::Pass { .. }),
+        "{:?}",
+        judge(&c, &doc)
+    );
     let mut c = compose_check(&["prometheus", "grafana"]);
     c.top_level_volumes = vec!["grafana-db-volume".into(), "anchore-db-volume".into()];
-    assert!(matches!(judge(&c, &doc), Observation::Pass { .. }), "{:?}", judge(&c, &doc));
+    assert!(
+        matches!(judge(&c, &doc), Observation::Pass { .. }),
+        "{:?}",
+        judge(&c, &doc)
+    );
     let (removed, _) = diff(&before, &text);
-    assert!(removed.iter().all(|l| l.contains("ANCHORE_ENABLE_METRICS=false") || l.starts_with('#')), "{removed:?}");
+    assert!(
+        removed
+            .iter()
+            .all(|l| l.contains("ANCHORE_ENABLE_METRICS=false") || l.starts_with('#')),
+        "{removed:?}"
+    );
 }
