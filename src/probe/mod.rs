@@ -12,6 +12,8 @@ pub mod http;
 pub mod jsonpath;
 pub mod logs;
 pub mod prometheus;
+#[cfg(test)]
+pub mod testserver;
 
 use crate::model::CheckSpec;
 use std::collections::BTreeMap;
