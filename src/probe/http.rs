@@ -91,6 +91,25 @@ pub(crate) fn json_answer(url: &str, status: u16, body: &str) -> Result<Value, S
     })
 }
 
+/// The error for an HTTP 401: the credentials were refused. Names the user and
+/// the variable holding the password, never the password.
+pub(crate) fn rejected(service: &str, url: &str, ep: &Endpoint, env: &str) -> String {
+    format!(
+        "{service} at {} rejected the credentials of user `{}` (HTTP 401): set {env} to the right password",
+        base(url),
+        ep.user
+    )
+}
+
+/// `message` (or `error`) of a JSON error answer, if any.
+pub(crate) fn message_of(v: &Value) -> Option<String> {
+    ["message", "error"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// `url` with query parameters appended, properly encoded.
 pub(crate) fn with_query(url: &str, params: &[(&str, &str)]) -> Result<String, String> {
     reqwest::Url::parse_with_params(url, params)
