@@ -110,6 +110,19 @@ pub(crate) fn message_of(v: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `s` made safe as one path segment of a URL.
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `url` with query parameters appended, properly encoded.
 pub(crate) fn with_query(url: &str, params: &[(&str, &str)]) -> Result<String, String> {
     reqwest::Url::parse_with_params(url, params)
@@ -295,7 +308,9 @@ mod tests {
     }
 
     #[test]
-    fn queries_are_encoded() {
+    fn segments_and_queries_are_encoded() {
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(segment("bdpa7hticyha8e"), "bdpa7hticyha8e");
         let u = with_query(
             "http://h:9090/api/v1/query",
             &[("query", "up{job=\"a b\"} + 1")],
