@@ -1,6 +1,324 @@
-//! PLACEHOLDER (replaced before the first commit that lands).
-use super::{Ctx, ProbeResult};
-use crate::model::check::HttpCheck;
-pub async fn probe(_c: &HttpCheck, _ctx: &Ctx) -> ProbeResult {
-    Err("placeholder".into())
+//! `http`: a GET whose status, body and JSON content are compared with the check.
+//! Also the small helpers the other HTTP-backed probes share.
+
+use super::jsonpath::{loosely_equal, select, show};
+use super::{Ctx, Endpoint, Observation, ProbeResult};
+use crate::model::check::{Auth, HttpCheck};
+use crate::text::clip;
+use serde_json::Value;
+
+pub async fn probe(c: &HttpCheck, ctx: &Ctx) -> ProbeResult {
+    let url = ctx.target.url(&c.url);
+    let auth: Option<&Endpoint> = match c.auth {
+        Auth::None => None,
+        Auth::Anchore => Some(&ctx.target.anchore),
+        Auth::Grafana => Some(&ctx.target.grafana),
+    };
+    let (status, body) = ctx.get(&url, auth).await?;
+    if status != c.status {
+        return Ok(Observation::fail(
+            format!("HTTP {}", c.status),
+            format!("HTTP {status}{}", body_hint(&body)),
+        ));
+    }
+    let mut seen = vec![format!("HTTP {status}")];
+    if let Some(pattern) = &c.body {
+        let re = regex::Regex::new(pattern)
+            .map_err(|e| format!("invalid body regex {pattern:?}: {e}"))?;
+        if !re.is_match(&body) {
+            return Ok(Observation::fail(
+                format!("HTTP {status} with a body matching /{pattern}/"),
+                format!("HTTP {status}, body: {}", one_line(&body, 120)),
+            ));
+        }
+        seen.push(format!("body matches /{pattern}/"));
+    }
+    if let Some(want) = &c.json {
+        let doc: Value = serde_json::from_str(&body)
+            .map_err(|e| format!("{} did not answer JSON: {e}", base(&url)))?;
+        let expected = format!("{} = {}", want.path, show(&want.equals));
+        match select(&doc, &want.path)? {
+            None => {
+                return Ok(Observation::fail(
+                    expected,
+                    format!("{} is absent from the answer", want.path),
+                ))
+            }
+            Some(v) if !loosely_equal(v, &want.equals) => {
+                return Ok(Observation::fail(
+                    expected,
+                    format!("{} = {}", want.path, show(v)),
+                ))
+            }
+            Some(v) => seen.push(format!("{} = {}", want.path, show(v))),
+        }
+    }
+    Ok(Observation::pass(seen.join("; ")))
+}
+
+/// `url` without its query string, for messages.
+pub(crate) fn base(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// Text on one line, cut to `max` characters.
+pub(crate) fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.is_empty() {
+        "(empty)".into()
+    } else {
+        clip(&flat, max)
+    }
+}
+
+fn body_hint(body: &str) -> String {
+    if body.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": {}", one_line(body, 100))
+    }
+}
+
+/// The answer as JSON, or why it is not (naming the URL and, for an error status,
+/// the status and the start of the body).
+pub(crate) fn json_answer(url: &str, status: u16, body: &str) -> Result<Value, String> {
+    serde_json::from_str(body).map_err(|e| {
+        if (200..300).contains(&status) {
+            format!("{} answered something that is not JSON: {e}", base(url))
+        } else {
+            format!("{} answered HTTP {status}{}", base(url), body_hint(body))
+        }
+    })
+}
+
+/// The error for an HTTP 401: the credentials were refused. Names the user and
+/// the variable holding the password, never the password.
+pub(crate) fn rejected(service: &str, url: &str, ep: &Endpoint, env: &str) -> String {
+    format!(
+        "{service} at {} rejected the credentials of user `{}` (HTTP 401): set {env} to the right password",
+        base(url),
+        ep.user
+    )
+}
+
+/// `message` (or `error`) of a JSON error answer, if any.
+pub(crate) fn message_of(v: &Value) -> Option<String> {
+    ["message", "error"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `s` made safe as one path segment of a URL.
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `url` with query parameters appended, properly encoded.
+pub(crate) fn with_query(url: &str, params: &[(&str, &str)]) -> Result<String, String> {
+    reqwest::Url::parse_with_params(url, params)
+        .map(|u| u.to_string())
+        .map_err(|e| format!("invalid URL {url}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::check::ValueAt;
+    use crate::probe::testserver::{self as ts, Reply, Routes, TestServer};
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    fn check(url: &str) -> HttpCheck {
+        HttpCheck {
+            url: url.into(),
+            auth: Auth::None,
+            status: 200,
+            body: None,
+            json: None,
+        }
+    }
+
+    fn quick(url: &str) -> Ctx {
+        ts::ctx(url, Duration::from_secs(3))
+    }
+
+    #[tokio::test]
+    async fn http_passes_on_status_body_and_json_value() {
+        let srv = TestServer::start(Routes::new().get(
+            "/api/health",
+            Reply::json(200, json!({"database": "ok", "version": "11.1.3"})),
+        ))
+        .await;
+        let mut c = check("{grafana}/api/health");
+        c.body = Some("database".into());
+        c.json = Some(ValueAt {
+            path: "database".into(),
+            equals: json!("ok"),
+        });
+        let r = probe(&c, &quick(&srv.url)).await;
+        assert_eq!(
+            r,
+            Ok(Observation::pass(
+                "HTTP 200; body matches /database/; database = \"ok\""
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn http_wrong_status_fails_with_both_statuses() {
+        let srv = TestServer::start(Routes::new().get(
+            "/metrics",
+            Reply::text(401, "{\"detail\": \"Unauthorized\"}"),
+        ))
+        .await;
+        let r = probe(&check("{anchore}/metrics"), &quick(&srv.url)).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "HTTP 200",
+                "HTTP 401: {\"detail\": \"Unauthorized\"}"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn http_json_mismatch_and_absence_fail_with_the_path() {
+        let srv = TestServer::start(Routes::new().get(
+            "/v2/version",
+            Reply::json(200, json!({"api": {"version": "2"}})),
+        ))
+        .await;
+        let mut c = check("{anchore}/v2/version");
+        c.json = Some(ValueAt {
+            path: "api.version".into(),
+            equals: json!(1),
+        });
+        let r = probe(&c, &quick(&srv.url)).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail("api.version = 1", "api.version = \"2\""))
+        );
+        c.json = Some(ValueAt {
+            path: "service.version".into(),
+            equals: json!("2"),
+        });
+        let r = probe(&c, &quick(&srv.url)).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "service.version = \"2\"",
+                "service.version is absent from the answer"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn http_body_regex_mismatch_fails_showing_the_body() {
+        let srv =
+            TestServer::start(Routes::new().get("/metrics", Reply::text(200, "# HELP up\nup 1\n")))
+                .await;
+        let mut c = check("{anchore}/metrics");
+        c.body = Some("anchore_analysis_.*".into());
+        let r = probe(&c, &quick(&srv.url)).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "HTTP 200 with a body matching /anchore_analysis_.*/",
+                "HTTP 200, body: # HELP up up 1"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn http_sends_the_chosen_credentials_and_never_shows_them() {
+        let srv = TestServer::start(
+            Routes::new().get("/v2/images", Reply::json(401, json!({"message": "no"}))),
+        )
+        .await;
+        let mut c = check("{anchore}/v2/images");
+        c.auth = Auth::Anchore;
+        let r = probe(&c, &quick(&srv.url)).await;
+        assert!(matches!(r, Ok(Observation::Fail { .. })), "{r:?}");
+        ts::assert_no_password(&r);
+        c.auth = Auth::Grafana;
+        let _ = probe(&c, &quick(&srv.url)).await;
+        c.auth = Auth::None;
+        let _ = probe(&c, &quick(&srv.url)).await;
+        let reqs = srv.requests();
+        assert_eq!(
+            reqs[0].header("authorization"),
+            Some(ts::basic("admin", ts::ANCHORE_PASSWORD).as_str())
+        );
+        assert_eq!(
+            reqs[1].header("authorization"),
+            Some(ts::basic("admin", ts::GRAFANA_PASSWORD).as_str())
+        );
+        assert_eq!(reqs[2].header("authorization"), None);
+    }
+
+    #[tokio::test]
+    async fn http_json_check_on_non_json_errs() {
+        let srv = TestServer::start(Routes::new().get("/", Reply::text(200, "<html>"))).await;
+        let mut c = check("{grafana}/");
+        c.json = Some(ValueAt {
+            path: "a".into(),
+            equals: json!(1),
+        });
+        let r = probe(&c, &quick(&srv.url)).await;
+        let e = r.expect_err("not JSON");
+        assert!(e.contains(&srv.url) && e.contains("JSON"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn http_refused_connection_errs_naming_the_url() {
+        let url = ts::refused_url().await;
+        let r = probe(&check("{prometheus}/-/ready"), &quick(&url)).await;
+        let e = r.expect_err("refused");
+        assert!(
+            e.starts_with(&format!("cannot connect to {url}/-/ready")),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn http_hanging_server_errs_at_the_deadline() {
+        let srv = TestServer::hanging().await;
+        let started = Instant::now();
+        let mut c = check("{anchore}/v2/images");
+        c.auth = Auth::Anchore;
+        let r = probe(&c, &ts::ctx(&srv.url, Duration::from_millis(300))).await;
+        let took = started.elapsed();
+        let e = r.clone().expect_err("hang");
+        assert!(e.contains("no answer from") && e.contains(&srv.url), "{e}");
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+        ts::assert_no_password(&r);
+    }
+
+    #[test]
+    fn segments_and_queries_are_encoded() {
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(segment("bdpa7hticyha8e"), "bdpa7hticyha8e");
+        let u = with_query(
+            "http://h:9090/api/v1/query",
+            &[("query", "up{job=\"a b\"} + 1")],
+        )
+        .expect("valid");
+        assert_eq!(
+            u,
+            "http://h:9090/api/v1/query?query=up%7Bjob%3D%22a+b%22%7D+%2B+1"
+        );
+    }
 }

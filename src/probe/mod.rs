@@ -14,6 +14,8 @@ pub mod logs;
 pub mod prometheus;
 #[cfg(test)]
 pub mod testing;
+#[cfg(test)]
+pub mod testserver;
 
 use crate::model::CheckSpec;
 use std::collections::BTreeMap;

@@ -1,17 +1,915 @@
-//! PLACEHOLDER (helper A replaces this file).
-use super::{Ctx, ProbeResult};
-use crate::model::check::{PrometheusQueryCheck, PrometheusTargetsCheck};
+//! `prometheus_query` (an instant query whose series are counted and compared) and
+//! `prometheus_targets` (the health of the scrape targets).
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Comparison;
-impl Comparison {
-    pub fn parse(_s: &str) -> Option<Comparison> {
-        Some(Comparison)
+use super::http::{base, json_answer, with_query};
+use super::{Ctx, Endpoint, Observation, ProbeResult};
+use crate::model::check::{PrometheusQueryCheck, PrometheusTargetsCheck};
+use crate::text::{clip, count};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The operator of a value comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+}
+
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+        }
     }
 }
-pub async fn query(_c: &PrometheusQueryCheck, _ctx: &Ctx) -> ProbeResult {
-    Err("placeholder".into())
+
+/// A value condition such as `"> 0"` or `"== 3"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub op: Op,
+    pub value: f64,
 }
-pub async fn targets(_c: &PrometheusTargetsCheck, _ctx: &Ctx) -> ProbeResult {
-    Err("placeholder".into())
+
+impl Comparison {
+    /// `"> 0"`, `">= 1"`, `"== 3"`, `"< 10"`, `"<= 2"`, `"!= 0"`; spaces optional.
+    pub fn parse(s: &str) -> Option<Comparison> {
+        let s = s.trim();
+        // Two-character operators first, so `>=` is not read as `>` then `=1`.
+        let ops = [
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+        ];
+        let (op, rest) = ops
+            .iter()
+            .find_map(|(sym, op)| s.strip_prefix(sym).map(|rest| (*op, rest)))?;
+        let value = parse_number(rest.trim())?;
+        if value.is_nan() {
+            return None;
+        }
+        Some(Comparison { op, value })
+    }
+
+    /// Whether `v` satisfies the comparison; `tolerance` widens `==` and `!=`.
+    /// NaN satisfies nothing: it is no measurement.
+    pub fn holds(&self, v: f64, tolerance: f64) -> bool {
+        if v.is_nan() {
+            return false;
+        }
+        let equal = v == self.value || (v - self.value).abs() <= tolerance;
+        match self.op {
+            Op::Gt => v > self.value,
+            Op::Ge => v >= self.value,
+            Op::Lt => v < self.value,
+            Op::Le => v <= self.value,
+            Op::Eq => equal,
+            Op::Ne => !equal,
+        }
+    }
+
+    fn describe(&self, tolerance: f64) -> String {
+        if tolerance > 0.0 && matches!(self.op, Op::Eq | Op::Ne) {
+            format!("{self} (±{})", show_number(tolerance))
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.op.symbol(), show_number(self.value))
+    }
+}
+
+/// A number as Prometheus writes it: also `NaN`, `+Inf`, `-Inf`.
+fn parse_number(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok(),
+    }
+}
+
+fn show_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        // `1` rather than `1.0`, `0.25` as is.
+        let s = format!("{v}");
+        s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+    }
+}
+
+/// One series of an instant query's answer.
+#[derive(Debug, Clone)]
+struct Series {
+    labels: BTreeMap<String, String>,
+    /// The value as Prometheus wrote it.
+    raw: String,
+    value: f64,
+}
+
+impl Series {
+    fn carries(&self, want: &BTreeMap<String, String>) -> bool {
+        want.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+
+    /// `name{a="b"} = 1`, or `<query> = 1` for a series without labels (an aggregate).
+    fn show(&self, query: &str) -> String {
+        let name = if self.labels.is_empty() {
+            clip(query.trim(), 60)
+        } else {
+            selector(&self.labels)
+        };
+        format!("{name} = {}", self.raw)
+    }
+}
+
+/// `name{k="v",…}` as Prometheus prints a series.
+fn selector(labels: &BTreeMap<String, String>) -> String {
+    let name = labels.get("__name__").cloned().unwrap_or_default();
+    let rest = braces(labels.iter().filter(|(k, _)| *k != "__name__"));
+    if !name.is_empty() && rest == "{}" {
+        name
+    } else {
+        format!("{name}{rest}")
+    }
+}
+
+fn braces<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    let inner: Vec<String> = labels.map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+fn prometheus_auth(ep: &Endpoint) -> Option<&Endpoint> {
+    (!ep.user.is_empty()).then_some(ep)
+}
+
+/// Runs an instant query and returns its series.
+async fn instant(query: &str, ctx: &Ctx) -> Result<Vec<Series>, String> {
+    let endpoint = format!("{}/api/v1/query", ctx.target.prometheus.url);
+    let url = with_query(&endpoint, &[("query", query)])?;
+    let (status, body) = ctx
+        .get(&url, prometheus_auth(&ctx.target.prometheus))
+        .await?;
+    let doc = json_answer(&url, status, &body)?;
+    if doc.get("status").and_then(Value::as_str) != Some("success") {
+        let kind = doc
+            .get("errorType")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        let msg = doc
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no error message");
+        return Err(format!(
+            "Prometheus at {} rejected the query `{query}` (HTTP {status}, {kind}): {msg}",
+            base(&endpoint)
+        ));
+    }
+    let data = doc.get("data").unwrap_or(&Value::Null);
+    let result = data.get("result").unwrap_or(&Value::Null);
+    let unexpected = || format!("unexpected answer from {endpoint}: {}", clip(&body, 120));
+    match data.get("resultType").and_then(Value::as_str) {
+        Some("vector") => result
+            .as_array()
+            .ok_or_else(unexpected)?
+            .iter()
+            .map(|s| {
+                let labels = s
+                    .get("metric")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                sample(s.get("value")).map(|(raw, value)| Series { labels, raw, value })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(unexpected),
+        Some("scalar") => {
+            let (raw, value) = sample(Some(result)).ok_or_else(unexpected)?;
+            Ok(vec![Series {
+                labels: BTreeMap::new(),
+                raw,
+                value,
+            }])
+        }
+        Some("matrix") => Err(format!(
+            "the query `{query}` returns a range vector; an instant query needs an instant vector (drop the `[…]` range or wrap it in a function such as rate())"
+        )),
+        Some(other) => Err(format!(
+            "the query `{query}` returns a {other}, not a number"
+        )),
+        None => Err(unexpected()),
+    }
+}
+
+/// The value of the first series an instant query returns (for answers compared with
+/// a measured value); an empty answer or a NaN is an error that names the query.
+pub async fn first_value(ctx: &Ctx, query: &str) -> Result<f64, String> {
+    let series = instant(query, ctx).await?;
+    match series.first() {
+        None => Err(format!("Prometheus has no data for `{query}` yet")),
+        Some(s) if s.value.is_nan() => {
+            Err(format!("`{query}` is NaN (no samples to average yet?)"))
+        }
+        Some(s) => Ok(s.value),
+    }
+}
+
+/// `[1712345678.123, "1"]` → ("1", 1.0).
+fn sample(v: Option<&Value>) -> Option<(String, f64)> {
+    let raw = v?.as_array()?.get(1)?.as_str()?.to_string();
+    let value = parse_number(&raw)?;
+    Some((raw, value))
+}
+
+pub async fn query(c: &PrometheusQueryCheck, ctx: &Ctx) -> ProbeResult {
+    let cmp = match &c.value {
+        Some(v) => Some(
+            Comparison::parse(v)
+                .ok_or_else(|| format!("invalid comparison {v:?}: write e.g. \"> 0\""))?,
+        ),
+        None => None,
+    };
+    let tolerance = c.tolerance.unwrap_or(0.0);
+    let series = instant(&c.query, ctx).await?;
+    Ok(judge(c, cmp, tolerance, &series))
+}
+
+fn judge(
+    c: &PrometheusQueryCheck,
+    cmp: Option<Comparison>,
+    tolerance: f64,
+    series: &[Series],
+) -> Observation {
+    let with = if c.labels.is_empty() {
+        String::new()
+    } else {
+        format!(" with {}", braces(c.labels.iter()))
+    };
+    let min = c.min_series.unwrap_or(1);
+    let expected = match (c.min_series, cmp) {
+        (Some(n), None) => format!("at least {n} series{with}"),
+        (Some(n), Some(cmp)) => format!(
+            "at least {n} series{with}, one with a value {}",
+            cmp.describe(tolerance)
+        ),
+        (None, None) if c.labels.is_empty() => "at least 1 series".to_string(),
+        (None, None) => format!("a series{with}"),
+        (None, Some(cmp)) if c.labels.is_empty() => {
+            format!("a series with a value {}", cmp.describe(tolerance))
+        }
+        (None, Some(cmp)) => format!("a series{with} and a value {}", cmp.describe(tolerance)),
+    };
+    // "series" is both singular and plural.
+    let total = format!("{} series", series.len());
+    let candidates: Vec<&Series> = series.iter().filter(|s| s.carries(&c.labels)).collect();
+    let listing = |items: &[&Series]| -> String {
+        let shown: Vec<String> = items.iter().take(3).map(|s| s.show(&c.query)).collect();
+        let more = items.len().saturating_sub(3);
+        if more > 0 {
+            format!("{}, and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    // A value needs a series to compare, whatever min_series says.
+    let required = if cmp.is_some() { min.max(1) } else { min };
+    if candidates.len() < required {
+        let actual = if series.is_empty() {
+            "the query returned no series".to_string()
+        } else if candidates.is_empty() {
+            let all: Vec<&Series> = series.iter().collect();
+            format!("{total}, none{with}: {}", listing(&all))
+        } else {
+            format!(
+                "{total}{}: {}",
+                matching_note(&c.labels, candidates.len()),
+                listing(&candidates)
+            )
+        };
+        return Observation::fail(expected, actual);
+    }
+    match cmp {
+        None if candidates.is_empty() => Observation::pass(total),
+        None => Observation::pass(format!("{total}; {}", listing(&candidates))),
+        Some(cmp) => match candidates.iter().find(|s| cmp.holds(s.value, tolerance)) {
+            Some(s) => Observation::pass(format!("{total}; {}", s.show(&c.query))),
+            None => Observation::fail(expected, format!("{total}; {}", listing(&candidates))),
+        },
+    }
+}
+
+fn matching_note(labels: &BTreeMap<String, String>, n: usize) -> String {
+    if labels.is_empty() {
+        String::new()
+    } else {
+        format!(", {n} with {}", braces(labels.iter()))
+    }
+}
+
+/// One active scrape target.
+struct ScrapeTarget {
+    job: String,
+    pool: String,
+    instance: String,
+    health: String,
+    last_error: String,
+}
+
+impl ScrapeTarget {
+    fn of_job(&self, job: &str) -> bool {
+        self.job == job || self.pool == job
+    }
+
+    fn show(&self) -> String {
+        let mut s = format!("{} ({}) {}", self.job, self.instance, self.health);
+        if !self.last_error.is_empty() {
+            s.push_str(&format!(": {}", self.last_error));
+        } else if self.health == "unknown" {
+            s.push_str(": not scraped yet");
+        }
+        s
+    }
+}
+
+pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
+    let endpoint = format!("{}/api/v1/targets", ctx.target.prometheus.url);
+    let url = with_query(&endpoint, &[("state", "active")])?;
+    let (status, body) = ctx
+        .get(&url, prometheus_auth(&ctx.target.prometheus))
+        .await?;
+    let doc = json_answer(&url, status, &body)?;
+    let active = doc
+        .get("data")
+        .and_then(|d| d.get("activeTargets"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("unexpected answer from {endpoint}: {}", clip(&body, 120)))?;
+    let text = |t: &Value, k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let all: Vec<ScrapeTarget> = active
+        .iter()
+        .map(|t| {
+            let labels = t.get("labels").unwrap_or(&Value::Null);
+            let pool = text(t, "scrapePool");
+            let job = Some(text(labels, "job"))
+                .filter(|j| !j.is_empty())
+                .unwrap_or_else(|| pool.clone());
+            let instance = Some(text(labels, "instance"))
+                .filter(|i| !i.is_empty())
+                .unwrap_or_else(|| text(t, "scrapeUrl"));
+            ScrapeTarget {
+                job,
+                pool,
+                instance,
+                health: text(t, "health"),
+                last_error: text(t, "lastError"),
+            }
+        })
+        .collect();
+
+    let want = c.health.as_str();
+    let expected = if c.jobs.is_empty() {
+        format!("every scrape target {want}")
+    } else {
+        format!("every target of job {} {want}", c.jobs.join(", "))
+    };
+    let chosen: Vec<&ScrapeTarget> = if c.jobs.is_empty() {
+        all.iter().collect()
+    } else {
+        all.iter()
+            .filter(|t| c.jobs.iter().any(|j| t.of_job(j)))
+            .collect()
+    };
+    if all.is_empty() {
+        return Ok(Observation::fail(
+            expected,
+            "Prometheus has no active scrape targets",
+        ));
+    }
+    let mut problems: Vec<String> = c
+        .jobs
+        .iter()
+        .filter(|j| !all.iter().any(|t| t.of_job(j)))
+        .map(|j| format!("job {j} has no target"))
+        .collect();
+    problems.extend(chosen.iter().filter(|t| t.health != want).map(|t| t.show()));
+    if !problems.is_empty() {
+        return Ok(Observation::fail(expected, problems.join("; ")));
+    }
+    let mut jobs: Vec<&str> = chosen.iter().map(|t| t.job.as_str()).collect();
+    jobs.dedup();
+    jobs.sort_unstable();
+    jobs.dedup();
+    Ok(Observation::pass(format!(
+        "{} {want} ({})",
+        count(chosen.len(), "target"),
+        jobs.join(", ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::testserver::{self as ts, Reply, Routes, TestServer};
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    fn q(query: &str) -> PrometheusQueryCheck {
+        PrometheusQueryCheck {
+            query: query.into(),
+            min_series: None,
+            labels: BTreeMap::new(),
+            value: None,
+            tolerance: None,
+        }
+    }
+
+    fn vector(series: &[(&[(&str, &str)], &str)]) -> serde_json::Value {
+        let result: Vec<serde_json::Value> = series
+            .iter()
+            .map(|(labels, v)| {
+                let metric: serde_json::Map<String, serde_json::Value> = labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect();
+                json!({"metric": metric, "value": [1712345678.123, v]})
+            })
+            .collect();
+        json!({"status": "success", "data": {"resultType": "vector", "result": result}})
+    }
+
+    fn analyzer_states(processing: &str, waiting: &str) -> serde_json::Value {
+        let base = [
+            ("__name__", "anchore_analyzer_status"),
+            ("instance", "analyzer:8228"),
+            ("job", "analyzer"),
+        ];
+        let p: Vec<(&str, &str)> = base
+            .iter()
+            .copied()
+            .chain([("state", "processing")])
+            .collect();
+        let w: Vec<(&str, &str)> = base.iter().copied().chain([("state", "waiting")]).collect();
+        vector(&[(&p, processing), (&w, waiting)])
+    }
+
+    async fn answering(body: serde_json::Value, status: u16) -> TestServer {
+        TestServer::start(Routes::new().get("/api/v1/query", Reply::json(status, body))).await
+    }
+
+    async fn run(c: &PrometheusQueryCheck, srv: &TestServer) -> ProbeResult {
+        let r = query(c, &ts::ctx(&srv.url, Duration::from_secs(3))).await;
+        ts::assert_no_password(&r);
+        r
+    }
+
+    #[test]
+    fn comparison_parses_every_operator_with_or_without_spaces() {
+        let cases = [
+            ("> 0", Op::Gt, 0.0),
+            (">=1", Op::Ge, 1.0),
+            ("  == 3 ", Op::Eq, 3.0),
+            ("<10", Op::Lt, 10.0),
+            ("<= 2.5", Op::Le, 2.5),
+            ("!=0", Op::Ne, 0.0),
+            ("> -1", Op::Gt, -1.0),
+        ];
+        for (s, op, value) in cases {
+            assert_eq!(Comparison::parse(s), Some(Comparison { op, value }), "{s}");
+        }
+        assert_eq!(
+            Comparison::parse(">= 1").map(|c| c.to_string()),
+            Some(">= 1".into())
+        );
+    }
+
+    #[test]
+    fn comparison_rejects_what_is_not_a_comparison() {
+        for s in ["", ">", "1", "= 1", "=> 1", "> abc", "> NaN", "~ 3", ">> 1"] {
+            assert_eq!(Comparison::parse(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn comparison_tolerance_widens_equality_only() {
+        let eq = Comparison::parse("== 3").expect("valid");
+        assert!(eq.holds(3.0, 0.0));
+        assert!(!eq.holds(3.4, 0.0));
+        assert!(eq.holds(3.4, 0.5));
+        let ne = Comparison::parse("!= 3").expect("valid");
+        assert!(ne.holds(3.4, 0.0));
+        assert!(!ne.holds(3.4, 0.5));
+        let gt = Comparison::parse("> 3").expect("valid");
+        assert!(!gt.holds(2.9, 0.5));
+        assert!(gt.holds(3.1, 0.0));
+    }
+
+    #[test]
+    fn comparison_nan_satisfies_nothing_and_infinities_compare() {
+        for s in ["> 0", "< 0", "== 0", "!= 0", ">= 0", "<= 0"] {
+            let c = Comparison::parse(s).expect("valid");
+            assert!(!c.holds(f64::NAN, 1.0), "{s}");
+        }
+        assert!(Comparison::parse("> 1e9")
+            .expect("valid")
+            .holds(f64::INFINITY, 0.0));
+        assert!(Comparison::parse("< 0")
+            .expect("valid")
+            .holds(f64::NEG_INFINITY, 0.0));
+        assert!(Comparison::parse("== 1")
+            .expect("valid")
+            .holds(1.0, f64::INFINITY));
+    }
+
+    #[tokio::test]
+    async fn query_without_conditions_passes_on_any_series_and_encodes_the_query() {
+        let srv = answering(analyzer_states("0", "1"), 200).await;
+        let promql = r#"anchore_analyzer_status{state=~"proc.*|waiting"} + 0"#;
+        let r = run(&q(promql), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::pass(
+                r#"2 series; anchore_analyzer_status{instance="analyzer:8228", job="analyzer", state="processing"} = 0, anchore_analyzer_status{instance="analyzer:8228", job="analyzer", state="waiting"} = 1"#
+            ))
+        );
+        let req = &srv.requests()[0];
+        assert_eq!(req.param("query").as_deref(), Some(promql));
+        assert!(
+            req.query.starts_with(
+                "query=anchore_analyzer_status%7Bstate%3D%7E%22proc.*%7Cwaiting%22%7D+%2B+0"
+            ),
+            "{}",
+            req.query
+        );
+    }
+
+    #[tokio::test]
+    async fn query_with_no_series_fails_saying_so() {
+        let srv = answering(vector(&[]), 200).await;
+        let r = run(&q("anchore_queue_length"), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "at least 1 series",
+                "the query returned no series"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn query_labels_select_the_series_that_is_compared() {
+        let srv = answering(analyzer_states("0", "1"), 200).await;
+        let mut c = q("anchore_analyzer_status");
+        c.labels.insert("state".into(), "processing".into());
+        c.value = Some("> 0".into());
+        let r = run(&c, &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                r#"a series with {state="processing"} and a value > 0"#,
+                r#"2 series; anchore_analyzer_status{instance="analyzer:8228", job="analyzer", state="processing"} = 0"#
+            ))
+        );
+        c.labels.insert("state".into(), "waiting".into());
+        let r = run(&c, &srv).await;
+        assert!(matches!(r, Ok(Observation::Pass { .. })), "{r:?}");
+        c.labels.insert("state".into(), "error".into());
+        let r = run(&c, &srv).await;
+        match r {
+            Ok(Observation::Fail { actual, .. }) => {
+                assert!(
+                    actual.starts_with(r#"2 series, none with {state="error"}: "#),
+                    "{actual}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn query_value_passes_when_any_series_satisfies_it_and_names_that_series() {
+        let srv = answering(analyzer_states("1", "0"), 200).await;
+        let mut c = q("anchore_analyzer_status");
+        c.value = Some("== 1".into());
+        let r = run(&c, &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::pass(
+                r#"2 series; anchore_analyzer_status{instance="analyzer:8228", job="analyzer", state="processing"} = 1"#
+            ))
+        );
+        c.value = Some("> 1".into());
+        let r = run(&c, &srv).await;
+        assert!(
+            matches!(&r, Ok(Observation::Fail { expected, .. }) if expected == "a series with a value > 1"),
+            "{r:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn query_min_series_counts_the_series() {
+        let srv = answering(analyzer_states("1", "0"), 200).await;
+        let mut c = q("anchore_analyzer_status");
+        c.min_series = Some(3);
+        let r = run(&c, &srv).await;
+        match r {
+            Ok(Observation::Fail { expected, actual }) => {
+                assert_eq!(expected, "at least 3 series");
+                assert!(actual.starts_with("2 series: "), "{actual}");
+            }
+            other => panic!("{other:?}"),
+        }
+        c.min_series = Some(2);
+        assert!(matches!(run(&c, &srv).await, Ok(Observation::Pass { .. })));
+    }
+
+    #[tokio::test]
+    async fn query_scalar_result_is_compared_with_tolerance() {
+        let body = json!({"status": "success", "data": {"resultType": "scalar", "result": [1712345678.123, "3.2"]}});
+        let srv = answering(body, 200).await;
+        let mut c = q("scalar(sum(anchore_queue_length))");
+        c.value = Some("== 3".into());
+        let r = run(&c, &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "a series with a value == 3",
+                "1 series; scalar(sum(anchore_queue_length)) = 3.2"
+            ))
+        );
+        c.tolerance = Some(0.5);
+        assert_eq!(
+            run(&c, &srv).await,
+            Ok(Observation::pass(
+                "1 series; scalar(sum(anchore_queue_length)) = 3.2"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn first_value_reads_the_first_series_and_names_an_empty_query() {
+        let srv = answering(vector(&[(&[("status", "success")], "3.25")]), 200).await;
+        let ctx = ts::ctx(&srv.url, Duration::from_secs(3));
+        assert_eq!(
+            first_value(
+                &ctx,
+                "anchore_analysis_time_seconds_sum / anchore_analysis_time_seconds_count"
+            )
+            .await,
+            Ok(3.25)
+        );
+        let srv = answering(vector(&[]), 200).await;
+        let ctx = ts::ctx(&srv.url, Duration::from_secs(3));
+        assert_eq!(
+            first_value(&ctx, "up").await,
+            Err("Prometheus has no data for `up` yet".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn query_nan_and_infinite_values_do_not_panic() {
+        let srv = answering(
+            vector(&[
+                (&[("le", "+Inf")], "NaN"),
+                (&[("le", "10")], "+Inf"),
+                (&[], "-Inf"),
+            ]),
+            200,
+        )
+        .await;
+        let mut c = q("histogram_quantile(0.9, x)");
+        c.value = Some("> 0".into());
+        let r = run(&c, &srv).await;
+        assert_eq!(r, Ok(Observation::pass(r#"3 series; {le="10"} = +Inf"#)));
+        c.value = Some("== 0".into());
+        let r = run(&c, &srv).await;
+        assert!(matches!(r, Ok(Observation::Fail { .. })), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn query_syntax_error_reports_prometheus_message() {
+        let body = json!({"status": "error", "errorType": "bad_data", "error": "invalid parameter \"query\": 1:24: parse error: unexpected end of input"});
+        let srv = answering(body, 400).await;
+        let r = run(&q("sum(anchore_queue_length"), &srv).await;
+        let e = r.expect_err("bad query");
+        assert!(
+            e.contains("rejected the query `sum(anchore_queue_length`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("bad_data") && e.contains("parse error: unexpected end of input"),
+            "{e}"
+        );
+        assert!(e.contains(&format!("{}/api/v1/query", srv.url)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn query_range_vector_errs_explaining_why() {
+        let body = json!({"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "1"]]}]}});
+        let srv = answering(body, 200).await;
+        let e = run(&q("up[5m]"), &srv).await.expect_err("matrix");
+        assert!(e.contains("range vector"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn query_garbage_answer_errs_without_panicking() {
+        for body in [
+            json!({"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1]}]}}),
+            json!({"status": "success"}),
+            json!([1, 2]),
+        ] {
+            let srv = answering(body.clone(), 200).await;
+            let r = run(&q("up"), &srv).await;
+            assert!(r.is_err(), "{body}: {r:?}");
+        }
+        let srv =
+            TestServer::start(Routes::new().get("/api/v1/query", Reply::text(502, "Bad Gateway")))
+                .await;
+        let e = run(&q("up"), &srv).await.expect_err("502");
+        assert!(e.contains("HTTP 502: Bad Gateway"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn query_refused_connection_errs_naming_the_host() {
+        let url = ts::refused_url().await;
+        let e = query(&q("up"), &ts::ctx(&url, Duration::from_secs(2)))
+            .await
+            .expect_err("refused");
+        assert!(
+            e.starts_with(&format!("cannot connect to {url}/api/v1/query")),
+            "{e}"
+        );
+        assert!(!e.contains("query="), "{e}");
+    }
+
+    #[tokio::test]
+    async fn query_hanging_prometheus_errs_at_the_deadline() {
+        let srv = TestServer::hanging().await;
+        let started = Instant::now();
+        let e = query(&q("up"), &ts::ctx(&srv.url, Duration::from_millis(300)))
+            .await
+            .expect_err("hang");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            e.contains("no answer from") && e.contains(" within "),
+            "{e}"
+        );
+    }
+
+    fn target(job: &str, health: &str, err: &str) -> serde_json::Value {
+        json!({
+            "discoveredLabels": {"__address__": format!("{job}:8228"), "__metrics_path__": "/metrics", "__scheme__": "http", "job": job},
+            "labels": {"instance": format!("{job}:8228"), "job": job},
+            "scrapePool": job,
+            "scrapeUrl": format!("http://{job}:8228/metrics"),
+            "globalUrl": format!("http://{job}:8228/metrics"),
+            "lastError": err,
+            "lastScrape": "2024-08-18T12:59:13.476831Z",
+            "lastScrapeDuration": 0.01,
+            "health": health,
+            "scrapeInterval": "15s",
+            "scrapeTimeout": "10s"
+        })
+    }
+
+    async fn targets_server(list: Vec<serde_json::Value>) -> TestServer {
+        let body =
+            json!({"status": "success", "data": {"activeTargets": list, "droppedTargets": []}});
+        TestServer::start(Routes::new().get("/api/v1/targets", Reply::json(200, body))).await
+    }
+
+    fn tc(jobs: &[&str], health: &str) -> PrometheusTargetsCheck {
+        PrometheusTargetsCheck {
+            jobs: jobs.iter().map(|j| j.to_string()).collect(),
+            health: health.into(),
+        }
+    }
+
+    async fn run_targets(c: &PrometheusTargetsCheck, srv: &TestServer) -> ProbeResult {
+        let r = targets(c, &ts::ctx(&srv.url, Duration::from_secs(3))).await;
+        ts::assert_no_password(&r);
+        r
+    }
+
+    #[tokio::test]
+    async fn targets_all_up_passes_and_asks_for_active_targets() {
+        let srv = targets_server(vec![target("api", "up", ""), target("analyzer", "up", "")]).await;
+        let r = run_targets(&tc(&[], "up"), &srv).await;
+        assert_eq!(r, Ok(Observation::pass("2 targets up (analyzer, api)")));
+        assert_eq!(srv.requests()[0].param("state").as_deref(), Some("active"));
+    }
+
+    #[tokio::test]
+    async fn targets_down_lists_each_bad_target_with_its_error() {
+        let srv = targets_server(vec![
+            target("api", "up", ""),
+            target("analyzer", "down", "server returned HTTP status 401 Unauthorized"),
+            target("catalog", "down", "Get \"http://catalog:8228/metrics\": dial tcp: lookup catalog on 127.0.0.11:53: no such host"),
+            target("queue", "unknown", ""),
+        ])
+        .await;
+        let r = run_targets(&tc(&[], "up"), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "every scrape target up",
+                "analyzer (analyzer:8228) down: server returned HTTP status 401 Unauthorized; catalog (catalog:8228) down: Get \"http://catalog:8228/metrics\": dial tcp: lookup catalog on 127.0.0.11:53: no such host; queue (queue:8228) unknown: not scraped yet"
+            ))
+        );
+        // Only the named jobs count.
+        let r = run_targets(&tc(&["api"], "up"), &srv).await;
+        assert_eq!(r, Ok(Observation::pass("1 target up (api)")));
+    }
+
+    #[tokio::test]
+    async fn targets_named_job_without_target_fails_naming_it() {
+        let srv = targets_server(vec![target("api", "up", "")]).await;
+        let r = run_targets(&tc(&["api", "analyzer"], "up"), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "every target of job api, analyzer up",
+                "job analyzer has no target"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn targets_health_down_requires_every_named_target_down() {
+        let srv = targets_server(vec![
+            target("api", "up", ""),
+            target(
+                "analyzer",
+                "down",
+                "server returned HTTP status 401 Unauthorized",
+            ),
+        ])
+        .await;
+        let r = run_targets(&tc(&["analyzer"], "down"), &srv).await;
+        assert_eq!(r, Ok(Observation::pass("1 target down (analyzer)")));
+        let r = run_targets(&tc(&["analyzer", "api"], "down"), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "every target of job analyzer, api down",
+                "api (api:8228) up"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn targets_none_at_all_fails() {
+        let srv = targets_server(vec![]).await;
+        let r = run_targets(&tc(&[], "up"), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "every scrape target up",
+                "Prometheus has no active scrape targets"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn targets_unreachable_or_hanging_prometheus_errs() {
+        let url = ts::refused_url().await;
+        let e = targets(&tc(&[], "up"), &ts::ctx(&url, Duration::from_secs(2)))
+            .await
+            .expect_err("refused");
+        assert!(
+            e.starts_with(&format!("cannot connect to {url}/api/v1/targets")),
+            "{e}"
+        );
+        let srv = TestServer::hanging().await;
+        let started = Instant::now();
+        let e = targets(
+            &tc(&[], "up"),
+            &ts::ctx(&srv.url, Duration::from_millis(300)),
+        )
+        .await
+        .expect_err("hang");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(e.contains("no answer from"), "{e}");
+    }
 }
