@@ -1,8 +1,553 @@
-//! PLACEHOLDER (helper B replaces this file).
+//! `lab doctor [N]`: are the course's (or lab N's) prerequisites met on this machine?
+//! The Docker engine, Compose, the registry logins, the images, the ports, memory
+//! and disk. Every check runs at once, each with its own time limit; the ones that
+//! need the engine wait for the one connection attempt. Facts are gathered here and
+//! judged by the pure functions of [`verdict`].
+
+mod auth;
+mod creds;
+mod images;
+mod ports;
+mod system;
+pub mod verdict;
+
 use crate::cli::DoctorArgs;
-use crate::error::Result;
-use crate::loader::Loaded;
+use crate::error::{exit, Result};
+use crate::loader::{self, Loaded};
+use crate::model::Lab;
 use crate::report::Ui;
-pub async fn run(_labs: &Loaded, _args: DoctorArgs, _ui: &Ui) -> Result<i32> {
-    Ok(0)
+use bollard::auth::DockerCredentials;
+use bollard::Docker;
+use console::Style;
+use futures_util::future::{join_all, BoxFuture, FutureExt, Shared};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::time::Duration;
+use verdict::*;
+
+/// Ports the course publishes whatever the lab: Anchore API, Prometheus, Grafana, Anchore UI.
+pub const COURSE_PORTS: [u16; 4] = [8228, 9090, 3001, 3000];
+pub const DEFAULT_MEMORY_MIB: u64 = 4096;
+pub const DEFAULT_DISK_MIB: u64 = 10240;
+pub const DEFAULT_PROJECT: &str = "anchore-lab";
+/// The course's images come from Docker Hub; its login is checked even if no lab lists an image.
+const HUB: &str = "docker.io";
+
+const SHORT: Duration = Duration::from_secs(10);
+const AUTH: Duration = Duration::from_secs(20);
+const PULL: Duration = Duration::from_secs(15 * 60);
+
+/// What the doctor checks: the chosen labs' prerequisites with the course's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub images: Vec<String>,
+    pub registries: Vec<String>,
+    pub ports: Vec<u16>,
+    pub memory_mib: u64,
+    pub disk_mib: u64,
+    pub commands: Vec<String>,
+}
+
+impl Scope {
+    pub fn of(labs: &[&Lab]) -> Scope {
+        let mut images: Vec<String> = Vec::new();
+        let mut commands: Vec<String> = Vec::new();
+        let mut ports: BTreeSet<u16> = COURSE_PORTS.into_iter().collect();
+        for l in labs {
+            let p = &l.prerequisites;
+            for i in &p.images {
+                if !images.contains(i) {
+                    images.push(i.clone());
+                }
+            }
+            for c in &p.commands {
+                if !commands.contains(c) {
+                    commands.push(c.clone());
+                }
+            }
+            ports.extend(p.ports.iter().copied());
+        }
+        let mut registries = vec![HUB.to_string()];
+        for i in &images {
+            let r = images::parse_ref(i).registry;
+            if !registries.contains(&r) {
+                registries.push(r);
+            }
+        }
+        Scope {
+            registries,
+            ports: ports.into_iter().collect(),
+            memory_mib: labs
+                .iter()
+                .filter_map(|l| l.prerequisites.memory_mib)
+                .max()
+                .unwrap_or(DEFAULT_MEMORY_MIB),
+            disk_mib: labs
+                .iter()
+                .filter_map(|l| l.prerequisites.disk_mib)
+                .max()
+                .unwrap_or(DEFAULT_DISK_MIB),
+            images,
+            commands,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema_version: u32,
+    items: &'a [Item],
+    ok: bool,
+}
+
+pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
+    let (chosen, what): (Vec<&Lab>, String) = match &args.lab {
+        Some(q) => {
+            let l = &loader::find(&labs.labs, q)?.lab;
+            (vec![l], format!("lab {}", l.id()))
+        }
+        None => (
+            labs.labs.iter().map(|l| &l.lab).collect(),
+            format!(
+                "the course ({})",
+                crate::text::count(labs.labs.len(), "lab")
+            ),
+        ),
+    };
+    let scope = Scope::of(&chosen);
+    let project = args
+        .project
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| DEFAULT_PROJECT.to_string());
+    if !ui.json {
+        ui.status("Checking", &format!("the prerequisites of {what}"));
+    }
+    let (items, docker_up) = gather(&scope, &project, args.no_pull, ui).await;
+    let failed = items.iter().any(|i| i.status == Status::Fail);
+    if ui.json {
+        let report = Report {
+            schema_version: crate::report::json::SCHEMA_VERSION,
+            items: &items,
+            ok: !failed,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("items serialize")
+        );
+    } else {
+        print!("{}", render_human(&items, ui));
+    }
+    Ok(if !docker_up {
+        exit::DOCKER_UNREACHABLE
+    } else if failed {
+        exit::PREREQUISITE
+    } else {
+        exit::OK
+    })
+}
+
+/// The engine as the checks need it, once connected.
+#[derive(Clone)]
+struct Engine {
+    docker: Docker,
+    facts: EngineFacts,
+    /// Docker's root dir (`docker info`), or why it is unknown.
+    root: Result<String, String>,
+}
+
+type Shared_<T> = Shared<BoxFuture<'static, T>>;
+
+async fn connect() -> Result<Engine, String> {
+    let docker = crate::docker::connect().await?;
+    let host = crate::docker::host();
+    let v = tokio::time::timeout(SHORT, docker.version())
+        .await
+        .map_err(|_| {
+            format!(
+                "{host}: no version within {}",
+                crate::model::format_duration(SHORT)
+            )
+        })?
+        .map_err(|e| format!("{host}: version: {}", crate::docker::short(&e)))?;
+    let root = match tokio::time::timeout(SHORT, docker.info()).await {
+        Err(_) => Err("`docker info` gave no answer".to_string()),
+        Ok(Err(e)) => Err(format!(
+            "`docker info` failed: {}",
+            crate::docker::short(&e)
+        )),
+        Ok(Ok(i)) => i
+            .docker_root_dir
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| "`docker info` names no root dir".to_string()),
+    };
+    Ok(Engine {
+        docker,
+        facts: EngineFacts {
+            server_version: v.version.unwrap_or_else(|| "(unknown version)".into()),
+            api_version: v.api_version.unwrap_or_else(|| "?".into()),
+        },
+        root,
+    })
+}
+
+/// Runs every check; returns the items in report order and whether Docker answered.
+async fn gather(scope: &Scope, project: &str, no_pull: bool, ui: &Ui) -> (Vec<Item>, bool) {
+    let engine: Shared_<Result<Engine, String>> = connect().boxed().shared();
+    let lookups: Shared_<Vec<(String, Lookup, Option<creds::Credential>)>> = {
+        let regs = scope.registries.clone();
+        async move {
+            join_all(regs.into_iter().map(|r| async move {
+                let (l, c) = creds::lookup(&r).await;
+                (r, l, c)
+            }))
+            .await
+        }
+        .boxed()
+        .shared()
+    };
+    let publishers: Shared_<Option<Vec<(u16, Publisher)>>> = {
+        let engine = engine.clone();
+        async move {
+            match engine.await {
+                Ok(e) => ports::publishers(&e.docker, SHORT).await.ok(),
+                Err(_) => None,
+            }
+        }
+        .boxed()
+        .shared()
+    };
+    let progress = images::Progress::new(ui);
+
+    let docker_item = {
+        let engine = engine.clone();
+        async move { docker_item(&crate::docker::host(), &engine.await.map(|e| e.facts)) }
+    };
+    let compose_item = async { compose_item(&system::compose().await) };
+    let login_items = join_all(scope.registries.iter().map(|registry| {
+        let (engine, lookups) = (engine.clone(), lookups.clone());
+        async move {
+            let all = lookups.await;
+            let Some((_, lookup, cred)) = all.iter().find(|(r, _, _)| r == registry) else {
+                return login_item(
+                    registry,
+                    &Lookup::None {
+                        looked: "not looked up".into(),
+                    },
+                    None,
+                );
+            };
+            let outcome = match (cred, engine.await) {
+                (None, _) => None,
+                (Some(_), Err(_)) => Some(AuthOutcome::Skipped),
+                (Some(c), Ok(e)) => Some(auth::verify(&e.docker, registry, c, AUTH).await),
+            };
+            login_item(registry, lookup, outcome.as_ref())
+        }
+    }));
+    let image_items = join_all(scope.images.iter().map(|image| {
+        let (engine, lookups, progress) = (engine.clone(), lookups.clone(), &progress);
+        async move {
+            let registry = images::parse_ref(image).registry;
+            let outcome = match engine.await {
+                Err(_) => ImageOutcome::Skipped,
+                Ok(e) => match images::present(&e.docker, image, SHORT).await {
+                    Ok(true) => ImageOutcome::Present,
+                    Ok(false) if no_pull => ImageOutcome::Missing,
+                    Ok(false) => {
+                        let cred = lookups
+                            .await
+                            .iter()
+                            .find(|(r, _, _)| *r == registry)
+                            .and_then(|(_, _, c)| c.as_ref())
+                            .map(|c| pull_credentials(&registry, c));
+                        progress.status(ui, "Pulling", image);
+                        let o = images::pull(&e.docker, image, cred, progress, PULL).await;
+                        match &o {
+                            ImageOutcome::Pulled { layers, bytes } => progress.status(
+                                ui,
+                                "Pulled",
+                                &format!(
+                                    "{image} ({}, {})",
+                                    crate::text::count(*layers, "layer"),
+                                    human_bytes(*bytes)
+                                ),
+                            ),
+                            _ => progress.status(ui, "Failed", &format!("pulling {image}")),
+                        }
+                        o
+                    }
+                    Err(msg) => ImageOutcome::Failed(format!("cannot inspect the image: {msg}")),
+                },
+            };
+            image_item(image, &registry, &outcome)
+        }
+    }));
+    let port_items = join_all(scope.ports.iter().map(|&port| {
+        let publishers = publishers.clone();
+        async move {
+            let local = tokio::task::spawn_blocking(move || {
+                let bind = ports::try_bind(port);
+                let (holders, note) = match bind {
+                    Bind::InUse => ports::holders(&ports::listening_inodes(port)),
+                    _ => (vec![], None),
+                };
+                (bind, holders, note)
+            });
+            let (bind, holders, holders_note) = match tokio::time::timeout(SHORT, local).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => (
+                    Bind::Error(format!("the port test failed: {e}")),
+                    vec![],
+                    None,
+                ),
+                Err(_) => (
+                    Bind::Error("the port test took too long".into()),
+                    vec![],
+                    None,
+                ),
+            };
+            let publishers = publishers.await.map(|all| {
+                all.into_iter()
+                    .filter(|(p, _)| *p == port)
+                    .map(|(_, who)| who)
+                    .collect()
+            });
+            port_item(
+                &PortFacts {
+                    port,
+                    bind,
+                    holders,
+                    holders_note,
+                    publishers,
+                },
+                project,
+            )
+        }
+    }));
+    let memory_item = async { memory_item(&system::memory(), scope.memory_mib) };
+    let disk_item = {
+        let engine = engine.clone();
+        async move {
+            let root = match engine.await {
+                Ok(e) => e.root,
+                Err(_) => Err("Docker unreachable".into()),
+            };
+            let measured = tokio::time::timeout(
+                SHORT,
+                tokio::task::spawn_blocking(move || system::disk(root)),
+            )
+            .await;
+            let facts = match measured {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => Err(format!("the measurement failed: {e}")),
+                Err(_) => Err("statvfs took too long (a hung network filesystem?)".into()),
+            };
+            disk_item(&facts, scope.disk_mib)
+        }
+    };
+    let command_items = async {
+        scope
+            .commands
+            .iter()
+            .map(|c| command_item(c, system::which(c).as_deref()))
+            .collect::<Vec<_>>()
+    };
+
+    let (docker, compose, logins, imgs, prts, mem, disk, cmds) = tokio::join!(
+        docker_item,
+        compose_item,
+        login_items,
+        image_items,
+        port_items,
+        memory_item,
+        disk_item,
+        command_items
+    );
+    let up = engine.await.is_ok();
+    let mut items = vec![docker, compose];
+    items.extend(logins);
+    items.extend(imgs);
+    items.extend(prts);
+    items.push(mem);
+    items.push(disk);
+    items.extend(cmds);
+    (items, up)
+}
+
+fn pull_credentials(registry: &str, c: &creds::Credential) -> DockerCredentials {
+    let mut d = DockerCredentials {
+        serveraddress: Some(creds::server_address(registry)),
+        ..Default::default()
+    };
+    if c.identity_token {
+        d.identitytoken = Some(c.secret.expose().to_string());
+    } else {
+        d.username = Some(c.username.clone());
+        d.password = Some(c.secret.expose().to_string());
+    }
+    d
+}
+
+/// One line per item (problems only under `--quiet`), hints on their own lines, a summary.
+pub fn render_human(items: &[Item], ui: &Ui) -> String {
+    let width = items
+        .iter()
+        .map(|i| i.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    let mark_width = if ui.color { 1 } else { 4 };
+    let cyan = ui.style(Style::new().cyan().bold());
+    let mut out = String::new();
+    for i in items {
+        if ui.quiet && i.status == Status::Ok {
+            continue;
+        }
+        let mark = match (ui.color, i.status) {
+            (true, Status::Ok) => ui
+                .style(Style::new().green().bold())
+                .apply_to("✓")
+                .to_string(),
+            (true, Status::Warn) => ui
+                .style(Style::new().yellow().bold())
+                .apply_to("!")
+                .to_string(),
+            (true, Status::Fail) => ui
+                .style(Style::new().red().bold())
+                .apply_to("✗")
+                .to_string(),
+            (true, Status::Skip) => ui.style(Style::new().dim()).apply_to("-").to_string(),
+            (false, Status::Ok) => "OK  ".into(),
+            (false, Status::Warn) => "WARN".into(),
+            (false, Status::Fail) => "FAIL".into(),
+            (false, Status::Skip) => "SKIP".into(),
+        };
+        let _ = writeln!(out, "{mark} {:<width$}  {}", i.name, i.detail);
+        if let Some(h) = &i.hint {
+            let _ = writeln!(
+                out,
+                "{:indent$}{} {h}",
+                "",
+                cyan.apply_to("hint:"),
+                indent = mark_width + 1 + width + 2
+            );
+        }
+    }
+    let n = |s: Status| items.iter().filter(|i| i.status == s).count();
+    let mut summary = format!("{} ok", n(Status::Ok));
+    if n(Status::Warn) > 0 {
+        summary.push_str(&format!(
+            ", {}",
+            crate::text::count(n(Status::Warn), "warning")
+        ));
+    }
+    if n(Status::Fail) > 0 {
+        summary.push_str(&format!(", {} failed", n(Status::Fail)));
+    }
+    if n(Status::Skip) > 0 {
+        summary.push_str(&format!(", {} skipped", n(Status::Skip)));
+    }
+    let _ = writeln!(out, "\ndoctor: {summary}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::lab::Prerequisites;
+
+    fn lab(p: Prerequisites) -> Lab {
+        Lab {
+            number: 1,
+            slug: "x".into(),
+            title: "X".into(),
+            summary: "x".into(),
+            instructions: "README.md".into(),
+            prerequisites: p,
+            setup: vec![],
+            solve: vec![],
+            cleanup: vec![],
+            exercises: vec![],
+        }
+    }
+
+    #[test]
+    fn scope_merges_labs_with_the_course_defaults() {
+        let a = lab(Prerequisites {
+            images: vec![
+                "docker.io/prom/prometheus:latest".into(),
+                "ghcr.io/x/y:1".into(),
+            ],
+            ports: vec![9090, 5432],
+            memory_mib: Some(6144),
+            disk_mib: None,
+            commands: vec!["curl".into()],
+        });
+        let b = lab(Prerequisites {
+            images: vec!["docker.io/prom/prometheus:latest".into()],
+            ports: vec![80],
+            memory_mib: Some(2048),
+            disk_mib: Some(20480),
+            commands: vec!["curl".into(), "jq".into()],
+        });
+        let s = Scope::of(&[&a, &b]);
+        assert_eq!(
+            s.images,
+            vec!["docker.io/prom/prometheus:latest", "ghcr.io/x/y:1"]
+        );
+        assert_eq!(s.registries, vec!["docker.io", "ghcr.io"]);
+        assert_eq!(s.ports, vec![80, 3000, 3001, 5432, 8228, 9090]);
+        assert_eq!((s.memory_mib, s.disk_mib), (6144, 20480));
+        assert_eq!(s.commands, vec!["curl", "jq"]);
+        let none = Scope::of(&[]);
+        assert_eq!(none.ports, vec![3000, 3001, 8228, 9090]);
+        assert_eq!((none.memory_mib, none.disk_mib), (4096, 10240));
+        assert_eq!(none.registries, vec!["docker.io"]);
+    }
+
+    #[test]
+    fn human_report_aligns_names_and_puts_hints_on_their_own_line() {
+        let items = vec![
+            Item::ok(
+                "docker",
+                "Docker 20.10.24 (API 1.41) at unix:///var/run/docker.sock",
+            ),
+            Item::warn("login docker.io", "not logged in", "docker login docker.io"),
+            Item::fail("port 9090", "in use by nginx (pid 7)", "stop nginx"),
+            Item::skip("image a:1", SKIPPED_DOCKER),
+        ];
+        let text = render_human(&items, &Ui::plain());
+        let want = "\
+OK   docker           Docker 20.10.24 (API 1.41) at unix:///var/run/docker.sock
+WARN login docker.io  not logged in
+                      hint: docker login docker.io
+FAIL port 9090        in use by nginx (pid 7)
+                      hint: stop nginx
+SKIP image a:1        skipped: Docker unreachable
+
+doctor: 1 ok, 1 warning, 1 failed, 1 skipped
+";
+        assert_eq!(text, want);
+        let mut quiet = Ui::plain();
+        quiet.quiet = true;
+        assert!(!render_human(&items, &quiet).contains("OK   docker"));
+    }
+
+    #[test]
+    fn json_items_carry_lowercase_statuses() {
+        let items = [Item::warn("memory", "low", "close programs")];
+        let v = serde_json::to_value(Report {
+            schema_version: 1,
+            items: &items,
+            ok: true,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"schema_version":1,"ok":true,"items":[
+                {"name":"memory","status":"warn","detail":"low","hint":"close programs"}]})
+        );
+    }
 }
