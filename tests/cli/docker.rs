@@ -710,3 +710,72 @@ fn doctor_without_an_engine_exits_4_and_skips_what_needs_it() {
         r.stdout
     );
 }
+
+/// The course's lab 1 sample lines (with the `[service:…]` prefix its last line lost).
+const COURSE_LINES: &[&str] = &[
+    "[service:anchore-enterprise-analyzer] [2024-08-18T12:59:13.476831+00:00] [MainProcess] [Thread-55181] [INFO] [anchore_enterprise.services.analyzer.analysis/process_analyzer_job():415] | image dequeued for analysis: admin : sha256:07ad6d6385313c68c8acd575ac8cc0d73921cdea430afd3dc228782ee1f5a73b",
+    "[service:anchore-enterprise-analyzer] [2024-08-18T12:59:13.569659+00:00] [MainProcess] [Thread-55181] [INFO] [anchore_enterprise.services.analyzer.analysis/perform_analyze():280] | performing analysis on image: ['admin', 'docker.io/library/postgres@sha256:07ad6d6385313c68c8acd575ac8cc0d73921cdea430afd3dc228782ee1f5a73b', 'docker.io/library/postgres:latest']",
+    "[service:anchore-enterprise-analyzer] [2024-08-18T13:00:32.494336+00:00] [MainProcess] [Thread-55181] [INFO] [anchore_enterprise.services.analyzer.analysis/process_analyzer_job():508] | analysis complete: admin : sha256:07ad6d6385313c68c8acd575ac8cc0d73921cdea430afd3dc228782ee1f5a73b",
+];
+
+#[test]
+fn an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs() {
+    if !enabled("an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs") {
+        return;
+    }
+    let mut c = Containers::new();
+    let script = COURSE_LINES
+        .iter()
+        .map(|l| format!("echo \"{l}\""))
+        .collect::<Vec<_>>()
+        .join("; ")
+        + "; sleep 300";
+    let name = c.add("analyzer", &[], &["sh", "-c", &script], false);
+    wait_for(&name, "{{.State.Running}}", "true", Duration::from_secs(20));
+
+    let labs = TempDir::new("labs");
+    let lab_folder = labs.path().join("01-trace");
+    std::fs::create_dir_all(&lab_folder).unwrap();
+    std::fs::write(lab_folder.join("README.md"), "# Trace\n").unwrap();
+    std::fs::write(
+        lab_folder.join("lab.yaml"),
+        "number: 1\nslug: trace\ntitle: Trace\nsummary: s\nexercises:\n  - id: trace\n    title: Trace an analysis\n    questions:\n      - id: duration\n        prompt: How long did the analysis take?\n        answer_type: duration\n    checks:\n      - id: duration-right\n        description: the recorded duration matches the analyzer's logs\n        kind: answer\n        question: duration\n        expect:\n          type: number\n          of:\n            analysis_duration: {service: analyzer, image: postgres:latest}\n          tolerance: 2\n",
+    )
+    .unwrap();
+    let work = TempDir::new("work");
+    std::fs::create_dir_all(work.path().join(".lab")).unwrap();
+    let check = |answer: &str| {
+        std::fs::write(
+            work.path().join(".lab/answers.json"),
+            format!("{{\"duration\": \"{answer}\"}}"),
+        )
+        .unwrap();
+        let mut cmd = support::lab();
+        cmd.arg("--labs-dir")
+            .arg(labs.path())
+            .args([
+                "check",
+                "1",
+                "--format",
+                "json",
+                "--project",
+                &c.project,
+                "--workdir",
+            ])
+            .arg(work.path());
+        json(&crate::support::run(&mut cmd))
+    };
+    // The course's trainee found 1 minute 19 seconds.
+    let report = check("1m19s");
+    let r = find(&report["checks"], "id", "duration-right");
+    assert_eq!(r["status"], "passed", "{r:#}");
+    assert!(text(&r["actual"]).contains("measured 79.018"), "{r:#}");
+    let report = check("60s");
+    let r = find(&report["checks"], "id", "duration-right");
+    assert_eq!(r["status"], "failed", "{r:#}");
+    assert_eq!(
+        text(&r["expected"]),
+        format!("79.018 ± 2 (measured from {name}'s Thread-55181 log lines)")
+    );
+    assert_eq!(text(&r["actual"]), "60");
+}
