@@ -287,14 +287,6 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
         ]),
         expose: vec![port],
     };
-    let prometheus = PathBuf::from("/usr/bin/prometheus");
-    if !prometheus.is_file() {
-        return Err(
-            "/usr/bin/prometheus is missing: run `bash .ci/setup` (installs Debian's prometheus)"
-                .into(),
-        );
-    }
-    let registry = PathBuf::from("/usr/bin/docker-registry");
     Ok(vec![
         anchore_image(
             "lab-bench/anchore:latest",
@@ -332,26 +324,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             &["anchore-standin", "service", "start", "ui"],
             3000,
         ),
-        ImageSpec {
-            tag: "lab-bench/prometheus:latest".into(),
-            aliases: vec![
-                "docker.io/prom/prometheus:latest".into(),
-                "prom/prometheus:latest".into(),
-            ],
-            files: binary_with_libs(&prometheus, "/bin/prometheus", &[])?,
-            dirs: vec![
-                "/prometheus".into(),
-                "/etc/prometheus".into(),
-                "/tmp".into(),
-            ],
-            entrypoint: vec!["/bin/prometheus".into()],
-            cmd: vec![
-                "--config.file=/etc/prometheus/prometheus.yml".into(),
-                "--storage.tsdb.path=/prometheus".into(),
-            ],
-            healthcheck: None,
-            expose: vec![9090],
-        },
+        prometheus_image()?,
         ImageSpec {
             tag: "lab-bench/grafana:latest".into(),
             aliases: vec![
@@ -372,21 +345,61 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             ]),
             expose: vec![3000],
         },
-        ImageSpec {
-            tag: "lab-bench/registry:latest".into(),
-            aliases: vec![],
-            files: binary_with_libs(&registry, "/bin/registry", &[])?,
-            dirs: vec![
-                "/var/lib/registry".into(),
-                "/etc/docker/registry".into(),
-                "/tmp".into(),
-            ],
-            entrypoint: vec!["/bin/registry".into()],
-            cmd: vec!["serve".into(), "/etc/docker/registry/config.yml".into()],
-            healthcheck: None,
-            expose: vec![5000],
-        },
+        registry_image()?,
     ])
+}
+
+/// Debian's Prometheus server, tagged as the course's `docker.io/prom/prometheus:latest`.
+pub fn prometheus_image() -> Result<ImageSpec, String> {
+    let prometheus = PathBuf::from("/usr/bin/prometheus");
+    if !prometheus.is_file() {
+        return Err(
+            "/usr/bin/prometheus is missing: run `bash .ci/setup` (installs Debian's prometheus)"
+                .into(),
+        );
+    }
+    Ok(ImageSpec {
+        tag: "lab-bench/prometheus:latest".into(),
+        aliases: vec![
+            "docker.io/prom/prometheus:latest".into(),
+            "prom/prometheus:latest".into(),
+        ],
+        files: binary_with_libs(&prometheus, "/bin/prometheus", &[])?,
+        dirs: vec![
+            "/prometheus".into(),
+            "/etc/prometheus".into(),
+            "/tmp".into(),
+        ],
+        entrypoint: vec!["/bin/prometheus".into()],
+        cmd: vec![
+            "--config.file=/etc/prometheus/prometheus.yml".into(),
+            "--storage.tsdb.path=/prometheus".into(),
+        ],
+        healthcheck: None,
+        expose: vec![9090],
+    })
+}
+
+/// Debian's docker-registry (the distribution registry), configured at run time.
+pub fn registry_image() -> Result<ImageSpec, String> {
+    let registry = PathBuf::from("/usr/bin/docker-registry");
+    if !registry.is_file() {
+        return Err("/usr/bin/docker-registry is missing: run `bash .ci/setup` (installs Debian's docker-registry)".into());
+    }
+    Ok(ImageSpec {
+        tag: "lab-bench/registry:latest".into(),
+        aliases: vec![],
+        files: binary_with_libs(&registry, "/bin/registry", &[])?,
+        dirs: vec![
+            "/var/lib/registry".into(),
+            "/etc/docker/registry".into(),
+            "/tmp".into(),
+        ],
+        entrypoint: vec!["/bin/registry".into()],
+        cmd: vec!["serve".into(), "/etc/docker/registry/config.yml".into()],
+        healthcheck: None,
+        expose: vec![5000],
+    })
 }
 
 /// A compose project that is always taken down, also when a test panics.
