@@ -99,69 +99,48 @@ pub struct CheckArgs {
     pub target: TargetArgs,
 }
 
-/// Where the environment is. Passwords come only from the environment, never from
-/// flags (which other users can read in the process list).
-#[derive(Debug, Args, Clone)]
+/// Where the environment is. Each URL and user defaults to the environment's own
+/// (`lab init` records them), else the course's. Passwords come only from the
+/// environment variables or the compose file, never from flags (which other users
+/// can read in the process list).
+#[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Environment")]
 pub struct TargetArgs {
-    /// The trainee's working folder (holds the compose file and `.lab/`).
-    #[arg(long, env = "LAB_WORKDIR", default_value = ".", value_name = "DIR")]
-    pub workdir: PathBuf,
-
-    /// The compose file, relative to the working folder.
+    /// The environment's folder (default: this folder if it holds one, else the
+    /// default environment made by `lab init`).
     #[arg(
         long,
-        env = "LAB_COMPOSE_FILE",
-        default_value = "docker-compose.yaml",
-        value_name = "FILE"
+        visible_alias = "workdir",
+        env = "LAB_WORKSPACE",
+        value_name = "DIR"
     )]
-    pub compose_file: PathBuf,
+    pub workspace: Option<PathBuf>,
 
-    /// The compose project name (default: COMPOSE_PROJECT_NAME, the file's `name:`, or the folder's name).
+    /// The compose file, relative to the environment's folder.
+    #[arg(long, env = "LAB_COMPOSE_FILE", value_name = "FILE")]
+    pub compose_file: Option<PathBuf>,
+
+    /// The compose project name.
     #[arg(long, env = "LAB_PROJECT", value_name = "NAME")]
     pub project: Option<String>,
 
-    /// The Anchore API (password: LAB_ANCHORE_PASSWORD or ANCHORECTL_PASSWORD).
-    #[arg(
-        long,
-        env = "LAB_ANCHORE_URL",
-        default_value = "http://localhost:8228",
-        value_name = "URL"
-    )]
-    pub anchore_url: String,
+    /// The Anchore API, e.g. http://localhost:8228 (password: LAB_ANCHORE_PASSWORD or ANCHORECTL_PASSWORD).
+    #[arg(long, env = "LAB_ANCHORE_URL", value_name = "URL")]
+    pub anchore_url: Option<String>,
 
-    #[arg(
-        long,
-        env = "LAB_ANCHORE_USER",
-        default_value = "admin",
-        value_name = "USER"
-    )]
-    pub anchore_user: String,
+    #[arg(long, env = "LAB_ANCHORE_USER", value_name = "USER")]
+    pub anchore_user: Option<String>,
 
-    #[arg(
-        long,
-        env = "LAB_PROMETHEUS_URL",
-        default_value = "http://localhost:9090",
-        value_name = "URL"
-    )]
-    pub prometheus_url: String,
+    /// Prometheus, e.g. http://localhost:9090.
+    #[arg(long, env = "LAB_PROMETHEUS_URL", value_name = "URL")]
+    pub prometheus_url: Option<String>,
 
-    /// Grafana (password: LAB_GRAFANA_PASSWORD, default `admin`).
-    #[arg(
-        long,
-        env = "LAB_GRAFANA_URL",
-        default_value = "http://localhost:3001",
-        value_name = "URL"
-    )]
-    pub grafana_url: String,
+    /// Grafana, e.g. http://localhost:3001 (password: LAB_GRAFANA_PASSWORD).
+    #[arg(long, env = "LAB_GRAFANA_URL", value_name = "URL")]
+    pub grafana_url: Option<String>,
 
-    #[arg(
-        long,
-        env = "LAB_GRAFANA_USER",
-        default_value = "admin",
-        value_name = "USER"
-    )]
-    pub grafana_user: String,
+    #[arg(long, env = "LAB_GRAFANA_USER", value_name = "USER")]
+    pub grafana_user: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -80,6 +80,9 @@ pub enum Error {
     #[error("cannot reach the Docker engine at {host}: {reason}")]
     DockerUnreachable { host: String, reason: String },
 
+    #[error("no lab environment in {dir}")]
+    NoEnvironment { dir: String },
+
     #[error("{0}")]
     Usage(String),
 
@@ -114,7 +117,8 @@ impl Error {
             Error::InvalidLabs(_)
             | Error::UnknownLab { .. }
             | Error::UnknownExercise { .. }
-            | Error::Usage(_) => exit::USAGE,
+            | Error::Usage(_)
+            | Error::NoEnvironment { .. } => exit::USAGE,
             Error::Read { .. } | Error::Write { .. } => exit::USAGE,
             Error::DockerUnreachable { .. } => exit::DOCKER_UNREACHABLE,
             Error::Prerequisite(_) => exit::PREREQUISITE,
@@ -141,6 +145,9 @@ impl Error {
                     .into(),
             ),
             Error::Prerequisite(_) => Some("run `lab doctor` for the details and fixes".into()),
+            Error::NoEnvironment { dir } => Some(format!(
+                "run `lab init --workspace {dir}` for a new deployment, or `lab init --adopt {dir}` to use the one there"
+            )),
             Error::Internal(_) => {
                 Some("this is a bug in lab; please report it with the command you ran".into())
             }

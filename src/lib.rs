@@ -11,6 +11,7 @@ pub mod analyzer_log;
 pub mod cli;
 pub mod cmd;
 pub mod docker;
+pub mod env;
 pub mod error;
 pub mod loader;
 pub mod model;

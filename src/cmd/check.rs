@@ -1,13 +1,13 @@
 //! `lab check N`: run a lab's checks against the environment and report.
 
 use crate::cli::{CheckArgs, TargetArgs};
+use crate::env::{self, Environment};
 use crate::error::{exit, Error, Result};
 use crate::loader::{self, Loaded};
-use crate::probe::{Endpoint, Target};
+use crate::probe::Target;
 use crate::report::{human, json, junit, Ui};
 use crate::runner::{self, Plan, Resources, Summary};
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
@@ -59,6 +59,7 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
     let elapsed = started.elapsed();
     let summary = Summary::of(&results);
 
+    remember(&res.target.workdir, &plan.lab_id, &summary)?;
     if let Some(path) = &args.junit {
         write_atomic(
             path,
@@ -93,86 +94,91 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
     })
 }
 
-/// The environment named by flags and variables.
-pub fn target(a: &TargetArgs) -> Result<Target> {
-    let workdir = a.workdir.clone();
-    let compose_file = if a.compose_file.is_absolute() {
-        a.compose_file.clone()
-    } else {
-        workdir.join(&a.compose_file)
-    };
-    let project = match &a.project {
-        Some(p) => p.clone(),
-        None => default_project(&workdir, &compose_file),
-    };
-    let secret = |names: &[&str], default: &str| {
-        names
-            .iter()
-            .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| default.to_string())
-    };
-    Ok(Target {
-        answers: read_answers(&workdir)?,
-        workdir,
-        compose_file,
-        project,
-        anchore: Endpoint::new(
-            &a.anchore_url,
-            &a.anchore_user,
-            &secret(&["LAB_ANCHORE_PASSWORD", "ANCHORECTL_PASSWORD"], "foobar"),
-        ),
-        prometheus: Endpoint::new(&a.prometheus_url, "", ""),
-        grafana: Endpoint::new(
-            &a.grafana_url,
-            &a.grafana_user,
-            &secret(&["LAB_GRAFANA_PASSWORD"], "admin"),
-        ),
-    })
+/// Keeps the totals in the environment's state, for `lab status`.
+fn remember(dir: &Path, lab_id: &str, s: &Summary) -> Result<()> {
+    if !Environment::exists(dir) {
+        return Ok(());
+    }
+    let mut env = Environment::open(dir)?;
+    env.state.results.insert(
+        lab_id.to_string(),
+        env::LastResult {
+            at: crate::action::files::utc_stamp(std::time::SystemTime::now()),
+            passed: s.passed,
+            failed: s.failed,
+            errors: s.errors,
+            skipped: s.skipped,
+            pending: s.pending,
+            points: s.points,
+            possible: s.possible,
+        },
+    );
+    env.save()
 }
 
-/// Compose's own rule: COMPOSE_PROJECT_NAME, else the file's `name:`, else the
-/// folder's name, lower-cased with characters compose rejects removed.
-fn default_project(workdir: &Path, compose_file: &Path) -> String {
-    if let Ok(p) = std::env::var("COMPOSE_PROJECT_NAME") {
-        if !p.is_empty() {
-            return p;
-        }
-    }
-    if let Ok(text) = std::fs::read_to_string(compose_file) {
-        if let Ok(v) = loader::yaml_value(&text) {
-            if let Some(n) = v.get("name").and_then(|n| n.as_str()) {
-                return n.to_string();
+/// The environment the flags name, with its folder; `None` for the environment when
+/// the folder holds no `lab init` state (a plain folder checked as it is).
+pub fn environment(a: &TargetArgs) -> Result<(PathBuf, Option<Environment>)> {
+    let dir = match &a.workspace {
+        Some(d) => d.clone(),
+        None => {
+            let here = PathBuf::from(".");
+            if Environment::exists(&here) || !Environment::exists(&env::default_dir()) {
+                here
+            } else {
+                env::default_dir()
             }
         }
-    }
-    let dir = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    name.chars()
-        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
-        .collect()
+    };
+    let found = if Environment::exists(&dir) {
+        Some(Environment::open(&dir)?)
+    } else {
+        None
+    };
+    Ok((dir, found))
 }
 
-/// The trainee's recorded answers: `.lab/answers.json` in the working folder.
-fn read_answers(workdir: &Path) -> Result<BTreeMap<String, String>> {
-    let path = workdir.join(".lab").join("answers.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| {
-            Error::Usage(format!(
-                "{}:{}:{}: cannot read the recorded answers: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(source) => Err(Error::Read {
-            path: path.display().to_string(),
-            source,
-        }),
+/// Where the checks look: the environment's own settings, overridden by flags.
+pub fn target(a: &TargetArgs) -> Result<Target> {
+    let (dir, found) = environment(a)?;
+    let mut env = match found {
+        Some(e) => e,
+        None => {
+            let file = a.compose_file.clone().unwrap_or_else(|| {
+                env::find_compose_file(&dir)
+                    .and_then(|p| p.file_name().map(PathBuf::from))
+                    .unwrap_or_else(|| PathBuf::from("docker-compose.yaml"))
+            });
+            let compose = std::fs::read_to_string(dir.join(&file))
+                .ok()
+                .and_then(|t| loader::yaml_value(&t).ok())
+                .unwrap_or_default();
+            let project = std::env::var("COMPOSE_PROJECT_NAME")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| env::project_name(&dir, &compose));
+            Environment::new(&dir, &project, &file.display().to_string(), false)
+        }
+    };
+    if let Some(f) = &a.compose_file {
+        env.state.compose_files = vec![f.display().to_string()];
     }
+    if let Some(p) = &a.project {
+        env.state.project = p.clone();
+    }
+    let e = &mut env.state.endpoints;
+    for (flag, slot) in [
+        (&a.anchore_url, &mut e.anchore_url),
+        (&a.anchore_user, &mut e.anchore_user),
+        (&a.prometheus_url, &mut e.prometheus_url),
+        (&a.grafana_url, &mut e.grafana_url),
+        (&a.grafana_user, &mut e.grafana_user),
+    ] {
+        if let Some(v) = flag {
+            *slot = v.clone();
+        }
+    }
+    Ok(env.target(env::read_answers(&dir)?))
 }
 
 /// Writes a report file atomically (see `action::files::write_atomic`).

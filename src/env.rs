@@ -1,0 +1,339 @@
+//! Environments: a trainee's working folder with its compose file(s), the course's
+//! assets and a small state file (`.lab/state.json`: the compose project, the lab in
+//! progress, the steps that ran, the last results, where the services answer).
+//! Passwords are never stored: they come from the environment variables or from
+//! the compose file each time they are needed.
+
+use crate::action::files::write_atomic;
+use crate::error::{Error, Result};
+use crate::probe::{Endpoint, Target};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The folder inside an environment that `lab` owns.
+pub const STATE_DIR: &str = ".lab";
+const STATE_FILE: &str = "state.json";
+const SCHEMA_VERSION: u32 = 1;
+/// The compose project of a new environment.
+pub const DEFAULT_PROJECT: &str = "anchore-lab";
+/// Compose file names, in the order compose itself looks for them.
+pub const COMPOSE_NAMES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub schema_version: u32,
+    pub project: String,
+    /// Relative to the environment's folder.
+    pub compose_files: Vec<String>,
+    /// Taken over from a trainee's own deployment (`lab init --adopt`).
+    #[serde(default)]
+    pub adopted: bool,
+    /// The lab started last.
+    #[serde(default)]
+    pub lab: Option<u32>,
+    /// Lab id -> the setup steps that completed, by index.
+    #[serde(default)]
+    pub steps_done: BTreeMap<String, Vec<usize>>,
+    /// Lab id -> the last `lab check`'s totals.
+    #[serde(default)]
+    pub results: BTreeMap<String, LastResult>,
+    pub endpoints: Endpoints,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    pub anchore_url: String,
+    pub anchore_user: String,
+    pub prometheus_url: String,
+    pub grafana_url: String,
+    pub grafana_user: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            anchore_url: "http://localhost:8228".into(),
+            anchore_user: "admin".into(),
+            prometheus_url: "http://localhost:9090".into(),
+            grafana_url: "http://localhost:3001".into(),
+            grafana_user: "admin".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LastResult {
+    /// UTC, `20261124T164530Z`.
+    pub at: String,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    pub pending: usize,
+    pub points: i64,
+    pub possible: i64,
+}
+
+/// An environment: its folder and its state.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+/// Where environments live when no `--workspace` is given: `$XDG_DATA_HOME/lab/env`,
+/// or `~/.local/share/lab/env`.
+pub fn default_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("lab").join("env")
+}
+
+/// The compose file of a folder, by compose's own names.
+pub fn find_compose_file(dir: &Path) -> Option<PathBuf> {
+    COMPOSE_NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+impl Environment {
+    pub fn state_path(dir: &Path) -> PathBuf {
+        dir.join(STATE_DIR).join(STATE_FILE)
+    }
+
+    pub fn exists(dir: &Path) -> bool {
+        Self::state_path(dir).is_file()
+    }
+
+    /// Reads the environment in `dir`; the error says how to make one.
+    pub fn open(dir: &Path) -> Result<Environment> {
+        let path = Self::state_path(dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoEnvironment {
+                    dir: dir.display().to_string(),
+                });
+            }
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let state: State = serde_json::from_str(&text).map_err(|e| {
+            Error::Usage(format!(
+                "{}:{}:{}: the environment's state file is damaged: {e}; move it aside and run `lab init --adopt {}`",
+                path.display(),
+                e.line(),
+                e.column(),
+                dir.display()
+            ))
+        })?;
+        if state.schema_version != SCHEMA_VERSION {
+            return Err(Error::Usage(format!(
+                "{}: state file version {} is not the {SCHEMA_VERSION} this lab reads",
+                path.display(),
+                state.schema_version
+            )));
+        }
+        Ok(Environment {
+            dir: dir.to_path_buf(),
+            state,
+        })
+    }
+
+    pub fn new(dir: &Path, project: &str, compose_file: &str, adopted: bool) -> Environment {
+        Environment {
+            dir: dir.to_path_buf(),
+            state: State {
+                schema_version: SCHEMA_VERSION,
+                project: project.to_string(),
+                compose_files: vec![compose_file.to_string()],
+                adopted,
+                lab: None,
+                steps_done: BTreeMap::new(),
+                results: BTreeMap::new(),
+                endpoints: Endpoints::default(),
+            },
+        }
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self) -> Result<()> {
+        let path = Self::state_path(&self.dir);
+        let err = |source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(path.parent().expect("the state file is in a folder"))
+            .map_err(err)?;
+        let mut text = serde_json::to_string_pretty(&self.state).expect("state serializes");
+        text.push('\n');
+        write_atomic(&path, text.as_bytes()).map_err(err)
+    }
+
+    pub fn compose_file(&self) -> PathBuf {
+        self.dir.join(
+            self.state
+                .compose_files
+                .first()
+                .map(String::as_str)
+                .unwrap_or("docker-compose.yaml"),
+        )
+    }
+
+    pub fn backups_dir(&self) -> PathBuf {
+        self.dir.join(STATE_DIR).join("backups")
+    }
+
+    /// The answers recorded with `lab answer` (`.lab/answers.json`).
+    pub fn answers_path(dir: &Path) -> PathBuf {
+        dir.join(STATE_DIR).join("answers.json")
+    }
+
+    /// Where the checks look. Passwords: the environment variables first, then the
+    /// compose file's own settings, then the course's defaults.
+    pub fn target(&self, answers: BTreeMap<String, String>) -> Target {
+        let compose = std::fs::read_to_string(self.compose_file())
+            .ok()
+            .and_then(|t| crate::loader::yaml_value(&t).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let from_compose = |service: &str, var: &str| {
+            crate::probe::compose::environment(&compose["services"][service])
+                .into_iter()
+                .find(|(k, _)| k == var)
+                .and_then(|(_, v)| v)
+        };
+        let anchore_password = env_secret(&["LAB_ANCHORE_PASSWORD", "ANCHORECTL_PASSWORD"])
+            .or_else(|| from_compose("api", "ANCHORE_ADMIN_PASSWORD"))
+            .unwrap_or_else(|| "foobar".into());
+        let grafana_password = env_secret(&["LAB_GRAFANA_PASSWORD"])
+            .or_else(|| from_compose("grafana", "GF_SECURITY_ADMIN_PASSWORD"))
+            .unwrap_or_else(|| "admin".into());
+        let e = &self.state.endpoints;
+        Target {
+            workdir: self.dir.clone(),
+            compose_file: self.compose_file(),
+            project: self.state.project.clone(),
+            anchore: Endpoint::new(&e.anchore_url, &e.anchore_user, &anchore_password),
+            prometheus: Endpoint::new(&e.prometheus_url, "", ""),
+            grafana: Endpoint::new(&e.grafana_url, &e.grafana_user, &grafana_password),
+            answers,
+        }
+    }
+}
+
+fn env_secret(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+}
+
+/// Reads the recorded answers of the environment in `dir` (none yet: empty).
+pub fn read_answers(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let path = Environment::answers_path(dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            Error::Usage(format!(
+                "{}:{}:{}: cannot read the recorded answers: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(source) => Err(Error::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Compose's rule for a project name without `-p`: the file's `name:`, else the
+/// folder's name, lower-cased, keeping the characters compose accepts.
+pub fn project_name(dir: &Path, compose: &serde_json::Value) -> String {
+    if let Some(n) = compose.get("name").and_then(|n| n.as_str()) {
+        return n.to_string();
+    }
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    name.chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::testing::TempDir;
+
+    #[test]
+    fn state_round_trips_through_its_file() {
+        let dir = TempDir::new();
+        let mut env = Environment::new(dir.path(), "anchore-lab", "docker-compose.yaml", false);
+        env.state.lab = Some(2);
+        env.state
+            .steps_done
+            .insert("02-prometheus".into(), vec![0, 1]);
+        env.save().unwrap();
+        let back = Environment::open(dir.path()).unwrap();
+        assert_eq!(back.state, env.state);
+    }
+
+    #[test]
+    fn a_folder_without_state_says_how_to_make_one() {
+        let dir = TempDir::new();
+        let e = Environment::open(dir.path()).unwrap_err();
+        assert!(matches!(e, Error::NoEnvironment { .. }), "{e}");
+        assert!(e.hint().unwrap().contains("lab init"));
+    }
+
+    #[test]
+    fn passwords_come_from_the_compose_file_when_no_variable_is_set() {
+        let dir = TempDir::new();
+        std::fs::write(
+            dir.path().join("docker-compose.yaml"),
+            "services:\n  api:\n    environment:\n      - ANCHORE_ADMIN_PASSWORD=anchore12345\n  grafana:\n    environment:\n      GF_SECURITY_ADMIN_PASSWORD: s3cret\n",
+        )
+        .unwrap();
+        let env = Environment::new(dir.path(), "p", "docker-compose.yaml", true);
+        let t = env.target(BTreeMap::new());
+        if std::env::var_os("LAB_ANCHORE_PASSWORD").is_none()
+            && std::env::var_os("ANCHORECTL_PASSWORD").is_none()
+        {
+            assert_eq!(t.anchore.password.expose(), "anchore12345");
+        }
+        if std::env::var_os("LAB_GRAFANA_PASSWORD").is_none() {
+            assert_eq!(t.grafana.password.expose(), "s3cret");
+        }
+        assert_eq!(format!("{:?}", t.anchore.password), "Secret(***)");
+    }
+
+    #[test]
+    fn project_names_follow_compose() {
+        let dir = TempDir::new();
+        let named = serde_json::json!({"name": "anchore-5170"});
+        assert_eq!(project_name(dir.path(), &named), "anchore-5170");
+        let sub = dir.path().join("My Anchore.5");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(project_name(&sub, &serde_json::Value::Null), "myanchore5");
+    }
+}
