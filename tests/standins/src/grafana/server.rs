@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use axum::body::{Bytes, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath, Path, RawQuery, Request, State as AxState};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -201,12 +201,8 @@ async fn log_request(req: Request, next: Next) -> Response {
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
     let uname = resp.extensions().get::<SignedIn>().map(|u| u.0.clone());
-    let size = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("0")
-        .to_string();
+    // Handlers answer with complete bodies, so the size is known before it is sent.
+    let size = resp.body().size_hint().exact().unwrap_or(0).to_string();
     let mut pairs: Vec<(&str, String)> = Vec::new();
     match uname {
         Some(u) => {
