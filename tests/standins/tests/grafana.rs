@@ -118,7 +118,7 @@ impl Grafana {
     /// Polls `/api/health` until it answers, for at most ten seconds.
     async fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let client = reqwest::Client::new();
+        let client = client();
         loop {
             let ok = client
                 .get(format!("{}/api/health", self.base))
@@ -269,6 +269,7 @@ async fn fake_prometheus() -> (String, Seen) {
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
+        .no_proxy()
         .build()
         .unwrap()
 }

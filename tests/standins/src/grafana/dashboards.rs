@@ -545,6 +545,9 @@ mod tests {
         let out = resolve_inputs(&t, &[input("*", "datasource", "srv")]).unwrap();
         assert_eq!(out["a"], "srv_srv");
         assert_eq!(out["b"], json!(["${OTHER}", "${}x}", 3, null, true]));
+        // An empty value is still a value: Grafana substitutes the empty string.
+        let out = resolve_inputs(&t, &[input("DS_NAME", "datasource", "")]).unwrap();
+        assert_eq!(out["a"], "_");
         // The type must match too.
         assert!(resolve_inputs(&t, &[input("DS_NAME", "constant", "srv")]).is_err());
     }

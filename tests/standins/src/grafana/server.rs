@@ -112,7 +112,9 @@ pub fn prepare(config: Config) -> Result<App, String> {
         );
     }
     store::save(&state_path, &state)?;
+    // Proxy variables of the machine running the tests must not reroute data source calls.
     let client = reqwest::Client::builder()
+        .no_proxy()
         .build()
         .map_err(|e| format!("cannot build HTTP client: {e}"))?;
     Ok(App {
@@ -516,6 +518,7 @@ pub async fn healthcheck(config: &Config) -> bool {
     let url = format!("{}/api/health", config.local_url());
     let Ok(client) = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
+        .no_proxy()
         .build()
     else {
         return false;
