@@ -62,7 +62,7 @@ pub fn parse_go(s: &str) -> Option<i64> {
 /// Grafana's `gtime.ParseDuration`: Go durations plus whole `d`, `w`, `M` (a twelfth of a
 /// Julian year) and `y` units.
 pub fn parse_grafana(s: &str) -> Option<i64> {
-    let unit_at = s.len().checked_sub(1)?;
+    let (unit_at, _) = s.char_indices().last()?;
     let (digits, unit) = s.split_at(unit_at);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         let n: i64 = digits.parse().ok()?;
@@ -246,6 +246,9 @@ mod tests {
         assert_eq!(parse_interval_string("30"), Some(30 * SEC));
         assert_eq!(parse_interval_string(">10s"), Some(10 * SEC));
         assert_eq!(parse_interval_string("x"), None);
+        assert_eq!(parse_grafana("1€"), None);
+        assert_eq!(parse_grafana(""), None);
+        assert_eq!(parse_go("1€"), None);
     }
 
     #[test]

@@ -48,7 +48,7 @@ fn is_variable_interval(s: &str) -> bool {
 fn rate_interval(query_interval_ns: i64, min_step: &str) -> i64 {
     let scrape = if min_step.is_empty() { "15s" } else { min_step };
     match durations::parse_interval_string(scrape) {
-        Some(s) => (query_interval_ns + s).max(4 * s),
+        Some(s) => query_interval_ns.saturating_add(s).max(s.saturating_mul(4)),
         None => 0,
     }
 }
@@ -75,7 +75,8 @@ pub fn plan(q: &Value, ds_interval: &str, from_ms: i64, to_ms: i64) -> Result<Pl
     let interval_ms = int_field(q, "intervalMs", 1000);
     let interval_factor = int_field(q, "intervalFactor", 0);
     let max_points = int_field(q, "maxDataPoints", 100);
-    let range_ns = (to_ms - from_ms).saturating_mul(MS);
+    // Saturating arithmetic throughout: every number here comes from the request.
+    let range_ns = to_ms.saturating_sub(from_ms).saturating_mul(MS);
 
     // calculatePrometheusInterval
     let mut query_interval = if is_variable_interval(model_interval) {
@@ -87,7 +88,7 @@ pub fn plan(q: &Value, ds_interval: &str, from_ms: i64, to_ms: i64) -> Result<Pl
         query_interval = "";
     }
     let min_interval = if query_interval.is_empty() && interval_ms != 0 {
-        interval_ms * MS
+        interval_ms.saturating_mul(MS)
     } else if query_interval.is_empty() && !ds_interval.is_empty() {
         durations::parse_interval_string(ds_interval)
             .ok_or_else(|| format!("invalid interval {ds_interval:?}"))?
@@ -109,12 +110,11 @@ pub fn plan(q: &Value, ds_interval: &str, from_ms: i64, to_ms: i64) -> Result<Pl
     let step = if is_rate_interval(model_interval) {
         rate_interval(adjusted, ds_interval)
     } else {
-        adjusted
-            * if interval_factor == 0 {
-                1
-            } else {
-                interval_factor
-            }
+        adjusted.saturating_mul(if interval_factor == 0 {
+            1
+        } else {
+            interval_factor
+        })
     };
     if step <= 0 {
         return Err("step must be positive".into());
@@ -131,9 +131,9 @@ pub fn plan(q: &Value, ds_interval: &str, from_ms: i64, to_ms: i64) -> Result<Pl
         if min_step.is_empty() {
             min_step = ds_interval.to_string();
         }
-        rate_interval(interval_ms * MS, &min_step)
+        rate_interval(interval_ms.saturating_mul(MS), &min_step)
     };
-    let range_ms = to_ms - from_ms;
+    let range_ms = to_ms.saturating_sub(from_ms);
     let range_s = (range_ms as f64 / 1000.0).round() as i64;
     let mut e = expr.to_string();
     for (alt, (var, value)) in [false, true].into_iter().flat_map(|alt| {
@@ -433,6 +433,15 @@ mod tests {
             HOUR_MS
         )
         .is_err());
+        // Absurd numbers are answered, not a panic.
+        let huge = q(
+            json!({"intervalMs": i64::MAX, "intervalFactor": i64::MAX, "maxDataPoints": -5,
+            "expr": "x[$__rate_interval]"}),
+        );
+        assert!(plan(&huge, "99999999y", i64::MIN, i64::MAX).is_ok());
+        // A reversed range still gets Grafana's smallest safe step; Prometheus rejects it.
+        let reversed = plan(&q(json!({"intervalMs": -1})), "", TO, TO - HOUR_MS).unwrap();
+        assert_eq!(reversed.step_ns, MS);
         let neither = plan(&json!({"expr": "up"}), "", TO - HOUR_MS, TO).unwrap();
         assert!(neither.range && !neither.instant);
         assert_eq!(neither.ref_id, "A");

@@ -39,8 +39,8 @@ fn datemath(s: &str, now_ms: i64, round_up: bool) -> Option<i64> {
     let mut rest = s.strip_prefix("now")?;
     let mut t = now_ms;
     while !rest.is_empty() {
-        let op = rest.as_bytes()[0];
-        rest = &rest[1..];
+        let op = rest.chars().next()?;
+        rest = &rest[op.len_utf8()..];
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
@@ -49,12 +49,12 @@ fn datemath(s: &str, now_ms: i64, round_up: bool) -> Option<i64> {
         let (unit, after) = after.split_at(unit_len);
         rest = after;
         match op {
-            b'+' | b'-' => {
+            '+' | '-' => {
                 let n: i64 = if num.is_empty() { 1 } else { num.parse().ok()? };
-                let n = if op == b'-' { -n } else { n };
+                let n = if op == '-' { -n } else { n };
                 t = add_unit(t, n, unit)?;
             }
-            b'/' if num.is_empty() => t = round(t, unit, round_up)?,
+            '/' if num.is_empty() => t = round(t, unit, round_up)?,
             _ => return None,
         }
     }
@@ -63,8 +63,8 @@ fn datemath(s: &str, now_ms: i64, round_up: bool) -> Option<i64> {
 
 fn add_unit(t: i64, n: i64, unit: &str) -> Option<i64> {
     match unit {
-        "M" => Some(add_months(t, n)),
-        "y" => Some(add_months(t, n.checked_mul(12)?)),
+        "M" => add_months(t, n),
+        "y" => add_months(t, n.checked_mul(12)?),
         _ => {
             let per = UNIT_MS.iter().find(|(u, _)| *u == unit)?.1;
             t.checked_add(n.checked_mul(per)?)
@@ -92,25 +92,32 @@ fn round(t: i64, unit: &str, up: bool) -> Option<i64> {
         return Some(start);
     }
     let next = match unit {
-        "M" => add_months(start, 1),
-        "y" => add_months(start, 12),
+        "M" => add_months(start, 1)?,
+        "y" => add_months(start, 12)?,
         _ => start + UNIT_MS.iter().find(|(u, _)| *u == unit)?.1,
     };
     Some(next - 1)
 }
 
-/// Adds calendar months, normalising an overflowing day the way Go's `AddDate` does.
-pub fn add_months(t: i64, months: i64) -> i64 {
+/// Adds calendar months, normalising an overflowing day the way Go's `AddDate` does;
+/// `None` beyond a million years either way, where the arithmetic could overflow.
+pub fn add_months(t: i64, months: i64) -> Option<i64> {
+    const LIMIT: i64 = 12_000_000;
+    if !(-LIMIT..=LIMIT).contains(&months) {
+        return None;
+    }
     let (y, m, d, hh, mm, ss) = civil_from_ms(t);
     let frac = t.rem_euclid(1_000);
     let total = y * 12 + (m - 1) + months;
     let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) + 1);
-    ms_from_civil(ny, nm, 1)
-        + (d - 1) * 86_400_000
-        + hh * 3_600_000
-        + mm * 60_000
-        + ss * 1_000
-        + frac
+    Some(
+        ms_from_civil(ny, nm, 1)
+            + (d - 1) * 86_400_000
+            + hh * 3_600_000
+            + mm * 60_000
+            + ss * 1_000
+            + frac,
+    )
 }
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -216,6 +223,11 @@ mod tests {
         assert_eq!(parse_time("yesterday", NOW, false), None);
         assert_eq!(parse_time("now-", NOW, false), None);
         assert_eq!(parse_time("now-1q", NOW, false), None);
+        assert_eq!(parse_time("now€", NOW, false), None);
+        assert_eq!(parse_time("now-1€", NOW, false), None);
+        assert_eq!(parse_time("now-99999999999999999y", NOW, false), None);
+        assert_eq!(parse_time("now-99999999999999999M", NOW, false), None);
+        assert_eq!(parse_time("now+99999999999999999d", NOW, false), None);
         assert_eq!(resolve_range("garbage", "now", NOW), (0, NOW));
         assert_eq!(resolve_range("", "", NOW), (0, 0));
     }
@@ -227,6 +239,6 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         // Jan 31 + 1 month overflows into March, as Go's AddDate does.
         let jan31 = ms_from_civil(2023, 1, 31);
-        assert_eq!(add_months(jan31, 1), ms_from_civil(2023, 3, 3));
+        assert_eq!(add_months(jan31, 1), Some(ms_from_civil(2023, 3, 3)));
     }
 }
