@@ -71,6 +71,8 @@ pub enum Command {
     },
     /// Check the prerequisites of the course, or of one lab.
     Doctor(DoctorArgs),
+    /// Make an environment: the course's deployment in a folder, or adopt your own.
+    Init(InitArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -141,6 +143,35 @@ pub struct TargetArgs {
 
     #[arg(long, env = "LAB_GRAFANA_USER", value_name = "USER")]
     pub grafana_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The environment's folder (default: ~/.local/share/lab/env).
+    #[arg(
+        long,
+        env = "LAB_WORKSPACE",
+        value_name = "DIR",
+        conflicts_with = "adopt"
+    )]
+    pub workspace: Option<PathBuf>,
+
+    /// Take over an existing deployment (a folder or its compose file) in place,
+    /// after a timestamped backup of its compose file.
+    #[arg(long, value_name = "PATH")]
+    pub adopt: Option<PathBuf>,
+
+    /// The compose project name (default: `anchore-lab`; when adopting, the file's own).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+
+    /// Your Anchore Enterprise license file, copied into the environment.
+    #[arg(long, value_name = "FILE")]
+    pub license: Option<PathBuf>,
+
+    /// Replace an existing compose file in the folder (it is backed up first).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

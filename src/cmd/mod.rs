@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod doctor;
+pub mod init;
 pub mod list;
 pub mod show;
 pub mod validate;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
             let labs = load(g)?;
             runtime()?.block_on(doctor::run(&labs, args, ui))
         }
+        Command::Init(args) => init::run(args, ui),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "lab", &mut std::io::stdout());

@@ -2,6 +2,7 @@
 
 mod commands;
 mod docker;
+mod init;
 mod json;
 mod support;
 mod validate;

@@ -1,0 +1,154 @@
+//! `lab init`: the course's deployment written into a folder, or a trainee's own
+//! deployment adopted in place after a backup; nothing of theirs is lost.
+
+use crate::commands::tempdir::Dir;
+use crate::support::{lab, run};
+use std::path::Path;
+
+fn state(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(".lab/state.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn init_writes_the_course_deployment_and_says_a_license_is_needed() {
+    let d = Dir::new("init");
+    let ws = d.path().join("env");
+    let r = run(lab()
+        .args(["init", "--workspace"])
+        .arg(&ws)
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let compose = std::fs::read_to_string(ws.join("docker-compose.yaml")).unwrap();
+    assert!(
+        compose.contains("#  prometheus:\n") && compose.contains("ANCHORE_ENABLE_METRICS=false")
+    );
+    assert_eq!(state(&ws)["project"], "anchore-lab");
+    assert!(
+        r.stderr
+            .contains("warning: Anchore Enterprise needs a license: copy yours to"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Created environment in"), "{}", r.stderr);
+
+    // Running it again refuses to overwrite the trainee's file.
+    std::fs::write(ws.join("docker-compose.yaml"), "# my edits\nservices: {}\n").unwrap();
+    let r = run(lab().args(["init", "--workspace"]).arg(&ws));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(ws.join("docker-compose.yaml")).unwrap(),
+        "# my edits\nservices: {}\n"
+    );
+
+    // --force replaces it, but only after a backup.
+    let license = d.path().join("my-license.yaml");
+    std::fs::write(&license, "license: yes\n").unwrap();
+    let r = run(lab()
+        .args(["init", "--force", "--project", "class-a", "--license"])
+        .arg(&license)
+        .arg("--workspace")
+        .arg(&ws));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let backups: Vec<_> = std::fs::read_dir(ws.join(".lab/backups"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(backups[0].path()).unwrap(),
+        "# my edits\nservices: {}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("license.yaml")).unwrap(),
+        "license: yes\n"
+    );
+    assert_eq!(state(&ws)["project"], "class-a");
+    assert!(!r.stderr.contains("needs a license"), "{}", r.stderr);
+}
+
+#[test]
+fn adopting_each_reference_deployment_finds_its_project_and_services() {
+    let reference = crate::support::repo().join("../shared/reference/anchore/compose");
+    let cases = [
+        ("enterprise-5.3.0-quickstart-docker-compose.yaml", None),
+        (
+            "enterprise-5.6-webinar-demo-anchore-compose.yaml",
+            Some("anchore-demo-560"),
+        ),
+        ("enterprise-3.1.0-quickstart-docker-compose.yaml", None),
+        ("engine-1.0.0-quickstart-docker-compose.yaml", None),
+    ];
+    for (file, named) in cases {
+        let d = Dir::new("adopt");
+        let folder = d.path().join("My-Deployment");
+        std::fs::create_dir_all(&folder).unwrap();
+        let original = std::fs::read_to_string(reference.join(file)).unwrap();
+        std::fs::write(folder.join("docker-compose.yaml"), &original).unwrap();
+        let r = run(lab().args(["init", "--adopt"]).arg(&folder));
+        assert_eq!(r.code, 0, "{file}: {}", r.stderr);
+        let s = state(&folder);
+        assert_eq!(s["project"], named.unwrap_or("my-deployment"), "{file}");
+        assert_eq!(s["adopted"], true);
+        assert!(
+            r.stderr.contains("Anchore: api, catalog"),
+            "{file}: {}",
+            r.stderr
+        );
+        // The trainee's file is untouched, and a copy sits in the backups.
+        assert_eq!(
+            std::fs::read_to_string(folder.join("docker-compose.yaml")).unwrap(),
+            original
+        );
+        let backups: Vec<_> = std::fs::read_dir(folder.join(".lab/backups"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(
+            std::fs::read_to_string(backups[0].path()).unwrap(),
+            original,
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn adopting_a_folder_without_anchore_says_what_is_missing() {
+    let d = Dir::new("adopt-bad");
+    let r = run(lab().args(["init", "--adopt"]).arg(d.path()));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no compose file in"), "{}", r.stderr);
+    std::fs::write(
+        d.path().join("compose.yaml"),
+        "services:\n  web:\n    image: nginx\n",
+    )
+    .unwrap();
+    let r = run(lab().args(["init", "--adopt"]).arg(d.path()));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("has no Anchore service"), "{}", r.stderr);
+}
+
+#[test]
+fn check_uses_the_environment_and_remembers_the_result() {
+    let d = Dir::new("init-check");
+    let (_labs_dir, labs) = crate::commands::scratch_lab();
+    let ws = d.path().join("env");
+    assert_eq!(
+        run(lab()
+            .args(["init", "--project", "p1", "--workspace"])
+            .arg(&ws)
+            .stdin(std::process::Stdio::null()))
+        .code,
+        0
+    );
+    std::fs::write(ws.join("notes.txt"), "hello").unwrap();
+    let r = run(lab()
+        .arg("--labs-dir")
+        .arg(&labs)
+        .args(["check", "7", "--workspace"])
+        .arg(&ws));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let s = state(&ws);
+    assert_eq!(s["results"]["07-scratch"]["passed"], 3);
+    assert_eq!(s["results"]["07-scratch"]["points"], 4);
+}
