@@ -73,6 +73,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Make an environment: the course's deployment in a folder, or adopt your own.
     Init(InitArgs),
+    /// The environment: the lab in progress, each service's state and health, URLs, last results.
+    Status(TargetArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod show;
+pub mod status;
 pub mod validate;
 
 use crate::cli::{Cli, Command, Global};
@@ -27,6 +28,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
             runtime()?.block_on(doctor::run(&labs, args, ui))
         }
         Command::Init(args) => init::run(args, ui),
+        Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "lab", &mut std::io::stdout());

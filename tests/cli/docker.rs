@@ -779,3 +779,60 @@ fn an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs() {
     );
     assert_eq!(text(&r["actual"]), "60");
 }
+
+#[test]
+fn status_shows_each_service_state_from_the_engine() {
+    if !enabled("status_shows_each_service_state_from_the_engine") {
+        return;
+    }
+    let mut c = Containers::new();
+    let ws = TempDir::new("status");
+    let r = crate::support::run(
+        support::lab()
+            .args(["init", "--project", &c.project, "--workspace"])
+            .arg(ws.path())
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let api = c.add("api", &[], &["sleep", "300"], false);
+    wait_for(&api, "{{.State.Running}}", "true", Duration::from_secs(20));
+    let analyzer = c.add("analyzer", &[], &["sh", "-c", "exit 3"], false);
+    wait_for(
+        &analyzer,
+        "{{.State.Status}}",
+        "exited",
+        Duration::from_secs(20),
+    );
+    let r = crate::support::run(
+        support::lab()
+            .args(["status", "--format", "json", "--workspace"])
+            .arg(ws.path()),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = json(&r);
+    assert_eq!(doc["project"], c.project.as_str());
+    assert_eq!(find(&doc["services"], "name", "api")["state"], "running");
+    assert_eq!(
+        find(&doc["services"], "name", "analyzer")["state"],
+        "exited"
+    );
+    assert_eq!(
+        find(&doc["services"], "name", "catalog")["state"],
+        "not created"
+    );
+    let r = crate::support::run(
+        support::lab()
+            .args(["status", "--workspace"])
+            .arg(ws.path()),
+    );
+    assert!(
+        r.stdout.contains("  api             running\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("  Anchore API  http://localhost:8228\n"),
+        "{}",
+        r.stdout
+    );
+}
