@@ -73,6 +73,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Make an environment: the course's deployment in a folder, or adopt your own.
     Init(InitArgs),
+    /// Record your answer to a lab's question (a duration such as 1m19s, a number, or text).
+    Answer(AnswerArgs),
     /// The environment: the lab in progress, each service's state and health, URLs, last results.
     Status(TargetArgs),
     /// Print a shell completion script.
@@ -145,6 +147,19 @@ pub struct TargetArgs {
 
     #[arg(long, env = "LAB_GRAFANA_USER", value_name = "USER")]
     pub grafana_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    /// The lab: its number (2 or 02) or its slug.
+    pub lab: String,
+    /// The question's id (see `lab show N`).
+    pub question: String,
+    /// The answer; several words are joined with spaces.
+    #[arg(required = true, num_args = 1..)]
+    pub value: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! One module per subcommand: arguments -> plan -> run -> report -> exit code.
 
+pub mod answer;
 pub mod check;
 pub mod doctor;
 pub mod init;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
             runtime()?.block_on(doctor::run(&labs, args, ui))
         }
         Command::Init(args) => init::run(args, ui),
+        Command::Answer(args) => answer::run(&load(g)?, args, ui),
         Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -77,7 +77,10 @@ pub fn run(labs: &Loaded, query: &str, ui: &Ui) -> Result<i32> {
             out.push_str(&format!(
                 "    ? {} {}\n",
                 q.prompt,
-                dim.apply_to(format!("[question {}]", q.id))
+                dim.apply_to(format!(
+                    "(answer with: lab answer {} {} VALUE)",
+                    lab.number, q.id
+                ))
             ));
         }
     }

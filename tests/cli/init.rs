@@ -152,3 +152,104 @@ fn check_uses_the_environment_and_remembers_the_result() {
     assert_eq!(s["results"]["07-scratch"]["passed"], 3);
     assert_eq!(s["results"]["07-scratch"]["points"], 4);
 }
+
+fn questions_lab(dir: &Path) -> std::path::PathBuf {
+    let labs = dir.join("labs");
+    let l = labs.join("01-trace");
+    std::fs::create_dir_all(&l).unwrap();
+    std::fs::write(l.join("README.md"), "# Trace\n").unwrap();
+    std::fs::write(
+        l.join("lab.yaml"),
+        "number: 1\nslug: trace\ntitle: Trace\nsummary: s\nexercises:\n  - id: e\n    title: E\n    questions:\n      - {id: duration, prompt: How long?, answer_type: duration}\n      - {id: graph, prompt: What does the graph show?}\n    checks:\n      - id: duration-right\n        description: the duration is about 79 s\n        kind: answer\n        question: duration\n        expect: {type: number, of: {literal: 79}, tolerance: 2}\n      - id: graph-answered\n        description: the graph question is answered\n        kind: answer\n        question: graph\n        expect: {type: free_text}\n",
+    )
+    .unwrap();
+    labs
+}
+
+#[test]
+fn answers_are_recorded_checked_by_type_and_used_by_check() {
+    let d = Dir::new("answer");
+    let labs = questions_lab(d.path());
+    let ws = d.path().join("env");
+    assert_eq!(
+        run(lab()
+            .args(["init", "--workspace"])
+            .arg(&ws)
+            .stdin(std::process::Stdio::null()))
+        .code,
+        0
+    );
+    let answer = |args: &[&str]| {
+        run(lab()
+            .arg("--labs-dir")
+            .arg(&labs)
+            .arg("answer")
+            .args(args)
+            .arg("--workspace")
+            .arg(&ws))
+    };
+
+    let r = answer(&["1", "duration", "about a minute"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("`about a minute` is not a duration: write it as 79s, 1m19s or 79"),
+        "{}",
+        r.stderr
+    );
+    let r = answer(&["1", "duratoin", "79s"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("lab 01-trace has no question `duratoin` (did you mean `duration`?)"),
+        "{}",
+        r.stderr
+    );
+
+    let r = answer(&["1", "duration", "1m19s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Recorded answer to `duration` in lab 01-trace: 1m19s"),
+        "{}",
+        r.stderr
+    );
+    let r = answer(&["1", "graph", "It", "shows", "the", "analyzer", "busy"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join(".lab/answers.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        saved,
+        serde_json::json!({"duration": "1m19s", "graph": "It shows the analyzer busy"})
+    );
+
+    let r = run(lab()
+        .arg("--labs-dir")
+        .arg(&labs)
+        .args(["check", "1", "--format", "json", "--workspace"])
+        .arg(&ws));
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["checks"][0]["status"], "passed", "{doc:#}");
+    assert_eq!(
+        doc["checks"][1]["status"], "pending",
+        "free text waits for the instructor"
+    );
+    assert_eq!(doc["summary"]["points"], 1);
+
+    let r = answer(&["1", "duration", "90s"]);
+    assert!(r.stderr.contains("Replaced answer"), "{}", r.stderr);
+    let r = run(lab()
+        .arg("--labs-dir")
+        .arg(&labs)
+        .args(["check", "1", "--workspace"])
+        .arg(&ws));
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .contains("expected: 79 ± 2 (the model answer)\n         actual: 90"),
+        "{}",
+        r.stdout
+    );
+}
