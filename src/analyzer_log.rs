@@ -267,7 +267,9 @@ pub fn analyses<'a>(lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<
                 Outcome::Failed
             };
             let start = a.events.first().map(|e| e.time).unwrap_or(line.time);
-            a.duration = Some(line.time - start);
+            // Timestamps carry microseconds; round away the float error of
+            // subtracting two epoch-sized numbers.
+            a.duration = Some(((line.time - start) * 1e6).round() / 1e6);
             if let Some(a) = open.remove(&key) {
                 done.push(a);
             }

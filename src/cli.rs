@@ -75,6 +75,8 @@ pub enum Command {
     Init(InitArgs),
     /// Record your answer to a lab's question (a duration such as 1m19s, a number, or text).
     Answer(AnswerArgs),
+    /// Follow an image's analysis through the analyzer's logs (containers or log files).
+    Trace(TraceArgs),
     /// The environment: the lab in progress, each service's state and health, URLs, last results.
     Status(TargetArgs),
     /// Print a shell completion script.
@@ -158,6 +160,22 @@ pub struct AnswerArgs {
     /// The answer; several words are joined with spaces.
     #[arg(required = true, num_args = 1..)]
     pub value: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The image, by tag (`postgres:latest`) or digest (`sha256:07ad…`); without it,
+    /// every analysis is listed.
+    pub image: Option<String>,
+    /// Read these log files (e.g. from a support bundle; `-` for standard input)
+    /// instead of the analyzer containers.
+    #[arg(long, value_name = "FILE")]
+    pub log: Vec<PathBuf>,
+    /// The compose services whose logs to read (default: every service named like `analyzer`).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Vec<String>,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -7,6 +7,7 @@ pub mod init;
 pub mod list;
 pub mod show;
 pub mod status;
+pub mod trace;
 pub mod validate;
 
 use crate::cli::{Cli, Command, Global};
@@ -29,6 +30,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
             runtime()?.block_on(doctor::run(&labs, args, ui))
         }
         Command::Init(args) => init::run(args, ui),
+        Command::Trace(args) => runtime()?.block_on(trace::run(args, ui)),
         Command::Answer(args) => answer::run(&load(g)?, args, ui),
         Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),
         Command::Completions { shell } => {

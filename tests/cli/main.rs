@@ -5,4 +5,5 @@ mod docker;
 mod init;
 mod json;
 mod support;
+mod trace;
 mod validate;
