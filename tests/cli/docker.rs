@@ -836,3 +836,52 @@ fn status_shows_each_service_state_from_the_engine() {
         r.stdout
     );
 }
+
+#[test]
+fn trace_reads_the_analyzer_containers_of_the_environment() {
+    if !enabled("trace_reads_the_analyzer_containers_of_the_environment") {
+        return;
+    }
+    let mut c = Containers::new();
+    let script = COURSE_LINES
+        .iter()
+        .map(|l| format!("echo \"{l}\""))
+        .collect::<Vec<_>>()
+        .join("; ")
+        + "; sleep 300";
+    let name = c.add("analyzer", &[], &["sh", "-c", &script], false);
+    wait_for(&name, "{{.State.Running}}", "true", Duration::from_secs(20));
+    let ws = TempDir::new("trace");
+    let r = crate::support::run(
+        support::lab()
+            .args(["init", "--project", &c.project, "--workspace"])
+            .arg(ws.path())
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Prometheus is not there: the trace still works, without the comparison.
+    let r = crate::support::run(
+        support::lab()
+            .args([
+                "trace",
+                "docker.io/library/postgres:latest",
+                "--prometheus-url",
+                "http://127.0.0.1:9",
+                "--workspace",
+            ])
+            .arg(ws.path()),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("Thread-55181 on {name})")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("took 79.018s (1m19s) from dequeue to analysis complete"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("Prometheus:"), "{}", r.stdout);
+}
