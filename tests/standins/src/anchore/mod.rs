@@ -3,11 +3,18 @@
 //! machines that cannot run the licensed product.
 
 pub mod analysis;
+pub mod analyzer;
+pub mod apiext;
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod config;
+pub mod extras;
+pub mod healthcheck;
 pub mod image;
 pub mod logging;
 pub mod metrics;
+pub mod owner;
 pub mod process;
+pub mod server;
 pub mod store;
