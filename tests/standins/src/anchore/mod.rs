@@ -9,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod ctl;
 pub mod extras;
 pub mod healthcheck;
 pub mod image;
