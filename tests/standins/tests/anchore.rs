@@ -959,6 +959,7 @@ async fn healthcheck_redis_ui_and_unreachable_anchorectl() {
         vec![],
         vec![
             ("ANCHORE_SERVICE_PORT", closed.to_string()),
+            ("STANDIN_PORT", closed.to_string()),
             ("STANDIN_HEALTH_FILE", "/nonexistent/x".into()),
         ],
     )

@@ -4,7 +4,8 @@
 //! What is probed: the URL when one is given (`http://host:port/path` must answer 200,
 //! `redis://host:port` must answer PING with PONG); a role name probes that role's port on
 //! 127.0.0.1; with nothing, the URL the running role wrote to its health file (so one image-wide
-//! HEALTHCHECK fits every role), else `http://127.0.0.1:$ANCHORE_SERVICE_PORT/health`.
+//! HEALTHCHECK fits every role), else the ports a role can have in its container (see
+//! [`resolve`]).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -79,20 +80,45 @@ fn local(role: Role, port: u16) -> Target {
     }
 }
 
-/// Decides what to probe; `health_file` is the content of the running role's health file.
-pub fn resolve(arg: Option<&str>, env: Env, health_file: Option<&str>) -> Result<Target, String> {
+/// Decides what to probe, in order; the role is healthy when one answers. `health_file` is the
+/// content of the running role's health file.
+///
+/// Without an argument or a health file (an image without a writable temp directory), the
+/// candidates are the ports a role can have in its own container: the Anchore port, then the
+/// db, redis and UI ports (or `STANDIN_PORT` for those). Only one role runs per container, so
+/// whichever answers is this one.
+pub fn resolve(
+    arg: Option<&str>,
+    env: Env,
+    health_file: Option<&str>,
+) -> Result<Vec<Target>, String> {
     if let Some(a) = arg {
         if let Some(role) = Role::parse(a) {
             let cfg = Config::from_env(role, env, "localhost")?;
-            return Ok(local(role, cfg.port));
+            return Ok(vec![local(role, cfg.port)]);
         }
-        return parse_target(a);
+        return parse_target(a).map(|t| vec![t]);
     }
     if let Some(url) = health_file.map(str::trim).filter(|s| !s.is_empty()) {
-        return parse_target(url);
+        return parse_target(url).map(|t| vec![t]);
     }
-    let cfg = Config::from_env(Role::Apiext, env, "localhost")?;
-    Ok(local(Role::Apiext, cfg.port))
+    let anchore = Config::from_env(Role::Apiext, env, "localhost")?.port;
+    let mut out = vec![local(Role::Apiext, anchore)];
+    match env("STANDIN_PORT").filter(|p| !p.trim().is_empty()) {
+        Some(p) => {
+            let port: u16 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("STANDIN_PORT must be a port number, not {p:?}"))?;
+            out.push(local(Role::Redis, port));
+        }
+        None => {
+            for role in [Role::Db, Role::Redis, Role::Ui] {
+                out.push(local(role, role.default_port()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
@@ -179,20 +205,22 @@ pub fn run(arg: Option<&str>, env: Env) -> ExitCode {
     } else {
         None
     };
-    let target = match resolve(arg, env, content.as_deref()) {
+    let targets = match resolve(arg, env, content.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("healthcheck: {e}");
             return ExitCode::from(2);
         }
     };
-    match probe(&target, Duration::from_secs(2)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("healthcheck: unhealthy: {e}");
-            ExitCode::FAILURE
+    let mut failures = Vec::new();
+    for t in &targets {
+        match probe(t, Duration::from_secs(2)) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(e) => failures.push(e),
         }
     }
+    eprintln!("healthcheck: unhealthy: {}", failures.join("; "));
+    ExitCode::FAILURE
 }
 
 #[cfg(test)]
@@ -235,27 +263,38 @@ mod tests {
 
     #[test]
     fn resolves_roles_files_and_the_default() {
+        let one = |t: Target| Ok(vec![t]);
         assert_eq!(
             resolve(Some("redis"), &none, None),
-            Ok(Target::Redis {
+            one(Target::Redis {
                 host: "127.0.0.1".into(),
                 port: 6379
             })
         );
-        assert_eq!(resolve(Some("db"), &none, None), Ok(local(Role::Db, 5432)));
+        assert_eq!(resolve(Some("db"), &none, None), one(local(Role::Db, 5432)));
         assert_eq!(
             resolve(None, &none, Some("redis://127.0.0.1:7000\n")),
-            Ok(Target::Redis {
+            one(Target::Redis {
                 host: "127.0.0.1".into(),
                 port: 7000
             })
         );
         let env = |k: &str| (k == "ANCHORE_SERVICE_PORT").then(|| "9000".to_string());
-        assert_eq!(resolve(None, &env, None), Ok(local(Role::Apiext, 9000)));
         assert_eq!(
             resolve(Some("analyzer"), &env, None),
-            Ok(local(Role::Analyzer, 9000))
+            one(local(Role::Analyzer, 9000))
         );
+        assert_eq!(
+            resolve(None, &env, None),
+            Ok(vec![
+                local(Role::Apiext, 9000),
+                local(Role::Db, 5432),
+                local(Role::Redis, 6379),
+                local(Role::Ui, 3000)
+            ])
+        );
+        let env = |k: &str| (k == "STANDIN_PORT").then(|| "7001".to_string());
+        assert_eq!(resolve(None, &env, None).unwrap().len(), 2);
     }
 
     #[test]
