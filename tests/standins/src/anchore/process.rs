@@ -16,7 +16,7 @@ pub struct Stats {
     pub max_fds: Option<f64>,
 }
 
-/// (utime, stime, starttime) in clock ticks from the text of /proc/<pid>/stat. The command name
+/// (utime, stime, starttime) in clock ticks from the text of `/proc/<pid>/stat`. The command name
 /// in field 2 may hold spaces and parentheses, so fields are counted after its last `)`.
 pub fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
     let after = &text[text.rfind(')')? + 1..];
@@ -28,7 +28,7 @@ pub fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
     Some((utime, stime, start))
 }
 
-/// (size, resident) in pages from the text of /proc/<pid>/statm.
+/// (size, resident) in pages from the text of `/proc/<pid>/statm`.
 pub fn parse_statm(text: &str) -> Option<(u64, u64)> {
     let mut it = text.split_whitespace();
     let size = it.next()?.parse().ok()?;
@@ -43,7 +43,7 @@ pub fn parse_btime(text: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The soft "Max open files" limit from the text of /proc/<pid>/limits.
+/// The soft "Max open files" limit from the text of `/proc/<pid>/limits`.
 pub fn parse_max_fds(text: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     let soft = line["Max open files".len()..].split_whitespace().next()?;

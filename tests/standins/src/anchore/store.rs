@@ -17,7 +17,7 @@ use super::image::{
     ContentMetadata, ImageContent, ImageDetail, ImageRef, ServiceReference, IMAGE_STATUSES,
 };
 
-/// Code and schema versions the stand-in reports (Enterprise 5.17.0, as in [S3C]).
+/// Code and schema versions the stand-in reports (Enterprise 5.17.0, as in the S3C workshop deployment, FACTS.md §7).
 pub const VERSION: &str = "5.17.0";
 pub const DB_VERSION: &str = "5170";
 
