@@ -25,6 +25,9 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct ImageSpec {
     pub tag: String,
+    /// Build on this bench image instead of `scratch` (then `files` and `dirs` are
+    /// usually empty): the Anchore roles share one image's layers.
+    pub from: Option<String>,
     /// Other names the image is tagged with (the course's real image names).
     pub aliases: Vec<String>,
     pub files: Vec<Entry>,
@@ -91,7 +94,13 @@ pub fn binary_with_libs(binary: &Path, to: &str, links: &[&str]) -> Result<Vec<E
 
 fn dockerfile(spec: &ImageSpec) -> String {
     let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
-    let mut d = String::from("FROM scratch\nCOPY rootfs/ /\n");
+    let mut d = match &spec.from {
+        Some(base) => format!("FROM {base}\n"),
+        None => String::from("FROM scratch\n"),
+    };
+    if !spec.files.is_empty() || !spec.dirs.is_empty() {
+        d.push_str("COPY rootfs/ /\n");
+    }
     for p in &spec.expose {
         d.push_str(&format!("EXPOSE {p}\n"));
     }
@@ -115,6 +124,10 @@ fn dockerfile(spec: &ImageSpec) -> String {
 pub fn inputs_digest(spec: &ImageSpec) -> Result<String, String> {
     let mut h = Sha256::new();
     h.update(dockerfile(spec).as_bytes());
+    if let Some(base) = &spec.from {
+        // A rebuilt base makes its children stale.
+        h.update(docker(&["image", "inspect", "--format", "{{.Id}}", base])?.as_bytes());
+    }
     for e in &spec.files {
         let bytes = std::fs::read(&e.from)
             .map_err(|err| format!("cannot read {}: {err}", e.from.display()))?;
@@ -169,6 +182,7 @@ pub fn build(spec: &ImageSpec) -> Result<Built, String> {
             spec.tag.replace(['/', ':'], "_")
         ));
         let _ = std::fs::remove_dir_all(&ctx);
+        std::fs::create_dir_all(&ctx).map_err(|e| format!("{}: {e}", ctx.display()))?;
         let root = ctx.join("rootfs");
         for d in &spec.dirs {
             std::fs::create_dir_all(root.join(d.trim_start_matches('/')))
@@ -269,23 +283,31 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             "/usr/bin/redis-cli",
         ],
     )?);
-    let anchore_image = |tag: &str, aliases: &[&str], cmd: &[&str], port: u16| ImageSpec {
-        tag: tag.into(),
-        aliases: aliases.iter().map(|s| s.to_string()).collect(),
-        files: anchore_files.clone(),
-        dirs: vec![
-            "/tmp".into(),
-            "/analysis_scratch".into(),
-            "/var/lib/postgresql/data".into(),
-            "/data".into(),
-        ],
-        entrypoint: vec![],
-        cmd: cmd.iter().map(|s| s.to_string()).collect(),
-        healthcheck: Some(vec![
-            "/usr/bin/anchore-standin".into(),
-            "healthcheck".into(),
-        ]),
-        expose: vec![port],
+    let anchore_image = |tag: &str, aliases: &[&str], cmd: &[&str], port: u16| {
+        let base = tag == "lab-bench/anchore:latest";
+        ImageSpec {
+            tag: tag.into(),
+            from: (!base).then(|| "lab-bench/anchore:latest".to_string()),
+            aliases: aliases.iter().map(|s| s.to_string()).collect(),
+            files: if base { anchore_files.clone() } else { vec![] },
+            dirs: if base {
+                vec![
+                    "/tmp".into(),
+                    "/analysis_scratch".into(),
+                    "/var/lib/postgresql/data".into(),
+                    "/data".into(),
+                ]
+            } else {
+                vec![]
+            },
+            entrypoint: vec![],
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            healthcheck: Some(vec![
+                "/usr/bin/anchore-standin".into(),
+                "healthcheck".into(),
+            ]),
+            expose: vec![port],
+        }
     };
     Ok(vec![
         anchore_image(
@@ -327,6 +349,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
         prometheus_image()?,
         ImageSpec {
             tag: "lab-bench/grafana:latest".into(),
+            from: None,
             aliases: vec![
                 "docker.io/grafana/grafana:latest".into(),
                 "grafana/grafana:latest".into(),
@@ -360,6 +383,7 @@ pub fn prometheus_image() -> Result<ImageSpec, String> {
     }
     Ok(ImageSpec {
         tag: "lab-bench/prometheus:latest".into(),
+        from: None,
         aliases: vec![
             "docker.io/prom/prometheus:latest".into(),
             "prom/prometheus:latest".into(),
@@ -388,6 +412,7 @@ pub fn registry_image() -> Result<ImageSpec, String> {
     }
     Ok(ImageSpec {
         tag: "lab-bench/registry:latest".into(),
+        from: None,
         aliases: vec![],
         files: binary_with_libs(&registry, "/bin/registry", &[])?,
         dirs: vec![
@@ -492,6 +517,7 @@ mod tests {
     fn the_digest_changes_with_any_input() {
         let spec = ImageSpec {
             tag: "lab-bench/x:1".into(),
+            from: None,
             aliases: vec![],
             files: vec![Entry {
                 from: "/bin/ls".into(),
