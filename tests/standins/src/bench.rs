@@ -540,3 +540,99 @@ mod tests {
         assert_ne!(a, inputs_digest(&other).unwrap());
     }
 }
+
+/// A plain HTTP/1.0 request on loopback, for tests and readiness waits: no client
+/// library, so a hanging server costs at most `limit`.
+pub fn http(
+    method: &str,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<&str>,
+    limit: Duration,
+) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: only http:// URLs"))?;
+    let (host, path) = match rest.split_once('/') {
+        Some((h, p)) => (h, format!("/{p}")),
+        None => (rest, "/".to_string()),
+    };
+    let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, limit).map_err(|e| format!("{url}: {e}"))?;
+    s.set_read_timeout(Some(limit)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(limit))
+        .map_err(|e| e.to_string())?;
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n");
+    if let Some((u, p)) = auth {
+        use base64::Engine;
+        req.push_str(&format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        ));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("{url}: {e}"))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| format!("{url}: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{url}: no HTTP answer"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{url}: bad status line"))?;
+    Ok((status, body.to_string()))
+}
+
+/// Polls `f` until it gives a value or `limit` passes; the error names `what` and
+/// the last reason `f` gave.
+pub fn wait_until<T>(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let end = Instant::now() + limit;
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(why) if Instant::now() >= end => {
+                return Err(format!("{what}: not within {limit:?}: {why}"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// Builds every bench image once per process (they are rebuilt only when their
+/// inputs changed), and reports the time.
+pub fn ensure_images() -> Result<(), String> {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let started = Instant::now();
+        for spec in catalog()? {
+            build(&spec)?;
+        }
+        eprintln!(
+            "bench images ready in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+    .clone()
+}
