@@ -495,52 +495,6 @@ impl Drop for Project {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ldd_output_gives_libraries_and_the_loader() {
-        let libs = libraries(Path::new("/bin/ls")).unwrap();
-        assert!(
-            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
-            "{libs:?}"
-        );
-        assert!(
-            libs.iter()
-                .any(|l| l.to_string_lossy().contains("ld-linux")),
-            "{libs:?}"
-        );
-    }
-
-    #[test]
-    fn the_digest_changes_with_any_input() {
-        let spec = ImageSpec {
-            tag: "lab-bench/x:1".into(),
-            from: None,
-            aliases: vec![],
-            files: vec![Entry {
-                from: "/bin/ls".into(),
-                to: "/bin/ls".into(),
-                links: vec![],
-            }],
-            dirs: vec!["/data".into()],
-            entrypoint: vec!["/bin/ls".into()],
-            cmd: vec![],
-            healthcheck: None,
-            expose: vec![],
-        };
-        let a = inputs_digest(&spec).unwrap();
-        assert_eq!(a, inputs_digest(&spec).unwrap());
-        let mut other = spec.clone();
-        other.dirs.push("/more".into());
-        assert_ne!(a, inputs_digest(&other).unwrap());
-        let mut other = spec.clone();
-        other.expose.push(9090);
-        assert_ne!(a, inputs_digest(&other).unwrap());
-    }
-}
-
 /// A plain HTTP/1.0 request on loopback, for tests and readiness waits: no client
 /// library, so a hanging server costs at most `limit`.
 pub fn http(
@@ -635,4 +589,50 @@ pub fn ensure_images() -> Result<(), String> {
         Ok(())
     })
     .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_gives_libraries_and_the_loader() {
+        let libs = libraries(Path::new("/bin/ls")).unwrap();
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
+        assert!(
+            libs.iter()
+                .any(|l| l.to_string_lossy().contains("ld-linux")),
+            "{libs:?}"
+        );
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_input() {
+        let spec = ImageSpec {
+            tag: "lab-bench/x:1".into(),
+            from: None,
+            aliases: vec![],
+            files: vec![Entry {
+                from: "/bin/ls".into(),
+                to: "/bin/ls".into(),
+                links: vec![],
+            }],
+            dirs: vec!["/data".into()],
+            entrypoint: vec!["/bin/ls".into()],
+            cmd: vec![],
+            healthcheck: None,
+            expose: vec![],
+        };
+        let a = inputs_digest(&spec).unwrap();
+        assert_eq!(a, inputs_digest(&spec).unwrap());
+        let mut other = spec.clone();
+        other.dirs.push("/more".into());
+        assert_ne!(a, inputs_digest(&other).unwrap());
+        let mut other = spec.clone();
+        other.expose.push(9090);
+        assert_ne!(a, inputs_digest(&other).unwrap());
+    }
 }
