@@ -97,7 +97,7 @@ fn wait_http(url: &str, limit: Duration) {
     }
 }
 
-fn lab_with_image(dir: &Path, image: &str) -> PathBuf {
+fn lab_with_image(dir: &Path, image: &str, other: &str) -> PathBuf {
     let labs = dir.join("labs");
     let lab = labs.join("01-pull");
     std::fs::create_dir_all(&lab).unwrap();
@@ -105,7 +105,7 @@ fn lab_with_image(dir: &Path, image: &str) -> PathBuf {
     std::fs::write(
         lab.join("lab.yaml"),
         format!(
-            "number: 1\nslug: pull\ntitle: Pull\nsummary: s\nprerequisites:\n  images: [\"{image}\"]\nexercises:\n  - id: e\n    title: E\n    checks:\n      - {{id: c, description: d, kind: file, path: x}}\n"
+            "number: 1\nslug: pull\ntitle: Pull\nsummary: s\nprerequisites:\n  images: [\"{image}\", \"{other}\"]\nexercises:\n  - id: e\n    title: E\n    checks:\n      - {{id: c, description: d, kind: file, path: x}}\n"
         ),
     )
     .unwrap();
@@ -224,20 +224,30 @@ fn doctor_logs_in_and_pulls_from_the_bench_registry_and_rejects_a_wrong_password
         "docker login: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The names the labs pull Prometheus and Grafana by, on this registry.
+    bench::ensure_images().unwrap();
     let image = format!("{host}/prom/prometheus:latest");
-    clean.images.push(image.clone());
-    ok(&["tag", &built.tag, &image], None);
-    ok(&["push", &image], Some(&good));
-    ok(&["rmi", &image], None);
+    let grafana = format!("{host}/grafana/grafana:latest");
+    for (local, name) in [
+        ("lab-bench/prometheus:latest", &image),
+        ("lab-bench/grafana:latest", &grafana),
+    ] {
+        clean.images.push(name.clone());
+        ok(&["tag", local, name], None);
+        ok(&["push", name], Some(&good));
+        ok(&["rmi", name], None);
+    }
 
-    let labs = lab_with_image(&work, &image);
+    let labs = lab_with_image(&work, &image, &grafana);
 
     // A valid stored login: verified through the daemon, then the image is pulled.
     let (code, doc, stdout) = doctor(&labs, &good);
     let login_item = item(&doc, &format!("login {host}"));
     assert_eq!(login_item["status"], "ok", "{login_item:#}");
-    let pull = item(&doc, &format!("image {image}"));
-    assert_eq!(pull["status"], "ok", "{pull:#}");
+    for name in [&image, &grafana] {
+        let pull = item(&doc, &format!("image {name}"));
+        assert_eq!(pull["status"], "ok", "{pull:#}");
+    }
     assert!(
         !stdout.contains("bench-secret-42"),
         "the password never shows"
