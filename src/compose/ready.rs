@@ -349,19 +349,14 @@ where
         })));
     }
 
-    let mut seen: BTreeMap<String, (ServiceState, Option<Found>)> = BTreeMap::new();
+    let mut seen = Seen::new();
     let mut dirty = wanted.clone();
     let mut recheck = tokio::time::interval_at(Instant::now() + opts.recheck, opts.recheck);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         for service in std::mem::take(&mut dirty) {
-            let one_shot = opts.one_shot.contains(&service);
-            let now = observe(docker, project, &service, one_shot).await?;
-            if seen.get(&service).map(|(s, _)| s) != Some(&now.0) {
-                on_change(&service, &now.0);
-            }
-            seen.insert(service, now);
+            look(docker, project, &service, opts, &mut seen, &mut on_change).await?;
         }
 
         let failed: Vec<&String> = wanted
@@ -382,9 +377,7 @@ where
             _ = tokio::time::sleep_until(deadline) => {
                 // One last look, so a change that raced the deadline is not reported stale.
                 for service in &wanted {
-                    let one_shot = opts.one_shot.contains(service);
-                    let now = observe(docker, project, service, one_shot).await?;
-                    seen.insert(service.clone(), now);
+                    look(docker, project, service, opts, &mut seen, &mut on_change).await?;
                 }
                 let stuck: Vec<&String> = wanted
                     .iter()
@@ -416,6 +409,28 @@ where
             }
         }
     }
+}
+
+type Seen = BTreeMap<String, (ServiceState, Option<Found>)>;
+
+/// Looks at `service` again, records it, and tells `on_change` when its state moved.
+async fn look<F>(
+    docker: &Docker,
+    project: &str,
+    service: &str,
+    opts: &WaitOptions,
+    seen: &mut Seen,
+    on_change: &mut F,
+) -> Result<()>
+where
+    F: FnMut(&str, &ServiceState),
+{
+    let now = observe(docker, project, service, opts.one_shot.contains(service)).await?;
+    if seen.get(service).map(|(s, _)| s) != Some(&now.0) {
+        on_change(service, &now.0);
+    }
+    seen.insert(service.to_string(), now);
+    Ok(())
 }
 
 type Events<'a> = Pin<
@@ -582,7 +597,7 @@ async fn give_up(
     docker: &Docker,
     project: &str,
     opts: &WaitOptions,
-    seen: &BTreeMap<String, (ServiceState, Option<Found>)>,
+    seen: &Seen,
     services: Vec<&String>,
     timed_out: bool,
 ) -> Error {
