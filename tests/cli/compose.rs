@@ -185,8 +185,14 @@ async fn up_waits_until_healthy_and_down_keeps_volumes_unless_asked() {
         let mut changes: BTreeMap<String, Vec<ServiceState>> = BTreeMap::new();
         let record =
             |s: &str, st: &ServiceState| changes.entry(s.to_string()).or_default().push(st.clone());
+        // The safety re-check is pushed out of the way: only the events stream can
+        // explain a return within 1 s of web turning healthy.
+        let opts = WaitOptions {
+            recheck: Duration::from_secs(120),
+            ..WaitOptions::new(Duration::from_secs(60))
+        };
         let started = Instant::now();
-        let states = compose::wait_ready(&engine, p.name(), &[], Duration::from_secs(60), record)
+        let states = compose::wait_ready_with(&engine, p.name(), &[], &opts, record)
             .await
             .unwrap_or_else(|e| panic!("{flavor}: {e}"));
         let returned = SystemTime::now();
