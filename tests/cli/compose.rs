@@ -75,12 +75,34 @@ impl Drop for Project {
             .args(["down", "-v", "--remove-orphans", "-t", "1"])
             .current_dir(&self.compose.workdir)
             .output();
-        // Whatever `down` could not remove (an invalid file makes it refuse).
-        let ids = self.containers(None);
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = docker(&args);
+        // Whatever `down` could not remove (an invalid file makes it refuse, and
+        // v1 creates the network before it fails).
+        let label = format!("label=com.docker.compose.project={}", self.name());
+        for (list, rm) in [
+            (
+                ["container", "ls", "-aq", "--filter", &label],
+                ["container", "rm", "-fv"],
+            ),
+            (
+                ["network", "ls", "-q", "--filter", &label],
+                ["network", "rm", "--"],
+            ),
+            (
+                ["volume", "ls", "-q", "--filter", &label],
+                ["volume", "rm", "-f"],
+            ),
+        ] {
+            let ids: Vec<String> = docker(&list)
+                .stdout
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            if !ids.is_empty() {
+                let mut args = rm.to_vec();
+                args.extend(ids.iter().map(String::as_str));
+                let _ = docker(&args);
+            }
         }
     }
 }
