@@ -292,15 +292,9 @@ impl Compose {
         Ok(out.stdout)
     }
 
-    /// The argument list before the subcommand: `-p`, each `-f`, and `--ansi never`
-    /// so messages hold no colour codes (both flavours know it since 1.28).
-    fn global_args(&self) -> Vec<String> {
-        let mut v = vec![
-            "--ansi".to_string(),
-            "never".to_string(),
-            "-p".to_string(),
-            self.project.clone(),
-        ];
+    /// `-p` and each `-f`: what names the project, in every command and message.
+    fn project_args(&self) -> Vec<String> {
+        let mut v = vec!["-p".to_string(), self.project.clone()];
         for f in &self.files {
             v.push("-f".into());
             v.push(f.display().to_string());
@@ -311,12 +305,7 @@ impl Compose {
     /// The command as a person would type it in `workdir`, for messages.
     pub fn command_line(&self, args: &[&str]) -> String {
         let mut words = vec![self.flavor.command().to_string()];
-        words.extend(
-            self.global_args()
-                .into_iter()
-                .filter(|a| a != "--ansi" && a != "never")
-                .map(shell_word),
-        );
+        words.extend(self.project_args().into_iter().map(shell_word));
         words.extend(args.iter().map(|a| shell_word(a.to_string())));
         words.join(" ")
     }
@@ -325,8 +314,11 @@ impl Compose {
         let (program, pre) = self.flavor.program();
         let shown = self.command_line(args);
         let mut cmd = tokio::process::Command::new(program);
+        // `--ansi never` keeps colour codes out of messages (both flavours know it
+        // since 1.28); it is left out of the command shown, which is for a terminal.
         cmd.args(pre)
-            .args(self.global_args())
+            .args(["--ansi", "never"])
+            .args(self.project_args())
             .args(args)
             .current_dir(&self.workdir)
             .stdin(Stdio::null())

@@ -50,10 +50,10 @@ fn the_command_line_names_project_and_files_and_quotes_what_needs_it() {
         c.command_line(&["up", "-d"]),
         "docker compose -p anchore-lab -f docker-compose.yaml -f 'my overrides.yaml' up -d"
     );
-    let c = Compose::new(Flavor::V1, "p", vec!["it's.yaml".into()], "");
+    let c = Compose::new(Flavor::V1, "never", vec!["it's.yaml".into()], "");
     assert_eq!(
         c.command_line(&["down"]),
-        r"docker-compose -p p -f 'it'\''s.yaml' down"
+        r"docker-compose -p never -f 'it'\''s.yaml' down"
     );
 }
 
