@@ -14,6 +14,9 @@ pub mod exit {
     pub const PREREQUISITE: i32 = 3;
     /// The Docker engine could not be reached.
     pub const DOCKER_UNREACHABLE: i32 = 4;
+    /// The deployment could not be driven: a compose command failed, or services did
+    /// not become ready in time.
+    pub const ENVIRONMENT: i32 = 5;
     /// A bug in `lab` or an I/O failure it could not recover from.
     pub const INTERNAL: i32 = 10;
 }
@@ -83,6 +86,26 @@ pub enum Error {
     #[error("no lab environment in {dir}")]
     NoEnvironment { dir: String },
 
+    /// Neither compose flavour answers (or the one `LAB_COMPOSE` forces does not).
+    #[error("Docker Compose not found{}: {tried}", forced_note(.forced))]
+    ComposeMissing {
+        tried: String,
+        /// `v1` or `v2` when `LAB_COMPOSE` forced a flavour.
+        forced: Option<&'static str>,
+    },
+
+    /// A compose command failed; `message` is compose's own words.
+    #[error("`{command}` failed: {message}")]
+    Compose {
+        command: String,
+        message: String,
+        hint: String,
+    },
+
+    /// Services did not become ready (or one exited); says which, how, and their logs.
+    #[error("{0}")]
+    NotReady(Box<crate::compose::NotReady>),
+
     #[error("{0}")]
     Usage(String),
 
@@ -96,6 +119,13 @@ pub enum Error {
 fn did_you_mean(s: &Option<String>) -> String {
     match s {
         Some(s) => format!(" (did you mean `{s}`?)"),
+        None => String::new(),
+    }
+}
+
+fn forced_note(forced: &Option<&'static str>) -> String {
+    match forced {
+        Some(f) => format!(" ({} is set to {f})", crate::compose::FORCE_ENV),
         None => String::new(),
     }
 }
@@ -121,7 +151,8 @@ impl Error {
             | Error::NoEnvironment { .. } => exit::USAGE,
             Error::Read { .. } | Error::Write { .. } => exit::USAGE,
             Error::DockerUnreachable { .. } => exit::DOCKER_UNREACHABLE,
-            Error::Prerequisite(_) => exit::PREREQUISITE,
+            Error::Prerequisite(_) | Error::ComposeMissing { .. } => exit::PREREQUISITE,
+            Error::Compose { .. } | Error::NotReady(_) => exit::ENVIRONMENT,
             Error::Internal(_) => exit::INTERNAL,
         }
     }
@@ -148,6 +179,20 @@ impl Error {
             Error::NoEnvironment { dir } => Some(format!(
                 "run `lab init --workspace {dir}` for a new deployment, or `lab init --adopt {dir}` to use the one there"
             )),
+
+            Error::ComposeMissing {
+                forced: Some(_), ..
+            } => Some(format!(
+                "unset {} to use whichever compose is installed, or install the one it names",
+                crate::compose::FORCE_ENV
+            )),
+            Error::ComposeMissing { forced: None, .. } => Some(
+                "install the Docker Compose plugin (`sudo apt-get install docker-compose-plugin`, \
+                 or Docker Desktop, which includes it); `lab doctor` checks it"
+                    .into(),
+            ),
+            Error::Compose { hint, .. } => Some(hint.clone()),
+            Error::NotReady(n) => Some(n.hint()),
             Error::Internal(_) => {
                 Some("this is a bug in lab; please report it with the command you ran".into())
             }

@@ -4,12 +4,14 @@
 //!
 //! Layout: `model` (plain data, no I/O), `loader` (the only YAML parser), `probe`
 //! (read-only questions to the environment), `runner` (runs checks, emits events),
-//! `report` (the only place that prints results), `cmd` (one file per subcommand).
+//! `report` (the only place that prints results), `cmd` (one file per subcommand),
+//! `compose` (drives docker compose and waits for the services to be ready).
 
 pub mod action;
 pub mod analyzer_log;
 pub mod cli;
 pub mod cmd;
+pub mod compose;
 pub mod docker;
 pub mod env;
 pub mod error;

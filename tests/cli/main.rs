@@ -1,6 +1,7 @@
 //! One integration test binary that runs the built `lab` as a user would.
 
 mod commands;
+mod compose;
 mod docker;
 mod init;
 mod json;

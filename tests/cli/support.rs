@@ -1,8 +1,16 @@
-//! The command builder every integration test uses: the built binary, a clean
-//! environment (no colours, no CI spinners, no user lab folder), output captured.
+//! What the integration tests share: the command builder (the built binary, a clean
+//! environment: no colours, no CI spinners, no user lab folder, output captured), and
+//! for the real-Docker tests the LAB_DOCKER_TESTS gate, the local test image, unique
+//! names, temporary folders and a `docker inspect` poll.
+//!
+//! No registry is needed: a tiny image, `lab-test/busybox:1`, is made with
+//! `docker import` from the host's static busybox (`apt-get install busybox-static`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,4 +51,139 @@ pub fn run(cmd: &mut Command) -> Run {
 #[allow(dead_code)]
 pub fn rel(p: &Path) -> String {
     p.strip_prefix(repo()).unwrap_or(p).display().to_string()
+}
+
+pub const IMAGE: &str = "lab-test/busybox:1";
+
+/// Whether a real-Docker test runs.
+pub fn enabled(test: &str) -> bool {
+    // Run when the engine answers, or always with LAB_DOCKER_TESTS=1 (then a missing
+    // engine fails the test); never with LAB_DOCKER_TESTS=0.
+    let mode = std::env::var("LAB_DOCKER_TESTS").unwrap_or_default();
+    if mode == "0" {
+        eprintln!("note: {test} skipped (LAB_DOCKER_TESTS=0)");
+        return false;
+    }
+    let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
+    if !info.status.success() {
+        assert!(
+            mode != "1",
+            "LAB_DOCKER_TESTS=1 but the Docker engine does not answer `docker info`: {}",
+            String::from_utf8_lossy(&info.stderr)
+        );
+        eprintln!("note: {test} needs the Docker engine, which does not answer; skipped");
+        return false;
+    }
+    ensure_image();
+    true
+}
+
+pub fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs")
+}
+
+/// Runs docker and returns its stdout; any failure fails the test with docker's words.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `lab-test/busybox:1`, imported once from /bin/busybox unless already present.
+pub fn ensure_image() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = BUILT.get_or_init(|| {
+        if docker(&["image", "inspect", IMAGE]).status.success() {
+            return Ok(());
+        }
+        let busybox = Path::new("/bin/busybox");
+        if !busybox.is_file() {
+            return Err("no /bin/busybox to build lab-test/busybox:1 from: `apt-get install -y busybox-static`".into());
+        }
+        let dir = TempDir::new("image");
+        let bin = dir.path().join("rootfs/bin");
+        std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+        std::fs::copy(busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
+        for tool in ["sh", "sleep", "env", "echo"] {
+            std::os::unix::fs::symlink("busybox", bin.join(tool)).map_err(|e| e.to_string())?;
+        }
+        let tar = dir.path().join("rootfs.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(dir.path().join("rootfs"))
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .map_err(|e| format!("tar: {e}"))?;
+        if !status.success() {
+            return Err(format!("tar failed: {status}"));
+        }
+        let out = docker(&["import", &tar.to_string_lossy(), IMAGE]);
+        if !out.status.success() {
+            return Err(format!("docker import: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(())
+    });
+    if let Err(e) = r {
+        panic!("cannot make {IMAGE}: {e}");
+    }
+}
+
+/// A name no other test (or other run on this engine) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A folder removed when the test ends, however it ends.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        let p = std::env::temp_dir().join(unique(&format!("lab-test-{what}")));
+        std::fs::create_dir_all(&p).expect("a temporary folder");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `docker inspect` until the Go template gives `want`, or fails after `limit`.
+pub fn wait_for(name: &str, template: &str, want: &str, limit: Duration) {
+    let end = Instant::now() + limit;
+    loop {
+        let got = docker_ok(&["inspect", "-f", template, name]);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{name}: {template} is {got:?}, not {want:?}, after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

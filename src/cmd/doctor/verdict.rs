@@ -107,17 +107,8 @@ pub enum ComposeFacts {
     Missing { v2: String, v1: String },
 }
 
-/// The version in `docker compose version` / `docker-compose version` output:
-/// `Docker Compose version v2.27.0` -> `v2.27.0`; `docker-compose version 1.29.2, build x` -> `1.29.2`.
-pub fn compose_version(output: &str) -> Option<String> {
-    let line = output.lines().find(|l| !l.trim().is_empty())?;
-    line.split(|c: char| c.is_whitespace() || c == ',')
-        .find(|w| {
-            let w = w.strip_prefix('v').unwrap_or(w);
-            w.chars().next().is_some_and(|c| c.is_ascii_digit()) && w.contains('.')
-        })
-        .map(str::to_string)
-}
+/// The version in `docker compose version` / `docker-compose version` output.
+pub use crate::compose::parse_version as compose_version;
 
 pub fn compose_item(f: &ComposeFacts) -> Item {
     match f {
