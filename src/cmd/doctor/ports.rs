@@ -249,7 +249,8 @@ mod tests {
         let (found, _) = holders(&inodes);
         let me = std::process::id();
         assert!(found.iter().any(|h| h.pid == me), "{found:?}");
+        // Not asserted: that the port is free once dropped. Other tests bind ephemeral
+        // ports at the same time and may take it in between.
         drop(l);
-        assert_eq!(try_bind(port), Bind::Free);
     }
 }
