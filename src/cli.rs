@@ -77,6 +77,12 @@ pub enum Command {
     Answer(AnswerArgs),
     /// Follow an image's analysis through the analyzer's logs (containers or log files).
     Trace(TraceArgs),
+    /// Start a lab: its prerequisites, then its setup, then its instructions and URLs.
+    Start(LabTargetArgs),
+    /// Run a lab's solution on the environment (for instructors and smoke tests).
+    Solve(LabTargetArgs),
+    /// Stop the environment's services; data, files and answers are kept.
+    Stop(TargetArgs),
     /// The environment: the lab in progress, each service's state and health, URLs, last results.
     Status(TargetArgs),
     /// Print a shell completion script.
@@ -149,6 +155,17 @@ pub struct TargetArgs {
 
     #[arg(long, env = "LAB_GRAFANA_USER", value_name = "USER")]
     pub grafana_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabTargetArgs {
+    /// The lab: its number (2 or 02) or its slug.
+    pub lab: String,
+    /// Do not check the prerequisites first (`lab start` only).
+    #[arg(long)]
+    pub skip_doctor: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 #[derive(Debug, Args)]

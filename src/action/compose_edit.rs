@@ -328,7 +328,7 @@ pub fn add_service(text: &str, name: &str, snippet: &str) -> Result<String> {
     let snippet_lines: Vec<&str> = snippet.lines().collect();
     let first = snippet_lines
         .iter()
-        .find(|l| !l.trim().is_empty())
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .ok_or_else(|| EditError("the snippet is empty".into()))?;
     if key_of(first) != Some(name) {
         return err(format!("the snippet must start with `{name}:`"));

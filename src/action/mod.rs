@@ -2,4 +2,5 @@
 //! applies them (backups, atomic writes).
 
 pub mod compose_edit;
+pub mod exec;
 pub mod files;

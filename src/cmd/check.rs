@@ -131,11 +131,35 @@ pub fn environment(a: &TargetArgs) -> Result<(PathBuf, Option<Environment>)> {
         }
     };
     let found = if Environment::exists(&dir) {
-        Some(Environment::open(&dir)?)
+        let mut e = Environment::open(&dir)?;
+        apply_overrides(&mut e, a);
+        Some(e)
     } else {
         None
     };
     Ok((dir, found))
+}
+
+/// Flags and their variables win over what the environment recorded (for this run only).
+fn apply_overrides(env: &mut Environment, a: &TargetArgs) {
+    if let Some(f) = &a.compose_file {
+        env.state.compose_files = vec![f.display().to_string()];
+    }
+    if let Some(p) = &a.project {
+        env.state.project = p.clone();
+    }
+    let e = &mut env.state.endpoints;
+    for (flag, slot) in [
+        (&a.anchore_url, &mut e.anchore_url),
+        (&a.anchore_user, &mut e.anchore_user),
+        (&a.prometheus_url, &mut e.prometheus_url),
+        (&a.grafana_url, &mut e.grafana_url),
+        (&a.grafana_user, &mut e.grafana_user),
+    ] {
+        if let Some(v) = flag {
+            *slot = v.clone();
+        }
+    }
 }
 
 /// Where the checks look: the environment's own settings, overridden by flags.
@@ -160,24 +184,7 @@ pub fn target(a: &TargetArgs) -> Result<Target> {
             Environment::new(&dir, &project, &file.display().to_string(), false)
         }
     };
-    if let Some(f) = &a.compose_file {
-        env.state.compose_files = vec![f.display().to_string()];
-    }
-    if let Some(p) = &a.project {
-        env.state.project = p.clone();
-    }
-    let e = &mut env.state.endpoints;
-    for (flag, slot) in [
-        (&a.anchore_url, &mut e.anchore_url),
-        (&a.anchore_user, &mut e.anchore_user),
-        (&a.prometheus_url, &mut e.prometheus_url),
-        (&a.grafana_url, &mut e.grafana_url),
-        (&a.grafana_user, &mut e.grafana_user),
-    ] {
-        if let Some(v) = flag {
-            *slot = v.clone();
-        }
-    }
+    apply_overrides(&mut env, a);
     Ok(env.target(env::read_answers(&dir)?))
 }
 

@@ -6,7 +6,10 @@ pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod show;
+pub mod solve;
+pub mod start;
 pub mod status;
+pub mod stop;
 pub mod trace;
 pub mod validate;
 
@@ -32,6 +35,15 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Init(args) => init::run(args, ui),
         Command::Trace(args) => runtime()?.block_on(trace::run(args, ui)),
         Command::Answer(args) => answer::run(&load(g)?, args, ui),
+        Command::Start(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(start::run(&labs, args, ui))
+        }
+        Command::Solve(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(solve::run(&labs, args, ui))
+        }
+        Command::Stop(args) => runtime()?.block_on(stop::run(&args, ui)),
         Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

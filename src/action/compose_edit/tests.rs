@@ -306,3 +306,13 @@ fn the_course_template_takes_every_lab_edit() {
         "{removed:?}"
     );
 }
+
+#[test]
+fn a_snippet_may_open_with_comments_which_are_kept() {
+    let snippet = "# Grafana keeps its data in a volume.\ngrafana:\n  image: g\n";
+    let after = add_service("services:\n  api:\n    image: a\n", "grafana", snippet).unwrap();
+    assert_eq!(
+        after,
+        "services:\n  api:\n    image: a\n  # Grafana keeps its data in a volume.\n  grafana:\n    image: g\n"
+    );
+}

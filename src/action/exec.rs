@@ -1,0 +1,636 @@
+//! Carries out a lab's steps (setup, solution, cleanup) on an environment, saying
+//! what each changes. Every step is safe to run again: an edit already made, an
+//! asset already written or an image already added changes nothing more.
+
+use super::compose_edit::{self, EditError};
+use super::files::{backup, write_atomic};
+use crate::compose::{self, Compose};
+use crate::env::{self, Environment};
+use crate::error::{Error, Result};
+use crate::model::{format_duration, LoadedLab, Step};
+use crate::probe::{Ctx, Target};
+use crate::report::Ui;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const COMPOSE_UP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// What a step did, for the caller's summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    Changed(String),
+    Unchanged(String),
+}
+
+/// Runs `steps` in order; stops at the first that fails, naming it.
+pub async fn run_steps(
+    env: &Environment,
+    lab: &LoadedLab,
+    steps: &[Step],
+    ui: &Ui,
+) -> Result<Vec<Done>> {
+    let mut done = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let d = run_step(env, lab, step, ui).await.map_err(|e| match e {
+            Error::Usage(m) => Error::Usage(format!(
+                "step {} ({}) of lab {}: {m}",
+                i + 1,
+                step.name(),
+                lab.lab.id()
+            )),
+            other => other,
+        })?;
+        match &d {
+            Done::Changed(m) => ui.status("Changed", m),
+            Done::Unchanged(m) => ui.status("Unchanged", m),
+        }
+        done.push(d);
+    }
+    Ok(done)
+}
+
+fn target(env: &Environment) -> Result<Target> {
+    Ok(env.target(env::read_answers(&env.dir)?))
+}
+
+fn ctx(env: &Environment, limit: Duration) -> Result<Ctx> {
+    Ok(Ctx {
+        target: Arc::new(target(env)?),
+        http: crate::runner::http_client(),
+        docker: Arc::new(Err("not needed".into())),
+        deadline: Instant::now() + limit,
+    })
+}
+
+async fn compose_for(env: &Environment) -> Result<Compose> {
+    let installed = compose::detect().await?;
+    Ok(Compose::new(
+        installed.flavor,
+        env.state.project.clone(),
+        vec![env.compose_file()],
+        env.dir.clone(),
+    ))
+}
+
+async fn run_step(env: &Environment, lab: &LoadedLab, step: &Step, ui: &Ui) -> Result<Done> {
+    match step {
+        Step::ComposeUp { services, timeout } => {
+            let c = compose_for(env).await?;
+            ui.status(
+                "Starting",
+                &format!(
+                    "compose project `{}` ({})",
+                    env.state.project,
+                    c.command_line(&["up", "-d"])
+                ),
+            );
+            let docker =
+                crate::docker::connect()
+                    .await
+                    .map_err(|reason| Error::DockerUnreachable {
+                        host: crate::docker::host(),
+                        reason,
+                    })?;
+            let before = running_containers(&docker, &env.state.project).await;
+            c.up(services).await?;
+            let wanted = if services.is_empty() {
+                c.services().await?
+            } else {
+                services.clone()
+            };
+            let limit = timeout.map(|t| t.0).unwrap_or(COMPOSE_UP_TIMEOUT);
+            let started = Instant::now();
+            compose::wait_ready(&docker, &env.state.project, &wanted, limit, |svc, state| {
+                ui.status("Service", &format!("{svc}: {state}"));
+            })
+            .await?;
+            let msg = format!(
+                "{} services ready in {}",
+                wanted.len(),
+                format_duration(started.elapsed())
+            );
+            let touched = running_containers(&docker, &env.state.project).await != before;
+            Ok(if touched {
+                Done::Changed(msg)
+            } else {
+                Done::Unchanged(msg)
+            })
+        }
+        Step::ComposeDown { volumes } => {
+            let c = compose_for(env).await?;
+            c.down(*volumes).await?;
+            Ok(Done::Changed(format!(
+                "compose project `{}` down{}",
+                env.state.project,
+                if *volumes {
+                    " with its volumes"
+                } else {
+                    "; volumes kept"
+                }
+            )))
+        }
+        Step::UncommentBlock { file, marker } => edit(
+            env,
+            file,
+            &format!("uncommented the `{marker}` block"),
+            |t| compose_edit::uncomment_block(t, marker),
+        ),
+        Step::SetEnv {
+            file,
+            services,
+            name,
+            value,
+        } => {
+            let which = if services.is_empty() {
+                "every service that has it".to_string()
+            } else {
+                services.join(", ")
+            };
+            edit(env, file, &format!("set {name}={value} on {which}"), |t| {
+                compose_edit::set_env(t, services, name, value)
+            })
+        }
+        Step::AddService {
+            file,
+            name,
+            snippet,
+        } => {
+            let text = asset_text(lab, snippet)?;
+            edit(env, file, &format!("added service `{name}`"), |t| {
+                compose_edit::add_service(t, name, &text)
+            })
+        }
+        Step::AddVolume { file, name } => {
+            edit(env, file, &format!("declared volume `{name}`"), |t| {
+                compose_edit::add_volume(t, name)
+            })
+        }
+        Step::WriteAsset { asset, to } => {
+            let bytes = lab
+                .files
+                .get(asset.trim_start_matches("./"))
+                .ok_or_else(|| Error::Usage(format!("asset `{asset}` is missing from the lab")))?;
+            let path = env.dir.join(to);
+            if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
+                return Ok(Done::Unchanged(format!(
+                    "{to} is already the lab's {asset}"
+                )));
+            }
+            if path.exists() {
+                backup(&path, &env.backups_dir()).map_err(|source| Error::Write {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+            }
+            write_atomic(&path, bytes).map_err(|source| Error::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Ok(Done::Changed(format!("wrote {to}")))
+        }
+        Step::AddImage {
+            image,
+            wait,
+            timeout,
+        } => {
+            let how = add_image(env, image).await?;
+            if *wait {
+                let status =
+                    wait_analysis(env, image, timeout.map(|t| t.0).unwrap_or(ANALYSIS_TIMEOUT))
+                        .await?;
+                return Ok(Done::Changed(format!(
+                    "added {image} ({how}); analysis {status}"
+                )));
+            }
+            Ok(Done::Changed(format!("added {image} ({how})")))
+        }
+        Step::WaitAnalysis { image, timeout } => {
+            let status =
+                wait_analysis(env, image, timeout.map(|t| t.0).unwrap_or(ANALYSIS_TIMEOUT)).await?;
+            Ok(Done::Unchanged(format!("analysis of {image}: {status}")))
+        }
+        Step::GrafanaDatasource { name, ds_type, url } => {
+            grafana_datasource(env, name, ds_type, url).await
+        }
+        Step::GrafanaImport {
+            dashboard,
+            datasource,
+        } => {
+            let text = asset_text(lab, dashboard)?;
+            grafana_import(env, &text, datasource.as_deref().unwrap_or("prometheus")).await
+        }
+        Step::WaitCheck { check, timeout } => {
+            wait_check(
+                env,
+                lab,
+                check,
+                timeout.map(|t| t.0).unwrap_or(COMPOSE_UP_TIMEOUT),
+            )
+            .await
+        }
+        Step::Run {
+            argv,
+            shell,
+            env: vars,
+        } => run_command(env, argv, *shell, vars).await,
+        Step::Answer { question, value } => {
+            let mut answers = env::read_answers(&env.dir)?;
+            if answers.get(question) == Some(value) {
+                return Ok(Done::Unchanged(format!(
+                    "answer to `{question}` already recorded"
+                )));
+            }
+            answers.insert(question.clone(), value.clone());
+            let path = Environment::answers_path(&env.dir);
+            let text = serde_json::to_string_pretty(&answers).expect("answers serialize") + "\n";
+            std::fs::create_dir_all(path.parent().expect("in .lab")).map_err(|source| {
+                Error::Write {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+            write_atomic(&path, text.as_bytes()).map_err(|source| Error::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Ok(Done::Changed(format!(
+                "recorded the answer to `{question}`"
+            )))
+        }
+    }
+}
+
+/// The ids of a compose project's running containers: when `up` leaves them all
+/// alone (same ids, still running) it changed nothing, whatever compose printed.
+async fn running_containers(
+    docker: &bollard::Docker,
+    project: &str,
+) -> std::collections::BTreeSet<String> {
+    use bollard::query_parameters::ListContainersOptions;
+    let filters = std::collections::HashMap::from([
+        (
+            "label".to_string(),
+            vec![format!("com.docker.compose.project={project}")],
+        ),
+        ("status".to_string(), vec!["running".to_string()]),
+    ]);
+    let opts = ListContainersOptions {
+        all: false,
+        filters: Some(filters),
+        ..Default::default()
+    };
+    docker
+        .list_containers(Some(opts))
+        .await
+        .map(|cs| cs.into_iter().filter_map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
+fn asset_text(lab: &LoadedLab, name: &str) -> Result<String> {
+    lab.files
+        .get(name.trim_start_matches("./"))
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .ok_or_else(|| Error::Usage(format!("asset `{name}` is missing from the lab")))
+}
+
+/// Applies a text edit to one of the environment's files: unchanged files are not
+/// touched; a changed one is backed up, then written atomically.
+fn edit(
+    env: &Environment,
+    file: &str,
+    what: &str,
+    f: impl FnOnce(&str) -> std::result::Result<String, EditError>,
+) -> Result<Done> {
+    let path = env.dir.join(file);
+    let before = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let after = f(&before).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    if after == before {
+        return Ok(Done::Unchanged(format!("{file}: already {what}")));
+    }
+    let b = backup(&path, &env.backups_dir()).map_err(|source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
+    write_atomic(&path, after.as_bytes()).map_err(|source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Done::Changed(format!(
+        "{file}: {what} (backup: {})",
+        b.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    )))
+}
+
+/// Adds an image through `anchorectl` when it is installed, else the v2 API.
+async fn add_image(env: &Environment, image: &str) -> Result<&'static str> {
+    let t = target(env)?;
+    if which("anchorectl").is_some() {
+        let out = tokio::time::timeout(
+            Duration::from_secs(120),
+            tokio::process::Command::new("anchorectl")
+                .args(["image", "add", image])
+                .env("ANCHORECTL_URL", &t.anchore.url)
+                .env("ANCHORECTL_USERNAME", &t.anchore.user)
+                .env("ANCHORECTL_PASSWORD", t.anchore.password.expose())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .map_err(|_| Error::Usage("`anchorectl image add` did not finish within 2m".into()))?
+        .map_err(|e| Error::Usage(format!("cannot run anchorectl: {e}")))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Usage(format!(
+                "`anchorectl image add {image}` failed: {}",
+                err.trim()
+            )));
+        }
+        return Ok("anchorectl");
+    }
+    let c = ctx(env, Duration::from_secs(30))?;
+    let url = format!("{}/v2/images", t.anchore.url);
+    let body = json!({"source": {"tag": {"pull_string": image}}});
+    let (status, text) = c
+        .send(c.http.post(&url).json(&body), &url, Some(&t.anchore))
+        .await
+        .map_err(Error::Usage)?;
+    if status != 200 {
+        return Err(Error::Usage(format!(
+            "POST {url} answered HTTP {status}: {}",
+            crate::text::clip(&text, 200)
+        )));
+    }
+    Ok("Anchore API")
+}
+
+/// Waits until Anchore has analysed `image` (or failed to), polling its record.
+async fn wait_analysis(env: &Environment, image: &str, limit: Duration) -> Result<String> {
+    let t = target(env)?;
+    let full = crate::analyzer_log::normalise_tag(image);
+    let end = Instant::now() + limit;
+    let mut last = String::from("not in Anchore yet");
+    while Instant::now() < end {
+        let c = ctx(env, Duration::from_secs(10))?;
+        let url = format!("{}/v2/images", t.anchore.url);
+        if let Ok((200, body)) = c.get(&url, Some(&t.anchore)).await {
+            let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let items = doc
+                .get("items")
+                .and_then(Value::as_array)
+                .or_else(|| doc.as_array())
+                .cloned()
+                .unwrap_or_default();
+            let found = items.iter().find(|i| {
+                i["image_detail"].as_array().is_some_and(|d| {
+                    d.iter().any(|d| {
+                        d["full_tag"]
+                            .as_str()
+                            .map(crate::analyzer_log::normalise_tag)
+                            .as_deref()
+                            == Some(full.as_str())
+                    })
+                })
+            });
+            if let Some(i) = found {
+                last = i["analysis_status"]
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_string();
+                match last.as_str() {
+                    "analyzed" => return Ok(last),
+                    "analysis_failed" => {
+                        return Err(Error::Usage(format!(
+                            "the analysis of {image} failed; see `lab trace {image}`"
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(Error::Usage(format!(
+        "the analysis of {image} did not end within {} (last status: {last})",
+        format_duration(limit)
+    )))
+}
+
+async fn grafana_datasource(
+    env: &Environment,
+    name: &str,
+    ds_type: &str,
+    url: &str,
+) -> Result<Done> {
+    let t = target(env)?;
+    let c = ctx(env, Duration::from_secs(20))?;
+    let g = &t.grafana;
+    let get = format!("{}/api/datasources/name/{}", g.url, name);
+    let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
+    let want =
+        json!({"name": name, "type": ds_type, "url": url, "access": "proxy", "isDefault": true});
+    if status == 200 {
+        let have: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if have["url"].as_str().map(|u| u.trim_end_matches('/')) == Some(url.trim_end_matches('/'))
+            && have["type"] == ds_type
+        {
+            return Ok(Done::Unchanged(format!(
+                "Grafana data source `{name}` already points at {url}"
+            )));
+        }
+        let uid = have["uid"].as_str().unwrap_or_default();
+        let put = format!("{}/api/datasources/uid/{uid}", g.url);
+        let (s, b) = c
+            .send(c.http.put(&put).json(&want), &put, Some(g))
+            .await
+            .map_err(Error::Usage)?;
+        if s != 200 {
+            return Err(Error::Usage(format!(
+                "PUT {put} answered HTTP {s}: {}",
+                crate::text::clip(&b, 200)
+            )));
+        }
+        return Ok(Done::Changed(format!(
+            "Grafana data source `{name}` now points at {url}"
+        )));
+    }
+    let post = format!("{}/api/datasources", g.url);
+    let (s, b) = c
+        .send(c.http.post(&post).json(&want), &post, Some(g))
+        .await
+        .map_err(Error::Usage)?;
+    if s != 200 {
+        return Err(Error::Usage(format!(
+            "POST {post} answered HTTP {s}: {}",
+            crate::text::clip(&b, 200)
+        )));
+    }
+    Ok(Done::Changed(format!(
+        "added Grafana data source `{name}` ({ds_type}, {url})"
+    )))
+}
+
+/// Imports a dashboard as Grafana's UI does: every `__inputs` entry gets a value,
+/// data sources the named one's uid, constants their own value.
+async fn grafana_import(env: &Environment, dashboard: &str, datasource: &str) -> Result<Done> {
+    let t = target(env)?;
+    let c = ctx(env, Duration::from_secs(30))?;
+    let g = &t.grafana;
+    let dash: Value = serde_json::from_str(dashboard)
+        .map_err(|e| Error::Usage(format!("the dashboard is not valid JSON: {e}")))?;
+    let get = format!("{}/api/datasources/name/{datasource}", g.url);
+    let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
+    if status != 200 {
+        return Err(Error::Usage(format!(
+            "Grafana has no data source `{datasource}` to bind the dashboard to (HTTP {status})"
+        )));
+    }
+    let uid = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v["uid"].as_str().map(String::from))
+        .unwrap_or_default();
+    let inputs: Vec<Value> = dash["__inputs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| {
+                    let value = if i["type"] == "datasource" { json!(uid) } else { i["value"].clone() };
+                    json!({"name": i["name"], "type": i["type"], "pluginId": i["pluginId"], "value": value})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let title = dash["title"].as_str().unwrap_or("dashboard").to_string();
+    let post = format!("{}/api/dashboards/import", g.url);
+    let body = json!({"dashboard": dash, "overwrite": true, "inputs": inputs, "folderUid": ""});
+    let (s, b) = c
+        .send(c.http.post(&post).json(&body), &post, Some(g))
+        .await
+        .map_err(Error::Usage)?;
+    if s != 200 {
+        return Err(Error::Usage(format!(
+            "POST {post} answered HTTP {s}: {}",
+            crate::text::clip(&b, 200)
+        )));
+    }
+    Ok(Done::Changed(format!(
+        "imported dashboard \"{title}\" bound to data source `{datasource}`"
+    )))
+}
+
+async fn wait_check(env: &Environment, lab: &LoadedLab, id: &str, limit: Duration) -> Result<Done> {
+    let Some((ex, check)) = lab.lab.checks().find(|(_, c)| c.id == id) else {
+        return Err(Error::Usage(format!(
+            "no check `{id}` in lab {}",
+            lab.lab.id()
+        )));
+    };
+    let mut check = check.clone();
+    check.needs.clear();
+    check.eventually = Some(crate::model::check::Eventually {
+        within: crate::model::Dur(limit),
+        every: crate::model::Dur(Duration::from_secs(1)),
+    });
+    let plan = crate::runner::Plan {
+        lab_id: lab.lab.id(),
+        lab_title: lab.lab.title.clone(),
+        checks: vec![crate::runner::Planned {
+            exercise: ex.id.clone(),
+            check,
+        }],
+    };
+    let docker = if plan.checks[0].check.spec.needs_docker() {
+        crate::docker::connect().await
+    } else {
+        Err("not needed".into())
+    };
+    let res = crate::runner::Resources::new(target(env)?, docker);
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let results = crate::runner::run(&plan, &res, crate::runner::Options::default(), tx).await;
+    let r = &results[0];
+    if r.status == crate::runner::Status::Passed {
+        return Ok(Done::Unchanged(format!("check `{id}` passes")));
+    }
+    Err(Error::Usage(format!(
+        "check `{id}` did not pass within {}: {}",
+        format_duration(limit),
+        r.actual.clone().or(r.message.clone()).unwrap_or_default()
+    )))
+}
+
+async fn run_command(
+    env: &Environment,
+    argv: &[String],
+    shell: bool,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<Done> {
+    let (program, args): (&str, Vec<&str>) = if shell {
+        (
+            "sh",
+            vec!["-c", argv.first().map(String::as_str).unwrap_or("")],
+        )
+    } else {
+        let (p, rest) = argv
+            .split_first()
+            .ok_or_else(|| Error::Usage("argv is empty".into()))?;
+        (p.as_str(), rest.iter().map(String::as_str).collect())
+    };
+    let shown = argv.join(" ");
+    // anchorectl finds the environment's Anchore without the lab file naming a password.
+    let t = target(env)?;
+    let out = tokio::process::Command::new(program)
+        .args(&args)
+        .env("ANCHORECTL_URL", &t.anchore.url)
+        .env("ANCHORECTL_USERNAME", &t.anchore.user)
+        .env("ANCHORECTL_PASSWORD", t.anchore.password.expose())
+        .envs(vars)
+        .current_dir(&env.dir)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| Error::Usage(format!("cannot run `{shown}`: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(Error::Usage(format!(
+            "`{shown}` exited with {}: {}",
+            out.status,
+            tail.join(" / ")
+        )));
+    }
+    Ok(Done::Changed(format!("ran `{shown}`")))
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| is_executable(p))
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
