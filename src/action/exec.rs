@@ -7,6 +7,7 @@ use super::files::{backup, write_atomic};
 use crate::compose::{self, Compose};
 use crate::env::{self, Environment};
 use crate::error::{Error, Result};
+use crate::model::action::Measured;
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::probe::{Ctx, Target};
 use crate::report::Ui;
@@ -226,7 +227,7 @@ async fn run_step(env: &Environment, lab: &LoadedLab, step: &Step, ui: &Ui) -> R
             datasource,
         } => {
             let text = asset_text(lab, dashboard)?;
-            grafana_import(env, &text, datasource.as_deref().unwrap_or("prometheus")).await
+            grafana_import(env, &text, datasource.as_deref()).await
         }
         Step::WaitCheck { check, timeout } => {
             wait_check(
@@ -242,9 +243,22 @@ async fn run_step(env: &Environment, lab: &LoadedLab, step: &Step, ui: &Ui) -> R
             shell,
             env: vars,
         } => run_command(env, argv, *shell, vars).await,
-        Step::Answer { question, value } => {
+        Step::Answer {
+            question,
+            value,
+            measured,
+        } => {
+            let value = match (value, measured) {
+                (Some(v), _) => v.clone(),
+                (None, Some(m)) => measure(env, m).await?,
+                (None, None) => {
+                    return Err(Error::Usage(
+                        "an answer step needs `value` or `measured`".into(),
+                    ))
+                }
+            };
             let mut answers = env::read_answers(&env.dir)?;
-            if answers.get(question) == Some(value) {
+            if answers.get(question) == Some(&value) {
                 return Ok(Done::Unchanged(format!(
                     "answer to `{question}` already recorded"
                 )));
@@ -263,10 +277,50 @@ async fn run_step(env: &Environment, lab: &LoadedLab, step: &Step, ui: &Ui) -> R
                 source,
             })?;
             Ok(Done::Changed(format!(
-                "recorded the answer to `{question}`"
+                "recorded the answer to `{question}`: {}",
+                crate::text::clip(&value, 60)
             )))
         }
+        Step::ReplaceText { file, find, with } => edit(
+            env,
+            file,
+            &format!("replaced {find:?} with {with:?}"),
+            |t| {
+                if t.contains(find.as_str()) {
+                    Ok(t.replacen(find.as_str(), with, 1))
+                } else if !with.is_empty() && t.contains(with.as_str()) {
+                    Ok(t.to_string())
+                } else {
+                    Err(EditError(format!("the text {find:?} is not in the file")))
+                }
+            },
+        ),
     }
+}
+
+/// Reads an answer off the environment, as a trainee would.
+async fn measure(env: &Environment, m: &Measured) -> Result<String> {
+    let c = ctx(env, Duration::from_secs(30))?;
+    let c = Ctx {
+        docker: Arc::new(crate::docker::connect().await),
+        ..c
+    };
+    let r = match m {
+        Measured::AnalysisDuration { service, image } => {
+            crate::probe::answer::completed_analysis(&c, service, image)
+                .await
+                .map(|a| format!("{:.3}s", a.duration.unwrap_or_default()))
+        }
+        Measured::AnalysisThread { service, image } => {
+            crate::probe::answer::completed_analysis(&c, service, image)
+                .await
+                .map(|a| a.thread)
+        }
+        Measured::Prometheus(q) => crate::probe::prometheus::first_value(&c, q)
+            .await
+            .map(|v| v.to_string()),
+    };
+    r.map_err(|e| Error::Usage(format!("cannot measure the answer: {e}")))
 }
 
 /// The ids of a compose project's running containers: when `up` leaves them all
@@ -484,38 +538,58 @@ async fn grafana_datasource(
 }
 
 /// Imports a dashboard as Grafana's UI does: every `__inputs` entry gets a value,
-/// data sources the named one's uid, constants their own value.
-async fn grafana_import(env: &Environment, dashboard: &str, datasource: &str) -> Result<Done> {
+/// data sources the named one's uid, constants their own value. With no data source
+/// named, the export is saved as it is, its `${DS_…}` inputs unresolved, as when a
+/// trainee pastes the exported JSON model without choosing a data source.
+async fn grafana_import(
+    env: &Environment,
+    dashboard: &str,
+    datasource: Option<&str>,
+) -> Result<Done> {
     let t = target(env)?;
     let c = ctx(env, Duration::from_secs(30))?;
     let g = &t.grafana;
     let dash: Value = serde_json::from_str(dashboard)
         .map_err(|e| Error::Usage(format!("the dashboard is not valid JSON: {e}")))?;
-    let get = format!("{}/api/datasources/name/{datasource}", g.url);
-    let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
-    if status != 200 {
-        return Err(Error::Usage(format!(
-            "Grafana has no data source `{datasource}` to bind the dashboard to (HTTP {status})"
-        )));
-    }
-    let uid = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v["uid"].as_str().map(String::from))
-        .unwrap_or_default();
+    let uid = match datasource {
+        Some(name) => {
+            let get = format!("{}/api/datasources/name/{name}", g.url);
+            let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
+            if status != 200 {
+                return Err(Error::Usage(format!(
+                    "Grafana has no data source `{name}` to bind the dashboard to (HTTP {status})"
+                )));
+            }
+            serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["uid"].as_str().map(String::from))
+        }
+        None => None,
+    };
     let inputs: Vec<Value> = dash["__inputs"]
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|i| {
-                    let value = if i["type"] == "datasource" { json!(uid) } else { i["value"].clone() };
-                    json!({"name": i["name"], "type": i["type"], "pluginId": i["pluginId"], "value": value})
+                .filter_map(|i| {
+                    let value = if i["type"] == "datasource" { json!(uid.clone()?) } else { i["value"].clone() };
+                    Some(json!({"name": i["name"], "type": i["type"], "pluginId": i["pluginId"], "value": value}))
                 })
                 .collect()
         })
         .unwrap_or_default();
     let title = dash["title"].as_str().unwrap_or("dashboard").to_string();
-    let post = format!("{}/api/dashboards/import", g.url);
-    let body = json!({"dashboard": dash, "overwrite": true, "inputs": inputs, "folderUid": ""});
+    let (post, body) = if datasource.is_some() {
+        (
+            format!("{}/api/dashboards/import", g.url),
+            json!({"dashboard": dash, "overwrite": true, "inputs": inputs, "folderUid": ""}),
+        )
+    } else {
+        // Saved as it is: its `${DS_…}` placeholders stay unresolved.
+        (
+            format!("{}/api/dashboards/db", g.url),
+            json!({"dashboard": dash, "overwrite": true, "folderUid": ""}),
+        )
+    };
     let (s, b) = c
         .send(c.http.post(&post).json(&body), &post, Some(g))
         .await
@@ -526,9 +600,10 @@ async fn grafana_import(env: &Environment, dashboard: &str, datasource: &str) ->
             crate::text::clip(&b, 200)
         )));
     }
-    Ok(Done::Changed(format!(
-        "imported dashboard \"{title}\" bound to data source `{datasource}`"
-    )))
+    Ok(Done::Changed(match datasource {
+        Some(name) => format!("imported dashboard \"{title}\" bound to data source `{name}`"),
+        None => format!("imported dashboard \"{title}\" without choosing a data source"),
+    }))
 }
 
 async fn wait_check(env: &Environment, lab: &LoadedLab, id: &str, limit: Duration) -> Result<Done> {
@@ -596,6 +671,8 @@ async fn run_command(
         .env("ANCHORECTL_URL", &t.anchore.url)
         .env("ANCHORECTL_USERNAME", &t.anchore.user)
         .env("ANCHORECTL_PASSWORD", t.anchore.password.expose())
+        .env("COMPOSE_PROJECT_NAME", &env.state.project)
+        .env("COMPOSE_FILE", env.compose_file())
         .envs(vars)
         .current_dir(&env.dir)
         .stdin(std::process::Stdio::null())

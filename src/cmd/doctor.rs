@@ -470,6 +470,7 @@ mod tests {
             solve: vec![],
             cleanup: vec![],
             exercises: vec![],
+            variants: vec![],
         }
     }
 

@@ -141,7 +141,7 @@ fn parse_errors_point_at_the_field() {
         (
             "an unknown step action",
             broken("  - action: set_env\n", "  - action: set_environment\n"),
-            "9:13: solve[0].action: unknown variant `set_environment`, expected one of `compose_up`, `compose_down`, `uncomment_block`, `set_env`, `add_service`, `add_volume`, `write_asset`, `add_image`, `wait_analysis`, `grafana_datasource`, `grafana_import`, `wait_check`, `run`, `answer`",
+            "9:13: solve[0].action: unknown variant `set_environment`, expected one of `compose_up`, `compose_down`, `uncomment_block`, `set_env`, `add_service`, `add_volume`, `write_asset`, `add_image`, `wait_analysis`, `grafana_datasource`, `grafana_import`, `wait_check`, `run`, `answer`, `replace_text`",
         ),
         (
             "a key written twice",
@@ -514,11 +514,12 @@ fn the_example_lab_uses_every_kind_action_and_answer_form() {
                     ..
                 } => "analysis_duration",
                 AnswerExpect::Matches { .. } => "matches",
+                AnswerExpect::AnalysisThread { .. } => "analysis_thread",
                 AnswerExpect::FreeText => "free_text",
             });
         }
     }
-    assert_eq!(forms.len(), 5, "{forms:?}");
+    assert_eq!(forms.len(), 6, "{forms:?}");
 
     let checks: Vec<_> = lab.checks().map(|(_, c)| c).collect();
     assert!(checks.iter().any(|c| c.timeout.is_some()));

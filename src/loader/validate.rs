@@ -3,6 +3,7 @@
 
 use super::positions::Index;
 use crate::error::Diagnostic;
+use crate::model::action::Measured;
 use crate::model::check::ValueAt;
 use crate::model::check::{AnswerExpect, CheckSpec, Computed};
 use crate::model::{AnswerType, Lab, LoadedLab, Step};
@@ -250,6 +251,50 @@ pub fn lab(
             steps_ok(&mut r, &p, step, files, &check_at, &seen_q);
         }
     }
+    let mut seen_variant = HashSet::new();
+    for (vi, v) in lab.variants.iter().enumerate() {
+        let p = format!("variants[{vi}]");
+        r.id(format!("{p}.id"), "variant", &v.id);
+        if !seen_variant.insert(v.id.as_str()) {
+            r.at(
+                format!("{p}.id"),
+                format!("duplicate variant id `{}`", v.id),
+            );
+        }
+        if v.description.trim().is_empty() {
+            r.at(format!("{p}.description"), "description is empty");
+        }
+        if v.instead.is_some() && v.after.is_some() {
+            r.at(
+                format!("{p}.after"),
+                "give at most one of `instead` (steps in place of the solution) and `after` (steps after it)",
+            );
+        }
+        for (fi, f) in v.fails.iter().enumerate() {
+            if !check_at.contains_key(f.as_str()) {
+                let hint = crate::error::nearest(f, check_at.keys().copied())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                r.at(
+                    format!("{p}.fails[{fi}]"),
+                    format!("unknown check `{f}`{hint}"),
+                );
+            }
+        }
+        for (field, steps) in [("instead", &v.instead), ("after", &v.after)] {
+            for (si, step) in steps.iter().flatten().enumerate() {
+                steps_ok(
+                    &mut r,
+                    &format!("{p}.{field}[{si}]"),
+                    step,
+                    files,
+                    &check_at,
+                    &seen_q,
+                );
+            }
+        }
+    }
+
     // In the order of the file, as an author reads it.
     r.out.sort_by_key(|d| (d.line, d.column));
     r.out
@@ -411,6 +456,7 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, Ans
                 Some(_) => {}
             }
             match &a.expect {
+                AnswerExpect::AnalysisThread { .. } | AnswerExpect::FreeText => {}
                 AnswerExpect::Matches { pattern } => {
                     r.regex(format!("{p}.expect.pattern"), pattern)
                 }
@@ -427,7 +473,6 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, Ans
                         }
                     }
                 }
-                AnswerExpect::FreeText => {}
             }
         }
         CheckSpec::Command(c) => {
@@ -485,11 +530,36 @@ fn steps_ok(
                 r.window(format!("{p}.timeout"), t.0);
             }
         }
-        Step::Answer { question, .. } if !questions.contains_key(question.as_str()) => {
-            r.at(
-                format!("{p}.question"),
-                format!("unknown question `{question}`"),
-            );
+        Step::Answer {
+            question,
+            value,
+            measured,
+        } => {
+            if !questions.contains_key(question.as_str()) {
+                r.at(
+                    format!("{p}.question"),
+                    format!("unknown question `{question}`"),
+                );
+            }
+            match (value, measured) {
+                (Some(_), Some(_)) | (None, None) => r.at(
+                    format!("{p}.value"),
+                    "give exactly one of `value` and `measured`",
+                ),
+                (None, Some(Measured::Prometheus(q))) if q.trim().is_empty() => {
+                    r.at(format!("{p}.measured.prometheus"), "PromQL query is empty")
+                }
+                _ => {}
+            }
+        }
+        Step::ReplaceText { file, find, .. } => {
+            r.env_file(format!("{p}.file"), file);
+            if find.is_empty() {
+                r.at(
+                    format!("{p}.find"),
+                    "`find` is empty: name the text to replace",
+                );
+            }
         }
         Step::Run { argv, shell, .. } => {
             if argv.is_empty() || argv[0].trim().is_empty() {

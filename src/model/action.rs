@@ -83,8 +83,34 @@ pub enum Step {
         #[serde(default)]
         env: BTreeMap<String, String>,
     },
-    /// Record an answer to a question (solutions use it).
-    Answer { question: String, value: String },
+    /// Record an answer to a question (solutions use it): a fixed `value`, or one
+    /// `measured` on the environment as a trainee would read it.
+    Answer {
+        question: String,
+        #[serde(default)]
+        value: Option<String>,
+        #[serde(default)]
+        measured: Option<Measured>,
+    },
+    /// Replace a piece of text in one of the environment's files (wrong solutions use
+    /// it to make one mistake); the rest of the file is kept byte for byte.
+    ReplaceText {
+        file: String,
+        find: String,
+        with: String,
+    },
+}
+
+/// An answer read off the environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Measured {
+    /// The seconds between an image's `dequeued` and `analysis complete` log lines.
+    AnalysisDuration { service: String, image: String },
+    /// The thread that analysed an image (`Thread-55181`).
+    AnalysisThread { service: String, image: String },
+    /// The first value of an instant query.
+    Prometheus(String),
 }
 
 impl Step {
@@ -104,6 +130,7 @@ impl Step {
             Step::WaitCheck { .. } => "wait_check",
             Step::Run { .. } => "run",
             Step::Answer { .. } => "answer",
+            Step::ReplaceText { .. } => "replace_text",
         }
     }
 

@@ -325,6 +325,9 @@ pub enum AnswerExpect {
     },
     /// A regex the answer must match (case-insensitive).
     Matches { pattern: String },
+    /// The thread that analysed an image, as the analyzer's logs name it
+    /// (`Thread-55181`; brackets and case do not matter).
+    AnalysisThread { service: String, image: String },
     /// Free text kept for the instructor: no points until graded.
     FreeText,
 }

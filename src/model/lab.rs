@@ -23,6 +23,41 @@ pub struct Lab {
     #[serde(default)]
     pub cleanup: Vec<Step>,
     pub exercises: Vec<Exercise>,
+    /// Other ways to do the lab, each with the checks it must fail: deliberate
+    /// mistakes (`lab smoke` proves each is caught by the check that names it) and
+    /// correct alternatives (`fails: []`).
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+}
+
+/// A way of doing the lab other than the model solution.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub id: String,
+    /// The mistake (or the alternative) in words.
+    pub description: String,
+    /// Steps run instead of the solution.
+    #[serde(default)]
+    pub instead: Option<Vec<Step>>,
+    /// Steps run after the solution.
+    #[serde(default)]
+    pub after: Option<Vec<Step>>,
+    /// The checks that must fail; every other check must pass, wait for grading, or
+    /// be skipped because one of these failed. Empty: a correct alternative.
+    #[serde(default)]
+    pub fails: Vec<String>,
+}
+
+impl Variant {
+    /// The steps that follow the lab's setup.
+    pub fn steps<'a>(&'a self, lab: &'a Lab) -> Vec<&'a Step> {
+        match (&self.instead, &self.after) {
+            (Some(steps), _) => steps.iter().collect(),
+            (None, Some(after)) => lab.solve.iter().chain(after).collect(),
+            (None, None) => lab.solve.iter().collect(),
+        }
+    }
 }
 
 fn readme() -> String {

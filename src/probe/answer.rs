@@ -33,6 +33,17 @@ pub async fn probe(c: &AnswerCheck, ctx: &Ctx) -> ProbeResult {
                 )
             })
         }
+        AnswerExpect::AnalysisThread { service, image } => {
+            let a = completed_analysis(ctx, service, image).await?;
+            Ok(if same_thread(answer, &a.thread) {
+                Observation::pass(format!("{} (the logs of {})", a.thread, a.source))
+            } else {
+                Observation::fail(
+                    format!("{} (from {}'s log lines for {image})", a.thread, a.source),
+                    format!("{:?}", clip(answer, 80)),
+                )
+            })
+        }
         AnswerExpect::Number { of, tolerance } => {
             let Some(given) = parse_number(answer) else {
                 return Ok(Observation::fail(
@@ -74,26 +85,48 @@ async fn compute(of: &Computed, ctx: &Ctx) -> Result<(f64, String), String> {
             Ok((v, format!("Prometheus: {query}")))
         }
         Computed::AnalysisDuration { service, image } => {
-            let logs = super::logs::service_logs(ctx, service, None).await?;
-            let all = analyzer_log::analyses(logs.iter().map(|(c, l)| (c.as_str(), l.as_str())));
-            let mine: Vec<_> = all
-                .iter()
-                .filter(|a| analyzer_log::is_of(a, image))
-                .collect();
-            match mine.iter().rev().find(|a| a.outcome == Outcome::Complete) {
-                Some(a) => Ok((
-                    a.duration.unwrap_or_default(),
-                    format!("measured from {}'s {} log lines", a.source, a.thread),
-                )),
-                None if mine.iter().any(|a| a.outcome == Outcome::Unfinished) => Err(format!(
-                    "the analysis of {image} has not finished yet in the {service} logs"
-                )),
-                None => Err(format!(
-                    "no completed analysis of {image} in the logs of service `{service}`"
-                )),
-            }
+            let a = completed_analysis(ctx, service, image).await?;
+            Ok((
+                a.duration.unwrap_or_default(),
+                format!("measured from {}'s {} log lines", a.source, a.thread),
+            ))
         }
     }
+}
+
+/// The latest completed analysis of `image` in the logs of `service`'s containers.
+pub async fn completed_analysis(
+    ctx: &Ctx,
+    service: &str,
+    image: &str,
+) -> Result<analyzer_log::Analysis, String> {
+    let logs = super::logs::service_logs(ctx, service, None).await?;
+    let all = analyzer_log::analyses(logs.iter().map(|(c, l)| (c.as_str(), l.as_str())));
+    let mine: Vec<_> = all
+        .into_iter()
+        .filter(|a| analyzer_log::is_of(a, image))
+        .collect();
+    if let Some(a) = mine.iter().rev().find(|a| a.outcome == Outcome::Complete) {
+        return Ok(a.clone());
+    }
+    if mine.iter().any(|a| a.outcome == Outcome::Unfinished) {
+        return Err(format!(
+            "the analysis of {image} has not finished yet in the {service} logs"
+        ));
+    }
+    Err(format!(
+        "no completed analysis of {image} in the logs of service `{service}`"
+    ))
+}
+
+/// `[Thread-55181]`, `thread-55181 ` and `Thread-55181` name the same thread.
+pub fn same_thread(answer: &str, thread: &str) -> bool {
+    let a = answer
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim();
+    a.eq_ignore_ascii_case(thread)
 }
 
 #[cfg(test)]

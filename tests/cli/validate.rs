@@ -14,7 +14,7 @@ const CASES: &[(&str, &[&str])] = &[
     // Fields serde does not know: the path ends at the unknown key.
     (
         "01-unknown-top-field.yaml",
-        &[r#"7:1: author: unknown field `author`, expected one of `number`, `slug`, `title`, `summary`, `instructions`, `prerequisites`, `setup`, `solve`, `cleanup`, `exercises`"#],
+        &[r#"7:1: author: unknown field `author`, expected one of `number`, `slug`, `title`, `summary`, `instructions`, `prerequisites`, `setup`, `solve`, `cleanup`, `exercises`, `variants`"#],
     ),
     (
         "02-unknown-exercise-field.yaml",
@@ -43,7 +43,7 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "08-unknown-action.yaml",
-        &[r#"15:13: solve[1].action: unknown variant `compose_start`, expected one of `compose_up`, `compose_down`, `uncomment_block`, `set_env`, `add_service`, `add_volume`, `write_asset`, `add_image`, `wait_analysis`, `grafana_datasource`, `grafana_import`, `wait_check`, `run`, `answer`"#],
+        &[r#"15:13: solve[1].action: unknown variant `compose_start`, expected one of `compose_up`, `compose_down`, `uncomment_block`, `set_env`, `add_service`, `add_volume`, `write_asset`, `add_image`, `wait_analysis`, `grafana_datasource`, `grafana_import`, `wait_check`, `run`, `answer`, `replace_text`"#],
     ),
     // Required fields left out: the path is the mapping that lacks them.
     (
