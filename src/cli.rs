@@ -81,6 +81,9 @@ pub enum Command {
     Start(LabTargetArgs),
     /// Run a lab's solution on the environment (for instructors and smoke tests).
     Solve(LabTargetArgs),
+    /// Self-test labs (authors, CI): each lab's checks must fail before its solution
+    /// and pass after it, and each variant must fail exactly the checks it names.
+    Smoke(SmokeArgs),
     /// Stop the environment's services; data, files and answers are kept.
     Stop(TargetArgs),
     /// The environment: the lab in progress, each service's state and health, URLs, last results.
@@ -90,6 +93,45 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// The labs: numbers (2 or 02) or slugs.
+    pub labs: Vec<String>,
+
+    /// Every lab of the course.
+    #[arg(long, conflicts_with = "labs")]
+    pub all: bool,
+
+    /// Only each lab's model solution, not its variants.
+    #[arg(long)]
+    pub no_variants: bool,
+
+    /// Run everything this many times and report each check's pass rate (flaky checks show).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+
+    /// Also write a JUnit XML report here (lab = suite, scenario = case).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// Stop at the first broken scenario and leave its environment running for
+    /// inspection (when all pass, the last one is left).
+    #[arg(long)]
+    pub keep: bool,
+
+    /// The compose project of the smoke environments (they run one at a time).
+    #[arg(long, default_value = "lab-smoke")]
+    pub project: String,
+
+    /// Where the environments' folders go (default: a new folder in the temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub workspace_root: Option<PathBuf>,
+
+    /// An Anchore Enterprise license file to copy into each environment.
+    #[arg(long, value_name = "FILE")]
+    pub license: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

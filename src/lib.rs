@@ -5,7 +5,8 @@
 //! Layout: `model` (plain data, no I/O), `loader` (the only YAML parser), `probe`
 //! (read-only questions to the environment), `runner` (runs checks, emits events),
 //! `report` (the only place that prints results), `cmd` (one file per subcommand),
-//! `compose` (drives docker compose and waits for the services to be ready).
+//! `compose` (drives docker compose and waits for the services to be ready), `smoke`
+//! (judges lab material from check results).
 
 pub mod action;
 pub mod analyzer_log;
@@ -20,4 +21,5 @@ pub mod model;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod smoke;
 pub mod text;

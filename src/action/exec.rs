@@ -27,23 +27,27 @@ pub enum Done {
 }
 
 /// Runs `steps` in order; stops at the first that fails, naming it.
+/// `course` is every lab, for `complete_lab` steps.
 pub async fn run_steps(
     env: &Environment,
+    course: &[LoadedLab],
     lab: &LoadedLab,
     steps: &[Step],
     ui: &Ui,
 ) -> Result<Vec<Done>> {
     let mut done = Vec::new();
     for (i, step) in steps.iter().enumerate() {
-        let d = run_step(env, lab, step, ui).await.map_err(|e| match e {
-            Error::Usage(m) => Error::Usage(format!(
-                "step {} ({}) of lab {}: {m}",
-                i + 1,
-                step.name(),
-                lab.lab.id()
-            )),
-            other => other,
-        })?;
+        let d = run_step(env, course, lab, step, ui)
+            .await
+            .map_err(|e| match e {
+                Error::Usage(m) => Error::Usage(format!(
+                    "step {} ({}) of lab {}: {m}",
+                    i + 1,
+                    step.name(),
+                    lab.lab.id()
+                )),
+                other => other,
+            })?;
         match &d {
             Done::Changed(m) => ui.status("Changed", m),
             Done::Unchanged(m) => ui.status("Unchanged", m),
@@ -76,8 +80,46 @@ async fn compose_for(env: &Environment) -> Result<Compose> {
     ))
 }
 
-async fn run_step(env: &Environment, lab: &LoadedLab, step: &Step, ui: &Ui) -> Result<Done> {
+async fn run_step(
+    env: &Environment,
+    course: &[LoadedLab],
+    lab: &LoadedLab,
+    step: &Step,
+    ui: &Ui,
+) -> Result<Done> {
     match step {
+        Step::CompleteLab { lab: n } => {
+            let earlier = course
+                .iter()
+                .find(|l| l.lab.number == *n)
+                .ok_or_else(|| Error::Usage(format!("there is no lab {n} in the course")))?;
+            ui.status(
+                "Completing",
+                &format!("lab {} (its setup, then its solution)", earlier.lab.id()),
+            );
+            let all: Vec<Step> = earlier
+                .lab
+                .setup
+                .iter()
+                .chain(&earlier.lab.solve)
+                .cloned()
+                .collect();
+            let inner = Box::pin(run_steps(env, course, earlier, &all, ui)).await?;
+            let changed = inner
+                .iter()
+                .filter(|d| matches!(d, Done::Changed(_)))
+                .count();
+            let what = format!(
+                "lab {} is complete ({changed} of {} steps changed something)",
+                earlier.lab.id(),
+                inner.len()
+            );
+            Ok(if changed > 0 {
+                Done::Changed(what)
+            } else {
+                Done::Unchanged(what)
+            })
+        }
         Step::ComposeUp { services, timeout } => {
             let c = compose_for(env).await?;
             ui.status(
@@ -281,14 +323,21 @@ async fn run_step(env: &Environment, lab: &LoadedLab, step: &Step, ui: &Ui) -> R
                 crate::text::clip(&value, 60)
             )))
         }
-        Step::ReplaceText { file, find, with } => edit(
+        Step::ReplaceText {
+            file,
+            find,
+            with,
+            all,
+        } => edit(
             env,
             file,
             &format!("replaced {find:?} with {with:?}"),
             |t| {
                 if t.contains(find.as_str()) {
-                    Ok(t.replacen(find.as_str(), with, 1))
-                } else if !with.is_empty() && t.contains(with.as_str()) {
+                    let n = if *all { usize::MAX } else { 1 };
+                    Ok(t.replacen(find.as_str(), with, n))
+                } else if with.is_empty() || t.contains(with.as_str()) {
+                    // Already replaced (or removed) by an earlier run.
                     Ok(t.to_string())
                 } else {
                     Err(EditError(format!("the text {find:?} is not in the file")))

@@ -13,7 +13,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// The course's starting deployment, built into the binary.
-const TEMPLATE: &str = include_str!("../../labs/deployment/docker-compose.yaml");
+pub(crate) const TEMPLATE: &str = include_str!("../../labs/deployment/docker-compose.yaml");
 const LICENSE: &str = "license.yaml";
 
 pub fn run(args: InitArgs, ui: &Ui) -> Result<i32> {

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod show;
+pub mod smoke;
 pub mod solve;
 pub mod start;
 pub mod status;
@@ -42,6 +43,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Solve(args) => {
             let labs = load(g)?;
             runtime()?.block_on(solve::run(&labs, args, ui))
+        }
+        Command::Smoke(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(smoke::run(&labs, args, ui))
         }
         Command::Stop(args) => runtime()?.block_on(stop::run(&args, ui)),
         Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),

@@ -21,7 +21,7 @@ pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
             crate::text::count(lab.lab.solve.len(), "step")
         ),
     );
-    let done = exec::run_steps(&env, lab, &lab.lab.solve, ui).await?;
+    let done = exec::run_steps(&env, &labs.labs, lab, &lab.lab.solve, ui).await?;
     let changed = done
         .iter()
         .filter(|d| matches!(d, Done::Changed(_)))

@@ -49,7 +49,7 @@ pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
     // Saved first, so an interrupted start still says which lab was being started.
     env.state.lab = Some(lab.lab.number);
     env.save()?;
-    exec::run_steps(&env, lab, &lab.lab.setup, ui)
+    exec::run_steps(&env, &labs.labs, lab, &lab.lab.setup, ui)
         .await
         .map_err(|e| interrupted(e, &env, &lab.lab.id()))?;
     env.state

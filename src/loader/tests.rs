@@ -141,7 +141,7 @@ fn parse_errors_point_at_the_field() {
         (
             "an unknown step action",
             broken("  - action: set_env\n", "  - action: set_environment\n"),
-            "9:13: solve[0].action: unknown variant `set_environment`, expected one of `compose_up`, `compose_down`, `uncomment_block`, `set_env`, `add_service`, `add_volume`, `write_asset`, `add_image`, `wait_analysis`, `grafana_datasource`, `grafana_import`, `wait_check`, `run`, `answer`, `replace_text`",
+            "9:13: solve[0].action: unknown variant `set_environment`, expected one of `compose_up`, `compose_down`, `uncomment_block`, `set_env`, `add_service`, `add_volume`, `write_asset`, `add_image`, `wait_analysis`, `grafana_datasource`, `grafana_import`, `wait_check`, `run`, `answer`, `replace_text`, `complete_lab`",
         ),
         (
             "a key written twice",

@@ -248,7 +248,7 @@ pub fn lab(
     ] {
         for (si, step) in steps.iter().enumerate() {
             let p = format!("{name}[{si}]");
-            steps_ok(&mut r, &p, step, files, &check_at, &seen_q);
+            steps_ok(&mut r, lab.number, &p, step, files, &check_at, &seen_q);
         }
     }
     let mut seen_variant = HashSet::new();
@@ -285,6 +285,7 @@ pub fn lab(
             for (si, step) in steps.iter().flatten().enumerate() {
                 steps_ok(
                     &mut r,
+                    lab.number,
                     &format!("{p}.{field}[{si}]"),
                     step,
                     files,
@@ -496,6 +497,7 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, Ans
 
 fn steps_ok(
     r: &mut Report,
+    number: u32,
     p: &str,
     step: &Step,
     files: &BTreeMap<String, Vec<u8>>,
@@ -575,6 +577,12 @@ fn steps_ok(
             }
         }
         Step::WriteAsset { to, .. } => r.env_file(format!("{p}.to"), to),
+        Step::CompleteLab { lab } if *lab >= number => r.at(
+            format!("{p}.lab"),
+            format!(
+                "complete_lab names lab {lab}; it must be an earlier lab than this one ({number})"
+            ),
+        ),
         _ => {}
     }
 }
@@ -670,6 +678,28 @@ pub fn across_labs(labs: &[LoadedLab]) -> Vec<Diagnostic> {
                 path: "number".into(),
                 message: format!("lab number {} is also used by {other}", l.lab.number),
             });
+        }
+        let all = l.lab.setup.iter().chain(&l.lab.solve).chain(&l.lab.cleanup);
+        let variants = l
+            .lab
+            .variants
+            .iter()
+            .flat_map(|v| v.instead.iter().flatten().chain(v.after.iter().flatten()));
+        for step in all.chain(variants) {
+            if let Step::CompleteLab { lab } = step {
+                if !labs.iter().any(|o| o.lab.number == *lab) {
+                    out.push(Diagnostic {
+                        file: file.clone(),
+                        line: None,
+                        column: None,
+                        path: "complete_lab".into(),
+                        message: format!(
+                            "complete_lab names lab {lab}, which is not among the labs loaded \
+                             (validate the whole labs folder, or add that lab)"
+                        ),
+                    });
+                }
+            }
         }
         if let Some(other) = slugs.insert(&l.lab.slug, &l.origin) {
             out.push(Diagnostic {

@@ -98,7 +98,13 @@ pub enum Step {
         file: String,
         find: String,
         with: String,
+        /// Every occurrence, not only the first.
+        #[serde(default)]
+        all: bool,
     },
+    /// Bring the environment to the end of an earlier lab: that lab's setup, then its
+    /// solution (a later lab's setup starts where the earlier labs leave off).
+    CompleteLab { lab: u32 },
 }
 
 /// An answer read off the environment.
@@ -131,6 +137,7 @@ impl Step {
             Step::Run { .. } => "run",
             Step::Answer { .. } => "answer",
             Step::ReplaceText { .. } => "replace_text",
+            Step::CompleteLab { .. } => "complete_lab",
         }
     }
 

@@ -5,6 +5,7 @@ mod compose;
 mod docker;
 mod init;
 mod json;
+mod smoke;
 mod support;
 mod trace;
 mod validate;

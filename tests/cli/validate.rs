@@ -43,7 +43,7 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "08-unknown-action.yaml",
-        &[r#"15:13: solve[1].action: unknown variant `compose_start`, expected one of `compose_up`, `compose_down`, `uncomment_block`, `set_env`, `add_service`, `add_volume`, `write_asset`, `add_image`, `wait_analysis`, `grafana_datasource`, `grafana_import`, `wait_check`, `run`, `answer`, `replace_text`"#],
+        &[r#"15:13: solve[1].action: unknown variant `compose_start`, expected one of `compose_up`, `compose_down`, `uncomment_block`, `set_env`, `add_service`, `add_volume`, `write_asset`, `add_image`, `wait_analysis`, `grafana_datasource`, `grafana_import`, `wait_check`, `run`, `answer`, `replace_text`, `complete_lab`"#],
     ),
     // Required fields left out: the path is the mapping that lacks them.
     (
@@ -302,6 +302,19 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "70-empty-file.yaml",
         &[r#"1:1: the file is empty: a lab needs at least `number`, `slug`, `title`, `summary` and `exercises`"#],
+    ),
+    // Variants, earlier labs and answers a solution records.
+    (
+        "71-variant-unknown-check.yaml",
+        &[r#"66:13: variants[0].fails[0]: unknown check `metrics-enable` (did you mean `metrics-enabled`?)"#],
+    ),
+    (
+        "72-complete-lab-not-earlier.yaml",
+        &[r#"9:10: setup[0].lab: complete_lab names lab 42; it must be an earlier lab than this one (42)"#],
+    ),
+    (
+        "73-answer-value-and-measured.yaml",
+        &[r#"19:12: solve[2].value: give exactly one of `value` and `measured`"#],
     ),
 ];
 

@@ -388,7 +388,16 @@ pub fn prometheus_image() -> Result<ImageSpec, String> {
             "docker.io/prom/prometheus:latest".into(),
             "prom/prometheus:latest".into(),
         ],
-        files: binary_with_libs(&prometheus, "/bin/prometheus", &[])?,
+        files: {
+            let mut files = binary_with_libs(&prometheus, "/bin/prometheus", &[])?;
+            // Like the real image, a default configuration that scrapes only itself.
+            files.push(Entry {
+                from: Path::new(env!("CARGO_MANIFEST_DIR")).join("files/prometheus.yml"),
+                to: "/etc/prometheus/prometheus.yml".into(),
+                links: vec![],
+            });
+            files
+        },
         dirs: vec![
             "/prometheus".into(),
             "/etc/prometheus".into(),

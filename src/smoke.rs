@@ -1,0 +1,294 @@
+//! `lab smoke`'s judgement, without I/O: what a lab's checks must show before its
+//! solution, after it, and after each of its variants, and what is wrong when they
+//! do not. The command (`cmd::smoke`) runs the environments and hands the results here.
+
+use crate::model::lab::{Lab, Variant};
+use crate::runner::{CheckResult, Status};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// One run of a lab in a fresh environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scenario {
+    /// Setup, checks (which must fail), the model solution, checks (which must pass).
+    Solution,
+    /// Setup, then a variant's steps; exactly its `fails` checks must fail.
+    Variant(String),
+}
+
+impl Scenario {
+    pub fn name(&self) -> String {
+        match self {
+            Scenario::Solution => "solution".into(),
+            Scenario::Variant(id) => format!("variant {id}"),
+        }
+    }
+}
+
+/// The scenarios of a lab, in the order they run.
+pub fn scenarios(lab: &Lab, only_solution: bool) -> Vec<Scenario> {
+    let mut out = vec![Scenario::Solution];
+    if !only_solution {
+        out.extend(lab.variants.iter().map(|v| Scenario::Variant(v.id.clone())));
+    }
+    out
+}
+
+/// A way the lab's material is broken, in words an author can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defect {
+    pub check: Option<String>,
+    pub message: String,
+}
+
+fn defect(check: &str, message: String) -> Defect {
+    Defect {
+        check: Some(check.to_string()),
+        message,
+    }
+}
+
+fn seen(r: &CheckResult) -> String {
+    match (&r.actual, &r.message) {
+        (Some(a), _) => format!("found {a}"),
+        (None, Some(m)) => m.clone(),
+        (None, None) => r.status.label().to_string(),
+    }
+}
+
+/// Before the solution: a scoring check that already passes gives points for nothing.
+pub fn before_solution(results: &[CheckResult]) -> Vec<Defect> {
+    results
+        .iter()
+        .filter(|r| r.possible > 0 && matches!(r.status, Status::Passed | Status::Pending))
+        .map(|r| {
+            defect(
+                &r.id,
+                format!(
+                    "passes before the solution ({}): it awards {} for work the trainee has not done",
+                    seen(r),
+                    crate::text::count(r.possible as usize, "point")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// After the model solution: every check passes, or waits for the instructor.
+pub fn after_solution(results: &[CheckResult]) -> Vec<Defect> {
+    results
+        .iter()
+        .filter(|r| !matches!(r.status, Status::Passed | Status::Pending))
+        .map(|r| {
+            defect(
+                &r.id,
+                format!("{} after the solution: {}", r.status.label(), explain(r)),
+            )
+        })
+        .collect()
+}
+
+/// After a variant: exactly its `fails` checks fail (or err); every other check
+/// passes, waits for grading, or was skipped because a check it needs failed.
+pub fn after_variant(variant: &Variant, results: &[CheckResult]) -> Vec<Defect> {
+    let expected: BTreeSet<&str> = variant.fails.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for r in results {
+        let failed = matches!(r.status, Status::Failed | Status::Error);
+        match (expected.contains(r.id.as_str()), failed) {
+            (true, true) => {}
+            (true, false) => out.push(defect(
+                &r.id,
+                format!(
+                    "should fail for this mistake but is {} ({}): the mistake goes unnoticed",
+                    r.status.label(),
+                    seen(r)
+                ),
+            )),
+            (false, true) => out.push(defect(
+                &r.id,
+                format!(
+                    "fails too ({}); the variant names only {}",
+                    explain(r),
+                    if expected.is_empty() {
+                        "no check: it is a correct way to do the lab".to_string()
+                    } else {
+                        expected
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            )),
+            (false, false) => {}
+        }
+    }
+    out
+}
+
+fn explain(r: &CheckResult) -> String {
+    match (&r.expected, &r.actual, &r.message) {
+        (Some(e), Some(a), _) => format!("expected {e}, found {a}"),
+        (_, _, Some(m)) => m.clone(),
+        _ => r.status.label().to_string(),
+    }
+}
+
+/// One scenario's outcome, for the report.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub lab: String,
+    pub scenario: Scenario,
+    /// Each phase's name and time (setup, before, steps, checks, cleanup).
+    pub phases: Vec<(&'static str, Duration)>,
+    pub defects: Vec<Defect>,
+    /// The checks of the final run, for pass rates.
+    pub results: Vec<CheckResult>,
+    /// A step or the environment failed: the scenario could not be judged.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.defects.is_empty() && self.error.is_none()
+    }
+
+    pub fn total(&self) -> Duration {
+        self.phases.iter().map(|(_, d)| *d).sum()
+    }
+}
+
+/// How often each check of a scenario gave the result it should, over repeats:
+/// (lab, scenario, check) -> (as expected, runs).
+pub fn pass_rates(outcomes: &[Outcome]) -> BTreeMap<(String, String, String), (u32, u32)> {
+    let mut rates: BTreeMap<(String, String, String), (u32, u32)> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| o.error.is_none()) {
+        let bad: BTreeSet<&str> = o
+            .defects
+            .iter()
+            .filter_map(|d| d.check.as_deref())
+            .collect();
+        for r in &o.results {
+            let e = rates
+                .entry((o.lab.clone(), o.scenario.name(), r.id.clone()))
+                .or_default();
+            e.1 += 1;
+            if !bad.contains(r.id.as_str()) {
+                e.0 += 1;
+            }
+        }
+    }
+    rates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: &str, status: Status, possible: i64) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            exercise: "e".into(),
+            kind: "file",
+            description: id.into(),
+            status,
+            expected: Some("x".into()),
+            actual: Some("y".into()),
+            message: None,
+            hint: None,
+            duration: Duration::ZERO,
+            attempts: 1,
+            points: 0,
+            possible,
+        }
+    }
+
+    fn variant(fails: &[&str]) -> Variant {
+        Variant {
+            id: "v".into(),
+            description: "d".into(),
+            instead: None,
+            after: None,
+            fails: fails.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_scoring_check_that_passes_before_the_solution_is_a_defect() {
+        let d = before_solution(&[
+            result("free", Status::Passed, 0),
+            result("scored", Status::Passed, 2),
+            result("failing", Status::Failed, 2),
+            result("skipped", Status::Skipped, 1),
+        ]);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].check.as_deref(), Some("scored"));
+        assert!(d[0].message.contains("2 points"), "{}", d[0].message);
+    }
+
+    #[test]
+    fn after_the_solution_only_passed_and_pending_are_fine() {
+        let d = after_solution(&[
+            result("a", Status::Passed, 1),
+            result("b", Status::Pending, 1),
+            result("c", Status::Skipped, 1),
+            result("d", Status::Failed, 1),
+        ]);
+        let ids: Vec<_> = d.iter().filter_map(|d| d.check.as_deref()).collect();
+        assert_eq!(ids, ["c", "d"]);
+    }
+
+    #[test]
+    fn a_variant_must_fail_exactly_the_checks_it_names() {
+        let v = variant(&["named"]);
+        let ok = after_variant(
+            &v,
+            &[
+                result("named", Status::Failed, 1),
+                result("dependant", Status::Skipped, 1),
+                result("other", Status::Passed, 1),
+            ],
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+
+        let missed = after_variant(&v, &[result("named", Status::Passed, 1)]);
+        assert!(missed[0].message.contains("goes unnoticed"));
+
+        let extra = after_variant(
+            &v,
+            &[
+                result("named", Status::Error, 1),
+                result("other", Status::Failed, 1),
+            ],
+        );
+        assert_eq!(extra.len(), 1);
+        assert_eq!(extra[0].check.as_deref(), Some("other"));
+        assert!(extra[0].message.contains("`named`"), "{}", extra[0].message);
+    }
+
+    #[test]
+    fn a_correct_alternative_fails_nothing() {
+        let d = after_variant(&variant(&[]), &[result("a", Status::Failed, 1)]);
+        assert!(d[0].message.contains("correct way"), "{}", d[0].message);
+    }
+
+    #[test]
+    fn pass_rates_count_each_check_over_repeats() {
+        let o = |defects: Vec<Defect>| Outcome {
+            lab: "01-x".into(),
+            scenario: Scenario::Solution,
+            phases: vec![],
+            defects,
+            results: vec![
+                result("a", Status::Passed, 1),
+                result("b", Status::Passed, 1),
+            ],
+            error: None,
+        };
+        let rates = pass_rates(&[o(vec![]), o(vec![defect("b", "flaky".into())]), o(vec![])]);
+        let key = |c: &str| ("01-x".to_string(), "solution".to_string(), c.to_string());
+        assert_eq!(rates[&key("a")], (3, 3));
+        assert_eq!(rates[&key("b")], (2, 3));
+    }
+}

@@ -1,0 +1,114 @@
+//! `lab smoke` on lab material that needs no Docker (tests/fixtures/smoke): good
+//! material passes; broken material is named check by check, in the terminal and in
+//! the JUnit report, and the exit code says so.
+
+use crate::support::{lab, run, TempDir};
+
+fn smoke(labs: &str, args: &[&str]) -> crate::support::Run {
+    run(lab()
+        .args([
+            "--labs-dir",
+            &format!("tests/fixtures/smoke/{labs}"),
+            "smoke",
+        ])
+        .args(args))
+}
+
+#[test]
+fn good_material_passes_its_solution_and_every_variant() {
+    let r = smoke("good", &["--all"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for line in [
+        "Passed lab 01-notes solution (setup ",
+        "Passed lab 01-notes variant wrong-word (setup ",
+        "Passed lab 01-notes variant extra-line (setup ",
+        "3 of 3 scenarios passed in ",
+    ] {
+        assert!(
+            r.stderr.contains(line),
+            "missing {line:?} in:\n{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_check_passing_before_the_solution_and_an_unnoticed_mistake_are_named() {
+    let dir = TempDir::new("smoke-junit");
+    let junit = dir.path().join("smoke.xml");
+    let r = smoke("broken", &["1", "--junit", junit.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for line in [
+        "Broken lab 01-notes solution",
+        "check `compose-file-there` passes before the solution (found docker-compose.yaml exists): it awards 1 point for work the trainee has not done",
+        "Broken lab 01-notes variant wrong-word",
+        "check `notes-exist` should fail for this mistake but is PASS",
+        "check `notes-say-metrics` fails too (expected notes.txt contains /metrics/, found no line matches); the variant names only `notes-exist`",
+        "Passed lab 01-notes variant extra-line",
+        "1 of 3 scenarios passed",
+    ] {
+        assert!(r.stderr.contains(line), "missing {line:?} in:\n{}", r.stderr);
+    }
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
+    assert!(
+        xml.contains(r#"<testsuite name="01-notes" tests="3" skipped="0" errors="0" failures="2""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="variant wrong-word" classname="01-notes""#),
+        "{xml}"
+    );
+}
+
+#[test]
+fn repeat_reports_each_check_that_did_not_always_behave() {
+    let r = smoke("broken", &["1", "--repeat", "2", "--no-variants"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "lab 01-notes solution: `compose-file-there` as expected in 0 of 2 runs (0%)"
+        ),
+        "{}",
+        r.stderr
+    );
+    let good = smoke("good", &["1", "--repeat", "2"]);
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    assert!(
+        good.stderr
+            .contains("every check gave the same result in each of the 2 runs"),
+        "{}",
+        good.stderr
+    );
+}
+
+#[test]
+fn keep_leaves_the_broken_environment_and_says_where() {
+    let root = TempDir::new("smoke-keep");
+    let r = smoke(
+        "broken",
+        &[
+            "1",
+            "--keep",
+            "--workspace-root",
+            root.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let kept = root.path().join("01-notes-solution");
+    assert!(kept.join("notes.txt").is_file(), "{}", r.stderr);
+    assert!(r.stderr.contains("Kept the environment in"), "{}", r.stderr);
+    // It stopped at the first broken scenario.
+    assert!(!r.stderr.contains("variant wrong-word"), "{}", r.stderr);
+}
+
+#[test]
+fn smoke_without_labs_or_all_says_what_to_name() {
+    let r = smoke("good", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("name the labs to smoke-test (`lab smoke 2 3`), or use --all"),
+        "{}",
+        r.stderr
+    );
+}
