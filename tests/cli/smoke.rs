@@ -14,22 +14,26 @@ fn smoke(labs: &str, args: &[&str]) -> crate::support::Run {
         .args(args))
 }
 
+/// Every line must appear in the output.
+fn assert_has(out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+}
+
 #[test]
 fn good_material_passes_its_solution_and_every_variant() {
     let r = smoke("good", &["--all"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for line in [
-        "Passed lab 01-notes solution (setup ",
-        "Passed lab 01-notes variant wrong-word (setup ",
-        "Passed lab 01-notes variant extra-line (setup ",
-        "3 of 3 scenarios passed in ",
-    ] {
-        assert!(
-            r.stderr.contains(line),
-            "missing {line:?} in:\n{}",
-            r.stderr
-        );
-    }
+    assert_has(
+        &r.stderr,
+        &[
+            "Passed lab 01-notes solution (setup ",
+            "Passed lab 01-notes variant wrong-word (setup ",
+            "Passed lab 01-notes variant extra-line (setup ",
+            "3 of 3 scenarios passed in ",
+        ],
+    );
 }
 
 #[test]
@@ -38,7 +42,9 @@ fn a_check_passing_before_the_solution_and_an_unnoticed_mistake_are_named() {
     let junit = dir.path().join("smoke.xml");
     let r = smoke("broken", &["1", "--junit", junit.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    for line in [
+    assert_has(
+        &r.stderr,
+        &[
         "Broken lab 01-notes solution",
         "check `compose-file-there` passes before the solution (found docker-compose.yaml exists): it awards 1 point for work the trainee has not done",
         "Broken lab 01-notes variant wrong-word",
@@ -46,9 +52,8 @@ fn a_check_passing_before_the_solution_and_an_unnoticed_mistake_are_named() {
         "check `notes-say-metrics` fails too (expected notes.txt contains /metrics/, found no line matches); the variant names only `notes-exist`",
         "Passed lab 01-notes variant extra-line",
         "1 of 3 scenarios passed",
-    ] {
-        assert!(r.stderr.contains(line), "missing {line:?} in:\n{}", r.stderr);
-    }
+        ],
+    );
     let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
     assert!(
         xml.contains(r#"<testsuite name="01-notes" tests="3" skipped="0" errors="0" failures="2""#),

@@ -372,6 +372,24 @@ async fn authentication_is_required_and_a_wrong_password_is_rejected() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
 
+    // The signed-in user, as a login check reads it; anonymous is refused.
+    let r = c
+        .get(g.url("/api/user"))
+        .basic_auth("admin", Some("s3cret-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(
+        (me["login"].as_str(), me["orgId"].as_i64()),
+        (Some("admin"), Some(1))
+    );
+    assert_eq!(
+        c.get(g.url("/api/user")).send().await.unwrap().status(),
+        401
+    );
+
     // Malformed JSON is a 400 with Grafana's message, not a crash.
     let r = c
         .post(g.url("/api/datasources"))

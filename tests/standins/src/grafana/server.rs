@@ -129,6 +129,7 @@ pub fn prepare(config: Config) -> Result<App, String> {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route("/api/user", get(signed_in_user))
         .route("/api/datasources", get(ds_list).post(ds_create))
         .route(
             "/api/datasources/uid/{uid}",
@@ -239,6 +240,23 @@ async fn health() -> Json<Value> {
         "commit": GRAFANA_COMMIT,
         "database": "ok",
         "version": GRAFANA_VERSION,
+    }))
+}
+
+/// `GET /api/user`: the signed-in user, in the shape of Grafana's `UserProfileDTO`
+/// (the fields a client reads; the admin is user 1 of org 1).
+async fn signed_in_user(Extension(user): Extension<SignedIn>) -> Json<Value> {
+    Json(json!({
+        "id": 1,
+        "email": format!("{}@localhost", user.0),
+        "name": "",
+        "login": user.0,
+        "theme": "",
+        "orgId": 1,
+        "isGrafanaAdmin": true,
+        "isDisabled": false,
+        "isExternal": false,
+        "authLabels": [],
     }))
 }
 
