@@ -620,8 +620,18 @@ async fn grafana_import(
         .map(|a| {
             a.iter()
                 .filter_map(|i| {
-                    let value = if i["type"] == "datasource" { json!(uid.clone()?) } else { i["value"].clone() };
-                    Some(json!({"name": i["name"], "type": i["type"], "pluginId": i["pluginId"], "value": value}))
+                    // A data source input takes the chosen data source; a constant, its
+                    // own value (what Grafana's import dialog fills in).
+                    let value = if i["type"] == "datasource" {
+                        json!(uid.clone()?)
+                    } else {
+                        i["value"].clone()
+                    };
+                    let mut input = json!({"name": i["name"], "type": i["type"], "value": value});
+                    if let Some(p) = i["pluginId"].as_str() {
+                        input["pluginId"] = json!(p);
+                    }
+                    Some(input)
                 })
                 .collect()
         })

@@ -106,7 +106,7 @@ fn dockerfile(spec: &ImageSpec) -> String {
     }
     if let Some(h) = &spec.healthcheck {
         d.push_str(&format!(
-            "HEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=30 CMD {}\n",
+            "HEALTHCHECK --interval=1s --timeout=2s --start-period=1s --retries=60 CMD {}\n",
             json(h)
         ));
     }

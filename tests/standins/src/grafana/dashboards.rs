@@ -256,15 +256,23 @@ pub fn get_response(d: &Dashboard) -> Value {
     })
 }
 
-/// One entry of an import request's `inputs`.
+/// One entry of an import request's `inputs`. Like Go's JSON decoding into Grafana's
+/// `ImportDashboardInput`, a `null` field is the empty string.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ImportInput {
+    #[serde(deserialize_with = "null_as_empty")]
     pub name: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", deserialize_with = "null_as_empty")]
     pub input_type: String,
+    #[serde(deserialize_with = "null_as_empty")]
     pub plugin_id: String,
+    #[serde(deserialize_with = "null_as_empty")]
     pub value: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Grafana's `DashTemplateEvaluator`: every `__inputs` entry needs an input of the same type
@@ -560,6 +568,7 @@ mod tests {
             "overwrite": true,
             "inputs": [
                 {"name": "DS_PROMETHEUS", "type": "datasource", "pluginId": "prometheus", "value": "abc"},
+                {"name": "VAR_NULLS", "type": "constant", "pluginId": null, "value": null},
                 {"name": "VAR_ANALYSIS_HISTORY_WINDOW", "type": "constant", "value": "3h"},
             ],
             "folderUid": "",
