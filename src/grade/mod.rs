@@ -379,6 +379,13 @@ async fn grade_one(
 
     // The plans as grading runs them: one attempt per check (an environment is graded
     // as it is, not waited for), each within the probe timeout.
+    let remote_why = match &t.workdir {
+        Some(d) => format!(
+            "cannot check remotely: the work folder {} is not there",
+            d.display()
+        ),
+        None => "cannot check remotely: the roster gives no work folder for this trainee".into(),
+    };
     let mut plans = Vec::new();
     let mut not_checked: Vec<Vec<Option<GradedCheck>>> = Vec::new();
     for lab in labs {
@@ -386,7 +393,7 @@ async fn grade_one(
         let mut slots = Vec::new();
         plan.checks.retain(|p| {
             let remote_only = workdir.is_none() && needs_workdir(&p.check.spec);
-            slots.push(remote_only.then(|| not_checked_result(&p.exercise, &p.check)));
+            slots.push(remote_only.then(|| not_checked_result(&p.exercise, &p.check, &remote_why)));
             !remote_only
         });
         for p in &mut plan.checks {
@@ -451,6 +458,18 @@ async fn grade_one(
             checks,
         });
     }
+    // A check that could not look says something about the environment (a server
+    // that hangs or is down), not only about the trainee's work.
+    for g in &grades {
+        for c in g.checks.iter().filter(|c| c.status == Mark::Error) {
+            problems.push(format!(
+                "{}/{} could not look: {}",
+                g.lab,
+                c.id,
+                c.message.as_deref().unwrap_or("no reason given")
+            ));
+        }
+    }
     if late {
         problems.push(format!(
             "not finished within the deadline ({}); the checks still running are errors",
@@ -467,7 +486,7 @@ async fn grade_one(
     }
 }
 
-fn not_checked_result(exercise: &str, c: &crate::model::Check) -> GradedCheck {
+fn not_checked_result(exercise: &str, c: &crate::model::Check, why: &str) -> GradedCheck {
     GradedCheck {
         id: c.id.clone(),
         exercise: exercise.to_string(),
@@ -476,9 +495,7 @@ fn not_checked_result(exercise: &str, c: &crate::model::Check) -> GradedCheck {
         status: Mark::NotChecked,
         expected: None,
         actual: None,
-        message: Some(
-            "cannot check remotely: the roster gives no work folder for this trainee".into(),
-        ),
+        message: Some(why.to_string()),
         hint: None,
         points: 0,
         possible: c.points,

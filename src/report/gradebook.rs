@@ -149,13 +149,20 @@ pub fn human(book: &Gradebook, ui: &Ui, show: Show) -> String {
         }
     }
     if show.answers {
+        let w = book
+            .trainees
+            .iter()
+            .map(|t| t.trainee.chars().count())
+            .chain([12])
+            .max()
+            .unwrap_or(12);
         let _ = writeln!(out, "\n{}", bold.apply_to("Answers"));
         for l in &book.labs {
             for q in &l.questions {
                 let _ = writeln!(out, "\n  {} {}: {}", l.id, bold.apply_to(&q.id), q.prompt);
                 let _ = writeln!(
                     out,
-                    "    {:<14} {}",
+                    "    {:<w$}  {}",
                     "model answer",
                     q.model_answer.as_deref().unwrap_or("(none given)")
                 );
@@ -166,11 +173,12 @@ pub fn human(book: &Gradebook, ui: &Ui, show: Show) -> String {
                         .map(|a| a.trim())
                         .unwrap_or("(no answer)");
                     // Continuation lines under the answer's first, not under the names.
-                    let answer = answer
-                        .lines()
-                        .collect::<Vec<_>>()
-                        .join(&format!("\n{:19}", ""));
-                    let _ = writeln!(out, "    {:<14} {answer}", t.trainee);
+                    let answer =
+                        answer
+                            .lines()
+                            .collect::<Vec<_>>()
+                            .join(&format!("\n{:1$}", "", w + 6));
+                    let _ = writeln!(out, "    {:<w$}  {answer}", t.trainee);
                 }
             }
         }
