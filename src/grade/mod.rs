@@ -259,7 +259,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            jobs: 8,
+            jobs: 32,
             checks_per_env: 16,
             probe_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(60),
