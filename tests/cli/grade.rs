@@ -382,7 +382,7 @@ fn grades_twelve_environments_in_different_states_at_once() {
         human.stdout, human.stderr
     );
     assert!(!human.stdout.contains("s3cret") && !human.stderr.contains("s3cret"));
-    // The hanging Prometheus costs one probe timeout (2s), not the others' time,
+    // The hanging Prometheus costs its check's timeout (2s), not the others' time,
     // and the unreachable engines are known at once, not per check.
     assert!(took < Duration::from_secs(10), "grading took {took:?}");
     insta::assert_snapshot!(
