@@ -23,7 +23,8 @@ pub struct Global {
     #[arg(long, global = true, env = "LAB_LABS_DIR", value_name = "DIR")]
     pub labs_dir: Option<PathBuf>,
 
-    /// Output format: human text, or JSON for scripts.
+    /// Output format: human text, or JSON for scripts (`lab grade` also writes csv,
+    /// junit and markdown).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
@@ -44,6 +45,12 @@ pub struct Global {
 pub enum Format {
     Human,
     Json,
+    /// `lab grade` only.
+    Csv,
+    /// `lab grade` only.
+    Junit,
+    /// `lab grade` only.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +95,12 @@ pub enum Command {
     Stop(TargetArgs),
     /// The environment: the lab in progress, each service's state and health, URLs, last results.
     Status(TargetArgs),
+    /// Grade a class: every trainee's environment on the roster, or signed
+    /// submissions, into one gradebook (trainee x lab).
+    Grade(Box<GradeArgs>),
+    /// Run the checks and write a signed submission for an instructor who cannot
+    /// reach this environment.
+    Submit(Box<SubmitArgs>),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -280,4 +293,84 @@ pub struct DoctorArgs {
     /// The compose project whose own containers may hold the course's ports.
     #[arg(long, env = "LAB_PROJECT", value_name = "NAME")]
     pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// The labs to grade (number, slug or id; default: all).
+    pub labs: Vec<String>,
+
+    /// The roster: trainees and how to reach each environment (YAML; see the README).
+    #[arg(long, value_name = "FILE", required_unless_present = "bundles")]
+    pub roster: Option<PathBuf>,
+
+    /// Grade the signed submissions (`*.json` from `lab submit`) in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub bundles: Option<PathBuf>,
+
+    /// The course key that signed the submissions (else LAB_COURSE_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// The instructor's scores (YAML: trainee -> lab -> check or question -> points).
+    #[arg(long, value_name = "FILE")]
+    pub manual: Option<PathBuf>,
+
+    /// Every check: status, points, expected, actual and hint.
+    #[arg(long)]
+    pub detail: bool,
+
+    /// Every question with the model answer beside each trainee's answer.
+    #[arg(long)]
+    pub answers: bool,
+
+    /// Write the gradebook here (atomically) instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// How many environments are graded at once. Grading waits on the network, not
+    /// the CPU: 32 at once cost 16 MB (see the README's Performance).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// The longest one environment may take; checks still running then are errors.
+    #[arg(long, default_value = "60s", value_parser = duration_arg)]
+    pub deadline: std::time::Duration,
+
+    /// The longest one probe may take (a check's own timeout when shorter).
+    #[arg(long, default_value = "10s", value_parser = duration_arg)]
+    pub probe_timeout: std::time::Duration,
+
+    /// How long a Docker engine has to answer its first ping.
+    #[arg(long, default_value = "3s", value_parser = duration_arg)]
+    pub connect_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The labs to submit (number, slug or id; default: all).
+    pub labs: Vec<String>,
+
+    /// Your name, as your instructor's roster spells it.
+    #[arg(long, env = "LAB_TRAINEE", value_name = "NAME")]
+    pub trainee: String,
+
+    /// The course key your instructor handed out (else LAB_COURSE_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Where to write the submission (default: lab-submission-NAME.json here).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// A duration flag: `500ms`, `10s`, `2m`.
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    match crate::model::parse_duration(s) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!("`{s}` is not a duration such as 500ms, 10s or 2m")),
+    }
 }

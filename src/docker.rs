@@ -50,3 +50,68 @@ pub fn short(e: &bollard::errors::Error) -> String {
         }
     }
 }
+
+/// Connects to an engine a roster names (`unix://…`, a socket path, or `tcp://…`,
+/// with TLS when `tls_dir` holds `ca.pem`, `cert.pem` and `key.pem`), and pings it
+/// within `connect_timeout`, so an engine that is not there is known at once and not
+/// once per check. Every request after that may take up to `request_timeout`.
+pub async fn connect_to(
+    host: &str,
+    tls_dir: Option<&std::path::Path>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<Docker, String> {
+    use bollard::API_DEFAULT_VERSION;
+    let secs = request_timeout.as_secs().max(1);
+    let docker = if let Some(addr) = host.strip_prefix("tcp://") {
+        match tls_dir {
+            Some(dir) => {
+                let [ca, cert, key] = ["ca.pem", "cert.pem", "key.pem"].map(|f| dir.join(f));
+                if let Some(missing) = [&ca, &cert, &key].into_iter().find(|p| !p.is_file()) {
+                    return Err(format!(
+                        "{host}: no TLS file {} (tls_dir needs ca.pem, cert.pem and key.pem)",
+                        missing.display()
+                    ));
+                }
+                Docker::connect_with_ssl(addr, &key, &cert, &ca, secs, API_DEFAULT_VERSION)
+            }
+            None => Docker::connect_with_http(addr, secs, API_DEFAULT_VERSION),
+        }
+    } else if host.starts_with("ssh://") {
+        return Err(format!(
+            "{host}: ssh:// is not supported by this build of lab"
+        ));
+    } else {
+        Docker::connect_with_socket(host, secs, API_DEFAULT_VERSION)
+    }
+    .map_err(|e| format!("{host}: {}", root_cause(&e)))?;
+    let ping = async {
+        let docker = docker.negotiate_version().await?;
+        docker.ping().await?;
+        Ok::<_, bollard::errors::Error>(docker)
+    };
+    tokio::time::timeout(connect_timeout, ping)
+        .await
+        .map_err(|_| {
+            format!(
+                "{host}: no answer within {}",
+                crate::model::format_duration(connect_timeout)
+            )
+        })?
+        .map_err(|e| format!("{host}: {}", root_cause(&e)))
+}
+
+/// The innermost cause of a connection error ("Connection refused (os error 111)"),
+/// without the layers of client wrappers around it.
+fn root_cause(e: &bollard::errors::Error) -> String {
+    if matches!(e, bollard::errors::Error::SocketNotFoundError(_)) {
+        return short(e);
+    }
+    let mut last = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        last = c.to_string();
+        src = c.source();
+    }
+    last
+}

@@ -53,6 +53,13 @@ pub enum Error {
     #[error("{}", render_diagnostics(.0))]
     InvalidLabs(Vec<Diagnostic>),
 
+    /// A roster or manual-scores file with mistakes, each located.
+    #[error("{}", render_diagnostics(.problems))]
+    BadInput {
+        problems: Vec<Diagnostic>,
+        hint: String,
+    },
+
     #[error("no lab named `{query}`{}", did_you_mean(.suggestion))]
     UnknownLab {
         query: String,
@@ -148,6 +155,7 @@ impl Error {
             | Error::UnknownLab { .. }
             | Error::UnknownExercise { .. }
             | Error::Usage(_)
+            | Error::BadInput { .. }
             | Error::NoEnvironment { .. } => exit::USAGE,
             Error::Read { .. } | Error::Write { .. } => exit::USAGE,
             Error::DockerUnreachable { .. } => exit::DOCKER_UNREACHABLE,
@@ -166,6 +174,7 @@ impl Error {
                 if d.len() == 1 { "" } else { "s" },
                 if d.len() == 1 { "it" } else { "them" }
             )),
+            Error::BadInput { hint, .. } => Some(hint.clone()),
             Error::UnknownLab { .. } => Some("run `lab list` to see the labs".into()),
             Error::UnknownExercise { lab, .. } => {
                 Some(format!("run `lab show {lab}` to see its exercises"))

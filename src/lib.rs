@@ -16,6 +16,7 @@ pub mod compose;
 pub mod docker;
 pub mod env;
 pub mod error;
+pub mod grade;
 pub mod loader;
 pub mod model;
 pub mod probe;

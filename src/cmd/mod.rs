@@ -3,6 +3,7 @@
 pub mod answer;
 pub mod check;
 pub mod doctor;
+pub mod grade;
 pub mod init;
 pub mod list;
 pub mod show;
@@ -11,6 +12,7 @@ pub mod solve;
 pub mod start;
 pub mod status;
 pub mod stop;
+pub mod submit;
 pub mod trace;
 pub mod validate;
 
@@ -21,6 +23,15 @@ use crate::report::Ui;
 
 pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
     let g = &cli.global;
+    if matches!(
+        g.format,
+        crate::cli::Format::Csv | crate::cli::Format::Junit | crate::cli::Format::Markdown
+    ) && !matches!(cli.command, Command::Grade(_))
+    {
+        return Err(Error::Usage(
+            "`--format csv`, `junit` and `markdown` are for `lab grade`; use `--format human` or `json` here".into(),
+        ));
+    }
     match cli.command {
         Command::List => list::run(&load(g)?, ui),
         Command::Show { lab } => show::run(&load(g)?, &lab, ui),
@@ -50,6 +61,14 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
         }
         Command::Stop(args) => runtime()?.block_on(stop::run(&args, ui)),
         Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),
+        Command::Grade(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(grade::run(&labs, *args, g.format, ui))
+        }
+        Command::Submit(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(submit::run(&labs, *args, ui))
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "lab", &mut std::io::stdout());

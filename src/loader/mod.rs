@@ -4,6 +4,7 @@
 
 mod positions;
 mod refine;
+pub mod roster;
 mod validate;
 
 use crate::error::{Diagnostic, Error};
@@ -209,9 +210,26 @@ fn parse_raw(raw: RawLab) -> Result<LoadedLab, Vec<Diagnostic>> {
 
 /// Parses one lab file. The error names the file, line, column and field path.
 pub fn parse_lab(file: &str, text: &str, index: &Index) -> Result<Lab, Diagnostic> {
+    parse_doc(
+        file,
+        text,
+        index,
+        "the file is empty: a lab needs at least `number`, `slug`, `title`, \
+         `summary` and `exercises`",
+    )
+}
+
+/// Parses one YAML document into `T`: the error names the file, line, column and
+/// field path. `empty` is the message for an empty document.
+pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    index: &Index,
+    empty: &str,
+) -> Result<T, Diagnostic> {
     let de = serde_yaml::Deserializer::from_str(text);
-    let err = match serde_path_to_error::deserialize::<_, Lab>(de) {
-        Ok(lab) => return Ok(lab),
+    let err = match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => return Ok(v),
         Err(e) => e,
     };
     // The document on its own: if it cannot be read, the mistake is in the YAML, not
@@ -224,9 +242,7 @@ pub fn parse_lab(file: &str, text: &str, index: &Index) -> Result<Lab, Diagnosti
                 line: Some(1),
                 column: Some(1),
                 path: String::new(),
-                message: "the file is empty: a lab needs at least `number`, `slug`, `title`, \
-                          `summary` and `exercises`"
-                    .into(),
+                message: empty.to_string(),
             })
         }
         Ok(doc) => doc,
@@ -427,6 +443,12 @@ fn plain_types(msg: &str) -> String {
         "a sequence" => "a list".to_string(),
         "a map" => "a mapping".to_string(),
         "struct Lab" => "a mapping of the lab's fields (`number`, `slug`, `title`, …)".to_string(),
+        "struct Roster" => "a mapping with `trainees`".to_string(),
+        "struct Trainee" => "a mapping of the trainee's fields (`name`, `project`, …)".to_string(),
+        "struct Service" => "a mapping with `url` (and `user`, `password_env`)".to_string(),
+        "a manual score" => {
+            "a whole number of points, or a mapping with `points` and `comment`".to_string()
+        }
         "struct ValueAt" => "a mapping with `path` and `equals`".to_string(),
         "struct Eventually" => "a mapping with `within` and `every`".to_string(),
         "internally tagged enum CheckSpec" => "a mapping with `kind`".to_string(),

@@ -4,6 +4,7 @@ pub mod action;
 pub mod check;
 pub mod duration;
 pub mod lab;
+pub mod roster;
 
 pub use action::Step;
 pub use check::{Check, CheckSpec};

@@ -1,6 +1,7 @@
 //! Reporters: the only place that prints results. Human text (with spinners on a
 //! terminal), JSON with a versioned schema, and JUnit XML.
 
+pub mod gradebook;
 pub mod human;
 pub mod json;
 pub mod junit;
