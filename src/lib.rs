@@ -15,6 +15,7 @@ pub mod compose;
 pub mod docker;
 pub mod env;
 pub mod error;
+pub mod images;
 pub mod loader;
 pub mod model;
 pub mod probe;

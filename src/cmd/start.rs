@@ -16,12 +16,16 @@ pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
     let mut env = found.ok_or_else(|| Error::NoEnvironment {
         dir: dir.display().to_string(),
     })?;
+    env.images = crate::images::ImageMap::for_env(Some(&env.dir), &args.images.map)?;
+    env.pull = args.images.pull;
 
     if !args.skip_doctor {
         let doctor = DoctorArgs {
             lab: Some(lab.lab.id()),
             no_pull: false,
             project: Some(env.state.project.clone()),
+            workspace: Some(env.dir.clone()),
+            images: args.images.map.clone(),
         };
         let quiet = Ui {
             quiet: true,
@@ -95,18 +99,22 @@ pub fn urls(env: &Environment) -> Vec<(&'static str, String)> {
     out
 }
 
-/// A failed step: what went wrong, what is still running, and how to go on.
+/// A failed step: its own error (message, hint and exit code), and how to go on.
 fn interrupted(e: Error, env: &Environment, lab: &str) -> Error {
-    let hint = format!(
-        "{e}\nnothing was left half-written (edits are atomic, with backups in {}); \
-         the services already started are still running (`lab status`); \
-         fix the cause and run `lab start {lab}` again, or `lab stop` to stop them",
-        env.backups_dir().display()
-    );
     match e {
-        Error::Prerequisite(_) | Error::DockerUnreachable { .. } | Error::ComposeMissing { .. } => {
-            e
-        }
-        _ => Error::Usage(hint),
+        Error::Prerequisite(_)
+        | Error::DockerUnreachable { .. }
+        | Error::ComposeMissing { .. }
+        | Error::Pull { .. }
+        | Error::PortTaken { .. } => e,
+        _ => Error::Stopped {
+            cause: Box::new(e),
+            next: format!(
+                "nothing was left half-written (edits are atomic, with backups in {}); \
+                 the services already started are still running (`lab status`); \
+                 fix the cause and run `lab start {lab}` again, or `lab stop` to stop them",
+                env.backups_dir().display()
+            ),
+        },
     }
 }
