@@ -83,6 +83,9 @@ pub enum Command {
     Solve(LabTargetArgs),
     /// Stop the environment's services; data, files and answers are kept.
     Stop(TargetArgs),
+    /// Back to a lab's starting state: stack down (volumes after asking), the files
+    /// `lab init` made restored (yours backed up), then the lab's setup.
+    Reset(ResetArgs),
     /// The environment: the lab in progress, each service's state and health, URLs, last results.
     Status(TargetArgs),
     /// Print a shell completion script.

@@ -222,6 +222,12 @@ impl Environment {
         )
     }
 
+    /// Copies of the files as `lab init` made (or adopted) them: what `lab reset`
+    /// goes back to.
+    pub fn pristine_dir(&self) -> PathBuf {
+        self.dir.join(STATE_DIR).join("pristine")
+    }
+
     pub fn backups_dir(&self) -> PathBuf {
         self.dir.join(STATE_DIR).join("backups")
     }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod doctor;
 pub mod init;
 pub mod list;
+pub mod reset;
 pub mod show;
 pub mod solve;
 pub mod start;
@@ -42,6 +43,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Solve(args) => {
             let labs = load(g)?;
             runtime()?.block_on(solve::run(&labs, args, ui))
+        }
+        Command::Reset(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(reset::run(&labs, args, ui))
         }
         Command::Stop(args) => runtime()?.block_on(stop::run(&args, ui)),
         Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),
