@@ -3,6 +3,7 @@
 mod commands;
 mod compose;
 mod docker;
+mod envs;
 mod init;
 mod json;
 mod support;
