@@ -486,6 +486,32 @@ mod tests {
     }
 
     #[test]
+    fn the_doctor_checks_the_mapped_names() {
+        let a = lab(Prerequisites {
+            images: vec![
+                "docker.io/anchore/enterprise:v5.17.0".into(),
+                "postgres:13".into(),
+            ],
+            ..Default::default()
+        });
+        let map = crate::images::ImageMap::resolve(
+            None,
+            Some("anchore/enterprise:v5.17.0=mirror.local:5000/anchore/enterprise:v5.17.0"),
+            &[],
+        )
+        .unwrap();
+        let s = Scope::mapped(&[&a], &map);
+        assert_eq!(
+            s.images,
+            vec![
+                "mirror.local:5000/anchore/enterprise:v5.17.0".to_string(),
+                "postgres:13".into()
+            ]
+        );
+        assert_eq!(s.registries, vec!["docker.io", "mirror.local:5000"]);
+    }
+
+    #[test]
     fn scope_merges_labs_with_the_course_defaults() {
         let a = lab(Prerequisites {
             images: vec![
