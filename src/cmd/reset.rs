@@ -37,7 +37,26 @@ pub async fn run(labs: &Loaded, args: ResetArgs, ui: &Ui) -> Result<i32> {
         None => "the state `lab init` made (before lab 1)".to_string(),
     };
     let volumes = remove_volumes(&args, &env, ui)?;
+    let snapshot = env.clone();
+    let interrupted = match lab {
+        Some(l) => (format!("lab reset to lab {}", l.lab.id()), l.lab.number),
+        None => ("lab reset".to_string(), 1),
+    };
+    tokio::select! {
+        r = reset(labs, lab, env, volumes, &args, &what, ui) => r,
+        _ = sigint.recv() => Ok(start::on_interrupt(&snapshot, &interrupted.0, interrupted.1, ui).await),
+    }
+}
 
+async fn reset(
+    labs: &Loaded,
+    lab: Option<&LoadedLab>,
+    mut env: Environment,
+    volumes: bool,
+    args: &ResetArgs,
+    what: &str,
+    ui: &Ui,
+) -> Result<i32> {
     ui.status(
         "Resetting",
         &format!(
@@ -80,11 +99,7 @@ pub async fn run(labs: &Loaded, args: ResetArgs, ui: &Ui) -> Result<i32> {
         return Ok(exit::OK);
     };
     let doctor = (!args.skip_doctor).then(|| args.images.map.clone());
-    let snapshot = env.clone();
-    tokio::select! {
-        r = start::start_lab(labs, lab, env, doctor, ui) => r,
-        _ = sigint.recv() => Ok(start::on_interrupt(&snapshot, lab, ui).await),
-    }
+    start::start_lab(labs, lab, env, doctor, ui).await
 }
 
 /// Whether the volumes go: `--keep-volumes` keeps them, `--yes` removes them, a

@@ -25,7 +25,7 @@ pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
     let snapshot = env.clone();
     tokio::select! {
         r = start_lab(labs, lab, env, doctor, ui) => r,
-        _ = sigint.recv() => Ok(on_interrupt(&snapshot, lab, ui).await),
+        _ = sigint.recv() => Ok(on_interrupt(&snapshot, &format!("lab {}", lab.lab.id()), lab.lab.number, ui).await),
     }
 }
 
@@ -46,15 +46,15 @@ impl Sigint {
     }
 }
 
-/// After Ctrl-C: what is still running (compose's own `ps`), and how to go on.
-/// Returns the exit code, 130.
-pub async fn on_interrupt(env: &Environment, lab: &LoadedLab, ui: &Ui) -> i32 {
+/// After Ctrl-C: what is still running (compose's own `ps`), and how to go on
+/// (`lab start {lab}` again). `what` names what was interrupted. Returns the exit
+/// code, 130.
+pub async fn on_interrupt(env: &Environment, what: &str, lab: u32, ui: &Ui) -> i32 {
     let warn = ui.style(Style::new().yellow().bold());
     eprintln!(
-        "{} lab {} was interrupted before its setup finished; no file was left half-written \
+        "{} {what} was interrupted before it finished; no file was left half-written \
          (every write is atomic, with backups in {})",
         warn.apply_to("interrupted:"),
-        lab.lab.id(),
         env.backups_dir().display()
     );
     let ps = async {
@@ -77,8 +77,7 @@ pub async fn on_interrupt(env: &Environment, lab: &LoadedLab, ui: &Ui) -> i32 {
         Err(_) => eprintln!("Cannot list what is still running: `compose ps` took longer than 20s"),
     }
     eprintln!(
-        "To continue: `lab start {n}` again (the steps already done change nothing); to stop everything: `lab stop`.",
-        n = lab.lab.number
+        "To continue: `lab start {lab}` again (the steps already done change nothing); to stop everything: `lab stop`."
     );
     exit::INTERRUPTED
 }

@@ -315,7 +315,7 @@ fn an_interrupted_start_leaves_no_partial_file_says_what_runs_and_exits_130() {
         assert!(took < Duration::from_secs(25), "{flavor}: {took:?}");
         assert!(
             stderr.contains(
-                "interrupted: lab 01-up was interrupted before its setup finished; no file was left half-written"
+                "interrupted: lab 01-up was interrupted before it finished; no file was left half-written"
             ),
             "{flavor}: {stderr}"
         );
