@@ -134,10 +134,14 @@ async fn run_step(env: &Environment, lab: &LoadedLab, step: &Step, ui: &Ui) -> R
             );
             let before = running_containers(&docker, &env.state.project).await;
             c.up(services).await?;
-            let wanted = if services.is_empty() {
-                c.services().await?
-            } else {
+            // Every service `up` started, as read from the file above (one compose
+            // run less); compose's own list when the file names none we could read.
+            let wanted = if !services.is_empty() {
                 services.clone()
+            } else if !started_services.is_empty() {
+                started_services.clone()
+            } else {
+                c.services().await?
             };
             let limit = timeout.map(|t| t.0).unwrap_or(COMPOSE_UP_TIMEOUT);
             let started = Instant::now();

@@ -12,6 +12,11 @@
 //! - `lab start 1 --skip-doctor` returning, for a lab whose setup is one `compose_up`
 //!   (ports checked, images checked, `up -d`, every service ready, state saved).
 //!
+//! and, on the same stack with every healthcheck disabled (so that ready means
+//! running, and `lab start` has nothing to wait for beyond what `up -d` does), from
+//! nothing to `docker compose up -d` returning and to `lab start` returning: the
+//! difference is `lab`'s own overhead.
+//!
 //! Every project is taken down with its volumes after each run (not timed). Median of
 //! 5 rounds each; the ratios are medians over medians. Honours `LAB_COMPOSE`.
 
@@ -109,6 +114,16 @@ fn main() {
         std::fs::read_to_string(support::repo().join("labs/deployment/docker-compose.yaml"))
             .unwrap();
     let stack = loopback_ports(&template);
+    // The same stack without healthchecks, as JSON (which compose reads as YAML).
+    let mut doc = lab::loader::yaml_value(&stack).unwrap();
+    for (_, svc) in doc["services"].as_object_mut().unwrap() {
+        svc["healthcheck"] = serde_json::json!({"disable": true});
+        // `condition: service_healthy` needs a healthcheck: plain order instead.
+        if let Some(deps) = svc["depends_on"].as_object() {
+            svc["depends_on"] = deps.keys().cloned().collect();
+        }
+    }
+    let no_healthchecks = serde_json::to_string_pretty(&doc).unwrap();
     let root = support::TempDir::new("bench-start");
     let labs = root.path().join("labs/01-up");
     std::fs::create_dir_all(&labs).unwrap();
@@ -120,14 +135,20 @@ fn main() {
     .unwrap();
     let (program, pre) = compose_cmd();
     let (mut up, mut wait, mut lab) = (vec![], vec![], vec![]);
+    let (mut up_bare, mut lab_bare) = (vec![], vec![]);
     for round in 0..ROUNDS {
-        for which in ["up", "wait", "lab"] {
+        for which in ["up", "wait", "lab", "up-bare", "lab-bare"] {
             if which == "wait" && program == "docker-compose" {
                 continue; // v1 has no --wait
             }
             let dir = root.path().join(format!("{which}-{round}"));
             std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("docker-compose.yaml"), &stack).unwrap();
+            let text = if which.ends_with("-bare") {
+                &no_healthchecks
+            } else {
+                &stack
+            };
+            std::fs::write(dir.join("docker-compose.yaml"), text).unwrap();
             std::fs::write(dir.join("license.yaml"), "# stand-in\n").unwrap();
             let project = support::unique("labtest-env-bench");
             let down = Down {
@@ -135,7 +156,7 @@ fn main() {
                 project: project.clone(),
             };
             let took = match which {
-                "lab" => {
+                "lab" | "lab-bare" => {
                     let r = support::run(
                         support::lab()
                             .args(["init", "--adopt"])
@@ -162,11 +183,13 @@ fn main() {
                     timed(&mut c)
                 }
             };
-            eprintln!("round {}: {which:<4} {took:?}", round + 1);
+            eprintln!("round {}: {which:<8} {took:?}", round + 1);
             match which {
                 "up" => up.push(took),
                 "wait" => wait.push(took),
-                _ => lab.push(took),
+                "lab" => lab.push(took),
+                "up-bare" => up_bare.push(took),
+                _ => lab_bare.push(took),
             }
             drop(down);
         }
@@ -186,5 +209,13 @@ fn main() {
         "  lab start / up -d --wait = {:.3}; lab start / up -d = {:.3}",
         l.as_secs_f64() / w.as_secs_f64(),
         l.as_secs_f64() / u.as_secs_f64()
+    );
+    let (ub, lb) = (median(&up_bare), median(&lab_bare));
+    println!("the same stack without healthchecks:");
+    println!("  docker compose up -d         {ub:?}");
+    println!("  lab start                    {lb:?}");
+    println!(
+        "  lab start / up -d = {:.3} (budget 1.10)",
+        lb.as_secs_f64() / ub.as_secs_f64()
     );
 }
