@@ -168,7 +168,9 @@ fn pristine_compose(env: &Environment) -> Result<Vec<u8>> {
             p.file_name()
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.strip_prefix(&file_name))
-                .is_some_and(|rest| rest.starts_with('.'))
+                // `<name>.<UTC stamp>[.<n>]`, as `files::backup` names them.
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|stamp| stamp.starts_with(|c: char| c.is_ascii_digit()))
         })
         .collect();
     backups.sort();
@@ -255,4 +257,41 @@ fn forget_answers(env: &Environment, ui: &Ui) -> Result<()> {
         &format!("the recorded answers (backup: {})", b.display()),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::testing::TempDir;
+
+    #[test]
+    fn the_starting_compose_file_is_the_pristine_copy_else_the_template_or_first_backup() {
+        let dir = TempDir::new();
+        let fresh = Environment::new(dir.path(), "p", "docker-compose.yaml", false);
+        assert_eq!(
+            pristine_compose(&fresh).unwrap(),
+            super::super::init::template().as_bytes()
+        );
+
+        let adopted = Environment::new(dir.path(), "p", "compose.yaml", true);
+        let e = pristine_compose(&adopted).unwrap_err().to_string();
+        assert!(
+            e.starts_with("no copy of compose.yaml as `lab init` left it"),
+            "{e}"
+        );
+        std::fs::create_dir_all(adopted.backups_dir()).unwrap();
+        for (name, text) in [
+            ("compose.yaml.20261124T100000Z", "first"),
+            ("compose.yaml.20261124T110000Z", "second"),
+            ("compose.yaml.-old", "not a backup of it"),
+            ("other.yaml.20261124T080000Z", "another file"),
+        ] {
+            std::fs::write(adopted.backups_dir().join(name), text).unwrap();
+        }
+        assert_eq!(pristine_compose(&adopted).unwrap(), b"first");
+
+        std::fs::create_dir_all(adopted.pristine_dir()).unwrap();
+        std::fs::write(adopted.pristine_dir().join("compose.yaml"), "pristine").unwrap();
+        assert_eq!(pristine_compose(&adopted).unwrap(), b"pristine");
+    }
 }

@@ -852,3 +852,81 @@ impl Drop for Untag {
         let _ = docker(&["rmi", "-f", &self.0]);
     }
 }
+
+/// Runs `lab` under `script`, which gives it a terminal, typing `input`.
+fn on_a_terminal(env: &Env, args: &str, input: &str) -> Run {
+    use std::io::Write;
+    let line = format!(
+        "{} --labs-dir {} {args} --workspace {}",
+        env!("CARGO_BIN_EXE_lab"),
+        env.dir.path().join("labs").display(),
+        env.ws().display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env("LAB_COMPOSE", "v2")
+        .env_remove("LAB_IMAGE_MAP")
+        .env_remove("LAB_WORKSPACE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn reset_asks_on_a_terminal_before_removing_volumes() {
+    if !enabled("reset_asks_on_a_terminal_before_removing_volumes") {
+        return;
+    }
+    let env = Env::new("ask", &two_services(), COMPOSE_UP, "  []\n");
+    std::fs::write(
+        env.ws().join(".lab/images.yaml"),
+        format!("{ANCHORE}: {IMAGE}\n"),
+    )
+    .unwrap();
+    let r = run(&mut env.lab("v2", &["start", "1", "--skip-doctor"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let api = || {
+        docker_ok(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", env.project),
+            "--filter",
+            "label=com.docker.compose.service=api",
+        ])
+    };
+    docker_ok(&["exec", &api(), "sh", "-c", "echo kept > /data/marker"]);
+    let question = format!(
+        "Remove the volumes of compose project `{}` (Anchore's database, Grafana's dashboards)? [y/N]",
+        env.project
+    );
+
+    // Anything but y keeps them.
+    let r = on_a_terminal(&env, "reset 1 --skip-doctor", "n\n");
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&question), "{}", r.stdout);
+    assert!(r.stdout.contains("Keeping the volumes"), "{}", r.stdout);
+    docker_ok(&["exec", &api(), "sh", "-c", "test -f /data/marker"]);
+
+    // y removes them.
+    let r = on_a_terminal(&env, "reset 1 --skip-doctor", "y\n");
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(", with its volumes"), "{}", r.stdout);
+    let gone = docker(&["exec", &api(), "sh", "-c", "test -f /data/marker"]);
+    assert!(!gone.status.success(), "the volume was recreated empty");
+}
