@@ -93,6 +93,9 @@ pub enum Command {
     Smoke(SmokeArgs),
     /// Stop the environment's services; data, files and answers are kept.
     Stop(TargetArgs),
+    /// Back to a lab's starting state: stack down (volumes after asking), the files
+    /// `lab init` made restored (yours backed up), then the lab's setup.
+    Reset(ResetArgs),
     /// The environment: the lab in progress, each service's state and health, URLs, last results.
     Status(TargetArgs),
     /// Grade a class: every trainee's environment on the roster, or signed
@@ -220,6 +223,44 @@ pub struct LabTargetArgs {
     #[arg(long)]
     pub skip_doctor: bool,
     #[command(flatten)]
+    pub images: ImageArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Which images the stack runs, and whether present ones are pulled again.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Images")]
+pub struct ImageArgs {
+    /// Use image TO wherever the stack uses FROM (repeatable; wins over LAB_IMAGE_MAP
+    /// `from=to,from=to`, which wins over the environment's .lab/images.yaml).
+    #[arg(long = "image", value_name = "FROM=TO")]
+    pub map: Vec<String>,
+    /// Pull every image of the stack, also those already present.
+    #[arg(long)]
+    pub pull: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// The lab whose starting state to restore (default: the lab in progress; with
+    /// none, the state `lab init` made, before lab 1).
+    pub lab: Option<String>,
+    /// Remove the volumes (databases, dashboards) without asking.
+    #[arg(long, short = 'y', conflicts_with = "keep_volumes")]
+    pub yes: bool,
+    /// Keep the volumes: only the files and the containers go back.
+    #[arg(long)]
+    pub keep_volumes: bool,
+    /// Also forget the recorded answers (they are backed up first).
+    #[arg(long)]
+    pub forget_answers: bool,
+    /// Do not check the prerequisites before the lab's setup.
+    #[arg(long)]
+    pub skip_doctor: bool,
+    #[command(flatten)]
+    pub images: ImageArgs,
+    #[command(flatten)]
     pub target: TargetArgs,
 }
 
@@ -293,6 +334,15 @@ pub struct DoctorArgs {
     /// The compose project whose own containers may hold the course's ports.
     #[arg(long, env = "LAB_PROJECT", value_name = "NAME")]
     pub project: Option<String>,
+
+    /// The environment whose image map (.lab/images.yaml) applies (default: this
+    /// folder if it holds one, else the default environment).
+    #[arg(long, env = "LAB_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Use image TO instead of FROM (repeatable; wins over LAB_IMAGE_MAP and .lab/images.yaml).
+    #[arg(long = "image", value_name = "FROM=TO")]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Args)]

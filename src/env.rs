@@ -88,6 +88,11 @@ pub struct LastResult {
 pub struct Environment {
     pub dir: PathBuf,
     pub state: State,
+    /// The image map for this run (`.lab/images.yaml`, `LAB_IMAGE_MAP`, `--image`);
+    /// not stored in the state.
+    pub images: crate::images::ImageMap,
+    /// Pull every image of the stack, even those already present (`--pull`).
+    pub pull: bool,
 }
 
 /// Where environments live when no `--workspace` is given: `$XDG_DATA_HOME/lab/env`,
@@ -99,6 +104,22 @@ pub fn default_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
     data.join("lab").join("env")
+}
+
+/// The environment a command works on: `--workspace` when given, else this folder
+/// if it holds one, else the default environment (when there is one), else this folder.
+pub fn workspace_dir(given: Option<&Path>) -> PathBuf {
+    match given {
+        Some(d) => d.to_path_buf(),
+        None => {
+            let here = PathBuf::from(".");
+            if Environment::exists(&here) || !Environment::exists(&default_dir()) {
+                here
+            } else {
+                default_dir()
+            }
+        }
+    }
 }
 
 /// The compose file of a folder, by compose's own names.
@@ -154,6 +175,8 @@ impl Environment {
         Ok(Environment {
             dir: dir.to_path_buf(),
             state,
+            images: Default::default(),
+            pull: false,
         })
     }
 
@@ -170,6 +193,8 @@ impl Environment {
                 results: BTreeMap::new(),
                 endpoints: Endpoints::default(),
             },
+            images: Default::default(),
+            pull: false,
         }
     }
 
@@ -195,6 +220,12 @@ impl Environment {
                 .map(String::as_str)
                 .unwrap_or("docker-compose.yaml"),
         )
+    }
+
+    /// Copies of the files as `lab init` made (or adopted) them: what `lab reset`
+    /// goes back to.
+    pub fn pristine_dir(&self) -> PathBuf {
+        self.dir.join(STATE_DIR).join("pristine")
     }
 
     pub fn backups_dir(&self) -> PathBuf {

@@ -19,6 +19,8 @@ pub mod exit {
     pub const ENVIRONMENT: i32 = 5;
     /// A bug in `lab` or an I/O failure it could not recover from.
     pub const INTERNAL: i32 = 10;
+    /// Interrupted (Ctrl-C, SIGINT): 128 + the signal's number, as shells report it.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// One problem in a lab definition, located in its file.
@@ -113,6 +115,27 @@ pub enum Error {
     #[error("{0}")]
     NotReady(Box<crate::compose::NotReady>),
 
+    /// An image could not be pulled; `message` is the registry's (or engine's) own words.
+    #[error("cannot pull image `{image}`: {message}")]
+    Pull {
+        image: String,
+        registry: String,
+        message: String,
+    },
+
+    /// A host port the stack publishes is held by something else, found before compose ran.
+    #[error("host port {port} (service `{service}`) is already taken{}", holder.as_deref().map(|h| format!(" by {h}")).unwrap_or_default())]
+    PortTaken {
+        port: u16,
+        service: String,
+        holder: Option<String>,
+    },
+
+    /// A command stopped part way (a step failed): the cause, and what to do next
+    /// with what is left (`next`, added to the cause's hint).
+    #[error("{cause}")]
+    Stopped { cause: Box<Error>, next: String },
+
     #[error("{0}")]
     Usage(String),
 
@@ -159,9 +182,13 @@ impl Error {
             | Error::NoEnvironment { .. } => exit::USAGE,
             Error::Read { .. } | Error::Write { .. } => exit::USAGE,
             Error::DockerUnreachable { .. } => exit::DOCKER_UNREACHABLE,
-            Error::Prerequisite(_) | Error::ComposeMissing { .. } => exit::PREREQUISITE,
+            Error::Prerequisite(_)
+            | Error::ComposeMissing { .. }
+            | Error::Pull { .. }
+            | Error::PortTaken { .. } => exit::PREREQUISITE,
             Error::Compose { .. } | Error::NotReady(_) => exit::ENVIRONMENT,
             Error::Internal(_) => exit::INTERNAL,
+            Error::Stopped { cause, .. } => cause.exit_code(),
         }
     }
 
@@ -201,6 +228,24 @@ impl Error {
                     .into(),
             ),
             Error::Compose { hint, .. } => Some(hint.clone()),
+            Error::Stopped { cause, next } => Some(match cause.hint() {
+                Some(h) => format!("{h}\n{next}"),
+                None => next.clone(),
+            }),
+            Error::Pull {
+                image, registry, ..
+            } => Some(format!(
+                "map it to an image you have or can pull: `--image {image}=OTHER` (or LAB_IMAGE_MAP, \
+                 or .lab/images.yaml); or, if {registry} needs a login, `docker login {registry}`"
+            )),
+            Error::PortTaken { port, holder, .. } => Some(format!(
+                "{}, or change the port mapping of the service in the compose file; \
+                 `lab doctor` lists every port",
+                match holder {
+                    Some(h) => format!("stop {h}"),
+                    None => format!("stop whatever listens on port {port} (`ss -ltnp 'sport = :{port}'` names it)"),
+                }
+            )),
             Error::NotReady(n) => Some(n.hint()),
             Error::Internal(_) => {
                 Some("this is a bug in lab; please report it with the command you ran".into())

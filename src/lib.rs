@@ -17,6 +17,7 @@ pub mod docker;
 pub mod env;
 pub mod error;
 pub mod grade;
+pub mod images;
 pub mod loader;
 pub mod model;
 pub mod probe;

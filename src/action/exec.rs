@@ -4,6 +4,7 @@
 
 use super::compose_edit::{self, EditError};
 use super::files::{backup, write_atomic};
+use super::{preflight, pull};
 use crate::compose::{self, Compose};
 use crate::env::{self, Environment};
 use crate::error::{Error, Result};
@@ -70,14 +71,37 @@ fn ctx(env: &Environment, limit: Duration) -> Result<Ctx> {
     })
 }
 
-async fn compose_for(env: &Environment) -> Result<Compose> {
+/// The environment's compose project: its compose file, and the image map's
+/// override file (`.lab/images.override.yaml`) when an image is mapped.
+pub async fn compose_for(env: &Environment) -> Result<Compose> {
     let installed = compose::detect().await?;
+    // Relative to the environment's folder, where compose runs (the folder itself
+    // may be given relative to this one).
+    let mut files = vec![env
+        .compose_file()
+        .strip_prefix(&env.dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| env.compose_file())];
+    if let Some(o) = crate::images::write_override(&env.dir, &env.compose_file(), &env.images)? {
+        files.push(o.strip_prefix(&env.dir).map(Path::to_path_buf).unwrap_or(o));
+    }
     Ok(Compose::new(
         installed.flavor,
         env.state.project.clone(),
-        vec![env.compose_file()],
+        files,
         env.dir.clone(),
     ))
+}
+
+/// The compose file as a document (for the images and ports compose will use).
+fn compose_doc(env: &Environment) -> Result<Value> {
+    let path = env.compose_file();
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    crate::loader::yaml_value(&text)
+        .map_err(|e| Error::Usage(format!("{} is not valid YAML: {e}", path.display())))
 }
 
 async fn run_step(
@@ -122,6 +146,26 @@ async fn run_step(
         }
         Step::ComposeUp { services, timeout } => {
             let c = compose_for(env).await?;
+            let docker =
+                crate::docker::connect()
+                    .await
+                    .map_err(|reason| Error::DockerUnreachable {
+                        host: crate::docker::host(),
+                        reason,
+                    })?;
+            // Before compose runs: the host ports, so a taken one is named with its
+            // holder, and the images, through the engine with progress bars.
+            let doc = compose_doc(env)?;
+            let started_services = preflight::services_started(&doc, services);
+            let images = preflight::images(&doc, &started_services, &env.images);
+            preflight::check_ports(
+                &docker,
+                &env.state.project,
+                &preflight::published(&doc, &started_services),
+            )
+            .await?;
+            let pulled = pull::ensure(&docker, &images, env.pull, ui).await?;
+            ui.status("Images", &pulled.line());
             ui.status(
                 "Starting",
                 &format!(
@@ -130,19 +174,16 @@ async fn run_step(
                     c.command_line(&["up", "-d"])
                 ),
             );
-            let docker =
-                crate::docker::connect()
-                    .await
-                    .map_err(|reason| Error::DockerUnreachable {
-                        host: crate::docker::host(),
-                        reason,
-                    })?;
             let before = running_containers(&docker, &env.state.project).await;
             c.up(services).await?;
-            let wanted = if services.is_empty() {
-                c.services().await?
-            } else {
+            // Every service `up` started, as read from the file above (one compose
+            // run less); compose's own list when the file names none we could read.
+            let wanted = if !services.is_empty() {
                 services.clone()
+            } else if !started_services.is_empty() {
+                started_services.clone()
+            } else {
+                c.services().await?
             };
             let limit = timeout.map(|t| t.0).unwrap_or(COMPOSE_UP_TIMEOUT);
             let started = Instant::now();
@@ -731,7 +772,7 @@ async fn run_command(
         .env("ANCHORECTL_USERNAME", &t.anchore.user)
         .env("ANCHORECTL_PASSWORD", t.anchore.password.expose())
         .env("COMPOSE_PROJECT_NAME", &env.state.project)
-        .env("COMPOSE_FILE", env.compose_file())
+        .env("COMPOSE_FILE", compose_file_var(env))
         .envs(vars)
         .current_dir(&env.dir)
         .stdin(std::process::Stdio::null())
@@ -756,6 +797,18 @@ async fn run_command(
         )));
     }
     Ok(Done::Changed(format!("ran `{shown}`")))
+}
+
+/// `COMPOSE_FILE` for a step's command: the compose file and, when images are
+/// mapped, the override, so `docker compose …` in a step sees what `lab` runs.
+fn compose_file_var(env: &Environment) -> std::ffi::OsString {
+    let mut v = env.compose_file().into_os_string();
+    let o = crate::images::override_path(&env.dir);
+    if !env.images.is_empty() && o.is_file() {
+        v.push(":");
+        v.push(o);
+    }
+    v
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {

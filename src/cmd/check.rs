@@ -119,17 +119,7 @@ fn remember(dir: &Path, lab_id: &str, s: &Summary) -> Result<()> {
 /// The environment the flags name, with its folder; `None` for the environment when
 /// the folder holds no `lab init` state (a plain folder checked as it is).
 pub fn environment(a: &TargetArgs) -> Result<(PathBuf, Option<Environment>)> {
-    let dir = match &a.workspace {
-        Some(d) => d.clone(),
-        None => {
-            let here = PathBuf::from(".");
-            if Environment::exists(&here) || !Environment::exists(&env::default_dir()) {
-                here
-            } else {
-                env::default_dir()
-            }
-        }
-    };
+    let dir = env::workspace_dir(a.workspace.as_deref());
     let found = if Environment::exists(&dir) {
         let mut e = Environment::open(&dir)?;
         apply_overrides(&mut e, a);

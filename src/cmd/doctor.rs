@@ -5,9 +5,9 @@
 //! judged by the pure functions of [`verdict`].
 
 mod auth;
-mod creds;
-mod images;
-mod ports;
+pub(crate) mod creds;
+pub(crate) mod images;
+pub(crate) mod ports;
 mod system;
 pub mod verdict;
 
@@ -51,14 +51,20 @@ pub struct Scope {
 
 impl Scope {
     pub fn of(labs: &[&Lab]) -> Scope {
+        Scope::mapped(labs, &crate::images::ImageMap::default())
+    }
+
+    /// The scope with each image replaced by its mapping (`--image`, `LAB_IMAGE_MAP`,
+    /// `.lab/images.yaml`): the names that are checked and pulled.
+    pub fn mapped(labs: &[&Lab], map: &crate::images::ImageMap) -> Scope {
         let mut images: Vec<String> = Vec::new();
         let mut commands: Vec<String> = Vec::new();
         let mut ports: BTreeSet<u16> = COURSE_PORTS.into_iter().collect();
         for l in labs {
             let p = &l.prerequisites;
-            for i in &p.images {
-                if !images.contains(i) {
-                    images.push(i.clone());
+            for i in p.images.iter().map(|i| map.apply(i)) {
+                if !images.contains(&i) {
+                    images.push(i);
                 }
             }
             for c in &p.commands {
@@ -115,7 +121,12 @@ pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
             ),
         ),
     };
-    let scope = Scope::of(&chosen);
+    let dir = args
+        .workspace
+        .clone()
+        .unwrap_or_else(|| crate::env::workspace_dir(None));
+    let map = crate::images::ImageMap::for_env(Some(&dir), &args.images)?;
+    let scope = Scope::mapped(&chosen, &map);
     let project = args
         .project
         .clone()
@@ -376,7 +387,7 @@ async fn gather(scope: &Scope, project: &str, no_pull: bool, ui: &Ui) -> (Vec<It
     (items, up)
 }
 
-fn pull_credentials(registry: &str, c: &creds::Credential) -> DockerCredentials {
+pub(crate) fn pull_credentials(registry: &str, c: &creds::Credential) -> DockerCredentials {
     let mut d = DockerCredentials {
         serveraddress: Some(creds::server_address(registry)),
         ..Default::default()
@@ -472,6 +483,32 @@ mod tests {
             exercises: vec![],
             variants: vec![],
         }
+    }
+
+    #[test]
+    fn the_doctor_checks_the_mapped_names() {
+        let a = lab(Prerequisites {
+            images: vec![
+                "docker.io/anchore/enterprise:v5.17.0".into(),
+                "postgres:13".into(),
+            ],
+            ..Default::default()
+        });
+        let map = crate::images::ImageMap::resolve(
+            None,
+            Some("anchore/enterprise:v5.17.0=mirror.local:5000/anchore/enterprise:v5.17.0"),
+            &[],
+        )
+        .unwrap();
+        let s = Scope::mapped(&[&a], &map);
+        assert_eq!(
+            s.images,
+            vec![
+                "mirror.local:5000/anchore/enterprise:v5.17.0".to_string(),
+                "postgres:13".into()
+            ]
+        );
+        assert_eq!(s.registries, vec!["docker.io", "mirror.local:5000"]);
     }
 
     #[test]

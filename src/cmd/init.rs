@@ -61,6 +61,7 @@ fn fresh(args: &InitArgs, ui: &Ui) -> Result<i32> {
         "Wrote",
         &format!("{} (Anchore Enterprise v5, metrics off)", compose.display()),
     );
+    keep_pristine(&env, "docker-compose.yaml", TEMPLATE.as_bytes())?;
     let licensed = license(args, &dir, ui)?;
     env.save()?;
     ui.status(
@@ -72,6 +73,18 @@ fn fresh(args: &InitArgs, ui: &Ui) -> Result<i32> {
     );
     next_steps(&dir, licensed, ui);
     Ok(exit::OK)
+}
+
+/// Keeps the file as `lab init` left it in `.lab/pristine/`, for `lab reset`.
+fn keep_pristine(env: &Environment, name: &str, bytes: &[u8]) -> Result<()> {
+    let path = env.pristine_dir().join(name);
+    std::fs::create_dir_all(env.pristine_dir()).map_err(write_err(&path))?;
+    write_atomic(&path, bytes).map_err(write_err(&path))
+}
+
+/// The built-in deployment, for environments made before `lab init` kept a pristine copy.
+pub fn template() -> &'static str {
+    TEMPLATE
 }
 
 /// Copies the license into the environment, asking for its path on a terminal.
@@ -189,6 +202,7 @@ fn adopt(path: &Path, args: &InitArgs, ui: &Ui) -> Result<i32> {
         "Backed up",
         &format!("{} to {}", compose.display(), b.display()),
     );
+    keep_pristine(&env, &file_name, text.as_bytes())?;
     env.save()?;
     ui.status(
         "Adopted",

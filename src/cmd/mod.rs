@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod grade;
 pub mod init;
 pub mod list;
+pub mod reset;
 pub mod show;
 pub mod smoke;
 pub mod solve;
@@ -58,6 +59,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Smoke(args) => {
             let labs = load(g)?;
             runtime()?.block_on(smoke::run(&labs, args, ui))
+        }
+        Command::Reset(args) => {
+            let labs = load(g)?;
+            runtime()?.block_on(reset::run(&labs, args, ui))
         }
         Command::Stop(args) => runtime()?.block_on(stop::run(&args, ui)),
         Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),

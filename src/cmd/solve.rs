@@ -10,9 +10,11 @@ use crate::report::Ui;
 pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
     let lab = loader::find(&labs.labs, &args.lab)?;
     let (dir, found) = super::check::environment(&args.target)?;
-    let env = found.ok_or_else(|| Error::NoEnvironment {
+    let mut env = found.ok_or_else(|| Error::NoEnvironment {
         dir: dir.display().to_string(),
     })?;
+    env.images = crate::images::ImageMap::for_env(Some(&env.dir), &args.images.map)?;
+    env.pull = args.images.pull;
     ui.status(
         "Solving",
         &format!(

@@ -7,21 +7,97 @@ use crate::cli::{DoctorArgs, LabTargetArgs};
 use crate::env::Environment;
 use crate::error::{exit, Error, Result};
 use crate::loader::{self, Loaded};
+use crate::model::LoadedLab;
 use crate::report::{markdown, Ui};
 use console::Style;
 
 pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
+    // Listening before anything starts: from here on Ctrl-C stops `lab` cleanly.
+    let mut sigint = Sigint::listen()?;
     let lab = loader::find(&labs.labs, &args.lab)?;
     let (dir, found) = super::check::environment(&args.target)?;
     let mut env = found.ok_or_else(|| Error::NoEnvironment {
         dir: dir.display().to_string(),
     })?;
+    env.images = crate::images::ImageMap::for_env(Some(&env.dir), &args.images.map)?;
+    env.pull = args.images.pull;
+    let doctor = (!args.skip_doctor).then(|| args.images.map.clone());
+    let snapshot = env.clone();
+    tokio::select! {
+        r = start_lab(labs, lab, env, doctor, ui) => r,
+        _ = sigint.recv() => Ok(on_interrupt(&snapshot, &format!("lab {}", lab.lab.id()), lab.lab.number, ui).await),
+    }
+}
 
-    if !args.skip_doctor {
+/// Ctrl-C (SIGINT) as an event. Once listening, the signal no longer kills `lab`
+/// at once: the command in progress is dropped (its compose child killed with it),
+/// and the caller says what is left and how to go on.
+pub struct Sigint(tokio::signal::unix::Signal);
+
+impl Sigint {
+    pub fn listen() -> Result<Sigint> {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map(Sigint)
+            .map_err(|e| Error::Internal(format!("cannot listen for Ctrl-C: {e}")))
+    }
+
+    pub async fn recv(&mut self) {
+        self.0.recv().await;
+    }
+}
+
+/// After Ctrl-C: what is still running (compose's own `ps`), and how to go on
+/// (`lab start {lab}` again). `what` names what was interrupted. Returns the exit
+/// code, 130.
+pub async fn on_interrupt(env: &Environment, what: &str, lab: u32, ui: &Ui) -> i32 {
+    let warn = ui.style(Style::new().yellow().bold());
+    eprintln!(
+        "{} {what} was interrupted before it finished; no file was left half-written \
+         (every write is atomic, with backups in {})",
+        warn.apply_to("interrupted:"),
+        env.backups_dir().display()
+    );
+    let ps = async {
+        let c = exec::compose_for(env).await?;
+        c.ps().await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(20), ps).await {
+        Ok(Ok(table)) if table.lines().filter(|l| !l.trim().is_empty()).count() > 1 => {
+            eprintln!(
+                "Still there in compose project `{}`:\n{}",
+                env.state.project,
+                table.trim_end()
+            );
+        }
+        Ok(Ok(_)) => eprintln!(
+            "Nothing is running in compose project `{}`.",
+            env.state.project
+        ),
+        Ok(Err(e)) => eprintln!("Cannot list what is still running: {e}"),
+        Err(_) => eprintln!("Cannot list what is still running: `compose ps` took longer than 20s"),
+    }
+    eprintln!(
+        "To continue: `lab start {lab}` again (the steps already done change nothing); to stop everything: `lab stop`."
+    );
+    exit::INTERRUPTED
+}
+
+/// Lab `lab` on `env`: its prerequisites (unless `doctor` is `None`; else with
+/// these `--image` mappings), its setup steps, then its instructions and URLs.
+pub async fn start_lab(
+    labs: &Loaded,
+    lab: &LoadedLab,
+    mut env: Environment,
+    doctor: Option<Vec<String>>,
+    ui: &Ui,
+) -> Result<i32> {
+    if let Some(images) = doctor {
         let doctor = DoctorArgs {
             lab: Some(lab.lab.id()),
             no_pull: false,
             project: Some(env.state.project.clone()),
+            workspace: Some(env.dir.clone()),
+            images,
         };
         let quiet = Ui {
             quiet: true,
@@ -95,18 +171,22 @@ pub fn urls(env: &Environment) -> Vec<(&'static str, String)> {
     out
 }
 
-/// A failed step: what went wrong, what is still running, and how to go on.
+/// A failed step: its own error (message, hint and exit code), and how to go on.
 fn interrupted(e: Error, env: &Environment, lab: &str) -> Error {
-    let hint = format!(
-        "{e}\nnothing was left half-written (edits are atomic, with backups in {}); \
-         the services already started are still running (`lab status`); \
-         fix the cause and run `lab start {lab}` again, or `lab stop` to stop them",
-        env.backups_dir().display()
-    );
     match e {
-        Error::Prerequisite(_) | Error::DockerUnreachable { .. } | Error::ComposeMissing { .. } => {
-            e
-        }
-        _ => Error::Usage(hint),
+        Error::Prerequisite(_)
+        | Error::DockerUnreachable { .. }
+        | Error::ComposeMissing { .. }
+        | Error::Pull { .. }
+        | Error::PortTaken { .. } => e,
+        _ => Error::Stopped {
+            cause: Box::new(e),
+            next: format!(
+                "nothing was left half-written (edits are atomic, with backups in {}); \
+                 the services already started are still running (`lab status`); \
+                 fix the cause and run `lab start {lab}` again, or `lab stop` to stop them",
+                env.backups_dir().display()
+            ),
+        },
     }
 }

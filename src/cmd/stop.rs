@@ -7,16 +7,11 @@ use crate::report::Ui;
 
 pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
     let (dir, found) = super::check::environment(args)?;
-    let env = found.ok_or_else(|| Error::NoEnvironment {
+    let mut env = found.ok_or_else(|| Error::NoEnvironment {
         dir: dir.display().to_string(),
     })?;
-    let installed = crate::compose::detect().await?;
-    let c = crate::compose::Compose::new(
-        installed.flavor,
-        env.state.project.clone(),
-        vec![env.compose_file()],
-        env.dir.clone(),
-    );
+    env.images = crate::images::ImageMap::for_env(Some(&env.dir), &[])?;
+    let c = crate::action::exec::compose_for(&env).await?;
     ui.status(
         "Stopping",
         &format!("compose project `{}`", env.state.project),

@@ -3,6 +3,7 @@
 mod commands;
 mod compose;
 mod docker;
+mod envs;
 mod grade;
 mod init;
 mod json;
