@@ -68,28 +68,6 @@ fn timed(cmd: &mut Command) -> Duration {
     took
 }
 
-/// `- "8228:8228"` -> `- "127.0.0.1::8228"`.
-fn loopback_ports(text: &str) -> String {
-    text.lines()
-        .map(|l| {
-            let t = l.trim_start();
-            let lead = &l[..l.len() - t.len()];
-            let inner = t.strip_prefix("- \"").and_then(|r| r.strip_suffix('"'));
-            match inner.and_then(|i| i.split_once(':')) {
-                Some((a, b))
-                    if a.bytes().all(|c| c.is_ascii_digit())
-                        && b.bytes().all(|c| c.is_ascii_digit()) =>
-                {
-                    format!("{lead}- \"127.0.0.1::{b}\"")
-                }
-                _ => l.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
 fn median(v: &[Duration]) -> Duration {
     let mut s = v.to_vec();
     s.sort();
@@ -113,7 +91,7 @@ fn main() {
     let template =
         std::fs::read_to_string(support::repo().join("labs/deployment/docker-compose.yaml"))
             .unwrap();
-    let stack = loopback_ports(&template);
+    let stack = support::loopback_ports(&template);
     // The same stack without healthchecks, as JSON (which compose reads as YAML).
     let mut doc = lab::loader::yaml_value(&stack).unwrap();
     for (_, svc) in doc["services"].as_object_mut().unwrap() {

@@ -8,7 +8,7 @@
 //! Every compose project is named `labtest-env-…` and removed with its volumes by a
 //! guard, however the test ends.
 
-use crate::support::{docker, docker_ok, enabled, lab, run, unique, Run, TempDir, IMAGE};
+use crate::support::{self, docker, docker_ok, enabled, lab, run, unique, Run, TempDir, IMAGE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -501,29 +501,6 @@ fn reset_restores_the_files_keeps_answers_and_asks_before_removing_volumes() {
         .any(|b| b.starts_with("answers.json.")));
 }
 
-/// `- "8228:8228"` -> `- "127.0.0.1::8228"`: the engine picks a free loopback port,
-/// so the test never holds one of the course's fixed ports.
-fn loopback_ports(text: &str) -> String {
-    text.lines()
-        .map(|l| {
-            let t = l.trim_start();
-            let lead = &l[..l.len() - t.len()];
-            let inner = t.strip_prefix("- \"").and_then(|r| r.strip_suffix('"'));
-            match inner.and_then(|i| i.split_once(':')) {
-                Some((a, b))
-                    if a.bytes().all(|c| c.is_ascii_digit())
-                        && b.bytes().all(|c| c.is_ascii_digit()) =>
-                {
-                    format!("{lead}- \"127.0.0.1::{b}\"")
-                }
-                _ => l.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
 /// The bench's stand-ins for every image the reference deployments name that the
 /// engine does not have under that name.
 const BENCH_MAP: &str = "# the bench's stand-ins\n\
@@ -575,7 +552,7 @@ fn each_reference_deployment_is_adopted_and_brought_up_with_images_mapped_to_the
         } else {
             flavours()[i % flavours().len()]
         };
-        let text = loopback_ports(&std::fs::read_to_string(file).unwrap());
+        let text = support::loopback_ports(&std::fs::read_to_string(file).unwrap());
         let env = Env::new("adopt", &text, setup, "  []\n");
         std::fs::write(env.ws().join(".lab/images.yaml"), BENCH_MAP).unwrap();
         if has_name && flavours().contains(&"v1") {

@@ -187,3 +187,27 @@ pub fn wait_for(name: &str, template: &str, want: &str, limit: Duration) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `- "8228:8228"` -> `- "127.0.0.1::8228"`: every published port on a free loopback
+/// port picked by the engine, so a test never holds one of the course's fixed ports.
+#[allow(dead_code)]
+pub fn loopback_ports(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            let lead = &l[..l.len() - t.len()];
+            let inner = t.strip_prefix("- \"").and_then(|r| r.strip_suffix('"'));
+            match inner.and_then(|i| i.split_once(':')) {
+                Some((a, b))
+                    if a.bytes().all(|c| c.is_ascii_digit())
+                        && b.bytes().all(|c| c.is_ascii_digit()) =>
+                {
+                    format!("{lead}- \"127.0.0.1::{b}\"")
+                }
+                _ => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
