@@ -295,6 +295,54 @@ pub fn read_answers(dir: &Path) -> Result<BTreeMap<String, String>> {
     }
 }
 
+/// An analysis `lab` saw in the analyzer's logs, kept in `.lab/analyses.json` so that
+/// an answer about it can still be judged once the analyzer's container, and its
+/// logs, are replaced (lab 2 recreates every Anchore service).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeenAnalysis {
+    pub thread: String,
+    pub duration: Option<f64>,
+    /// The container whose logs showed it.
+    pub source: String,
+}
+
+pub fn analyses_path(dir: &Path) -> PathBuf {
+    dir.join(".lab").join("analyses.json")
+}
+
+fn analysis_key(service: &str, image: &str) -> String {
+    format!("{service} {image}")
+}
+
+/// The analysis of `image` that `lab` last saw in `service`'s logs, if it kept one.
+pub fn seen_analysis(dir: &Path, service: &str, image: &str) -> Option<SeenAnalysis> {
+    let text = std::fs::read_to_string(analyses_path(dir)).ok()?;
+    let mut all: BTreeMap<String, SeenAnalysis> = serde_json::from_str(&text).ok()?;
+    all.remove(&analysis_key(service, image))
+}
+
+/// Keeps what the logs showed of an analysis (only in an environment made by `lab`).
+pub fn remember_analysis(dir: &Path, service: &str, image: &str, seen: SeenAnalysis) -> Result<()> {
+    if !Environment::exists(dir) {
+        return Ok(());
+    }
+    let path = analyses_path(dir);
+    let mut all: BTreeMap<String, SeenAnalysis> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let key = analysis_key(service, image);
+    if all.get(&key) == Some(&seen) {
+        return Ok(());
+    }
+    all.insert(key, seen);
+    let text = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
+    crate::action::files::write_atomic(&path, text.as_bytes()).map_err(|source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// Compose's rule for a project name without `-p`: the file's `name:`, else the
 /// folder's name, lower-cased, keeping the characters compose accepts.
 pub fn project_name(dir: &Path, compose: &serde_json::Value) -> String {

@@ -397,20 +397,47 @@ async fn measure(env: &Environment, m: &Measured) -> Result<String> {
     };
     let r = match m {
         Measured::AnalysisDuration { service, image } => {
-            crate::probe::answer::completed_analysis(&c, service, image)
-                .await
-                .map(|a| format!("{:.3}s", a.duration.unwrap_or_default()))
+            let a = crate::probe::answer::completed_analysis(&c, service, image).await;
+            if let Ok(a) = &a {
+                keep_analysis(env, service, image, a)?;
+            }
+            a.map(|a| format!("{:.3}s", a.duration.unwrap_or_default()))
         }
         Measured::AnalysisThread { service, image } => {
-            crate::probe::answer::completed_analysis(&c, service, image)
-                .await
-                .map(|a| a.thread)
+            let a = crate::probe::answer::completed_analysis(&c, service, image).await;
+            if let Ok(a) = &a {
+                keep_analysis(env, service, image, a)?;
+            }
+            a.map(|a| a.thread)
         }
         Measured::Prometheus(q) => crate::probe::prometheus::first_value(&c, q)
             .await
             .map(|v| v.to_string()),
     };
     r.map_err(|e| Error::Usage(format!("cannot measure the answer: {e}")))
+}
+
+/// Keeps an analysis read from the logs (not one already kept), for when the
+/// analyzer's container is replaced.
+fn keep_analysis(
+    env: &Environment,
+    service: &str,
+    image: &str,
+    a: &crate::analyzer_log::Analysis,
+) -> Result<()> {
+    if a.events.is_empty() {
+        return Ok(()); // it came from the kept file, not from logs
+    }
+    env::remember_analysis(
+        &env.dir,
+        service,
+        image,
+        env::SeenAnalysis {
+            thread: a.thread.clone(),
+            duration: a.duration,
+            source: a.source.clone(),
+        },
+    )
 }
 
 /// The ids of a compose project's running containers: when `up` leaves them all

@@ -58,6 +58,7 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
     let (results, ()) = tokio::join!(run, listen);
     let elapsed = started.elapsed();
     let summary = Summary::of(&results);
+    keep_analyses(&plan, &res).await;
 
     remember(&res.target.workdir, &plan.lab_id, &summary)?;
     if let Some(path) = &args.junit {
@@ -92,6 +93,48 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
     } else {
         exit::CHECKS_FAILED
     })
+}
+
+/// Keeps each analysis an answer check is judged against while the analyzer's logs
+/// still show it (`.lab/analyses.json`): lab 2 recreates the analyzer, and its new
+/// container's logs start empty. Best effort: the check's result stands either way.
+async fn keep_analyses(plan: &Plan, res: &Resources) {
+    use crate::model::check::{AnswerExpect, Computed};
+    use crate::model::CheckSpec;
+    if !Environment::exists(&res.target.workdir) {
+        return;
+    }
+    let ctx = crate::probe::Ctx {
+        target: res.target.clone(),
+        http: res.http.clone(),
+        docker: res.docker.clone(),
+        deadline: Instant::now() + std::time::Duration::from_secs(10),
+    };
+    for p in &plan.checks {
+        let CheckSpec::Answer(a) = &p.check.spec else {
+            continue;
+        };
+        let (service, image) = match &a.expect {
+            AnswerExpect::AnalysisThread { service, image } => (service, image),
+            AnswerExpect::Number {
+                of: Computed::AnalysisDuration { service, image },
+                ..
+            } => (service, image),
+            _ => continue,
+        };
+        if let Ok(found) = crate::probe::answer::in_logs(&ctx, service, image).await {
+            let _ = env::remember_analysis(
+                &res.target.workdir,
+                service,
+                image,
+                env::SeenAnalysis {
+                    thread: found.thread,
+                    duration: found.duration,
+                    source: found.source,
+                },
+            );
+        }
+    }
 }
 
 /// Keeps the totals in the environment's state, for `lab status`.

@@ -94,8 +94,38 @@ async fn compute(of: &Computed, ctx: &Ctx) -> Result<(f64, String), String> {
     }
 }
 
-/// The latest completed analysis of `image` in the logs of `service`'s containers.
+/// The latest completed analysis of `image` in the logs of `service`'s containers, or
+/// the one `lab` kept from earlier logs (`.lab/analyses.json`) when they are gone.
 pub async fn completed_analysis(
+    ctx: &Ctx,
+    service: &str,
+    image: &str,
+) -> Result<analyzer_log::Analysis, String> {
+    let from_logs = in_logs(ctx, service, image).await;
+    if from_logs.is_ok() {
+        return from_logs;
+    }
+    // The container may have been replaced since `lab` saw the analysis.
+    match crate::env::seen_analysis(&ctx.target.workdir, service, image) {
+        Some(seen) => Ok(analyzer_log::Analysis {
+            source: format!(
+                "{} (as lab saw it earlier; the {service} container's logs no longer have it)",
+                seen.source
+            ),
+            thread: seen.thread,
+            digest: None,
+            pull_string: None,
+            tag: Some(image.to_string()),
+            events: Vec::new(),
+            duration: seen.duration,
+            outcome: Outcome::Complete,
+        }),
+        None => from_logs,
+    }
+}
+
+/// The latest completed analysis of `image` in the current logs of `service`'s containers.
+pub async fn in_logs(
     ctx: &Ctx,
     service: &str,
     image: &str,
@@ -178,6 +208,44 @@ mod tests {
             probe(&c, &ctx).await.unwrap(),
             Observation::fail("79 ± 2 (the model answer)", "90")
         );
+    }
+
+    #[tokio::test]
+    async fn an_analysis_kept_earlier_judges_the_answer_once_the_logs_are_gone() {
+        let (dir, mut ctx) = ctx_with(Some("[thread-1001]"));
+        // No engine to read logs from, as when the analyzer container was replaced.
+        ctx.docker = std::sync::Arc::new(Err("the container is gone".into()));
+        let c = check(AnswerExpect::AnalysisThread {
+            service: "analyzer".into(),
+            image: "docker.io/library/postgres:latest".into(),
+        });
+        assert!(matches!(
+            probe(&c, &ctx).await.unwrap_err(),
+            e if e.contains("the container is gone")
+        ));
+
+        crate::env::Environment::new(dir.path(), "p", "docker-compose.yaml", false)
+            .save()
+            .unwrap();
+        let seen = crate::env::SeenAnalysis {
+            thread: "Thread-1001".into(),
+            duration: Some(79.0),
+            source: "p-analyzer-1".into(),
+        };
+        crate::env::remember_analysis(
+            dir.path(),
+            "analyzer",
+            "docker.io/library/postgres:latest",
+            seen,
+        )
+        .unwrap();
+        match probe(&c, &ctx).await.unwrap() {
+            Observation::Pass { actual } => {
+                assert!(actual.contains("Thread-1001"), "{actual}");
+                assert!(actual.contains("no longer have it"), "{actual}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
