@@ -157,10 +157,17 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
     })
 }
 
-/// The labs named (each once, in the course's order), or all of them.
+/// The labs named (each once, in the course's order), or all of them but lab 0 (the
+/// lab format's tour for authors, not part of what a trainee is graded on) when there
+/// are others.
 pub fn choose<'a>(labs: &'a Loaded, names: &[String]) -> Result<Vec<&'a LoadedLab>> {
     if names.is_empty() {
-        return Ok(labs.labs.iter().collect());
+        let course: Vec<&LoadedLab> = labs.labs.iter().filter(|l| l.lab.number > 0).collect();
+        return Ok(if course.is_empty() {
+            labs.labs.iter().collect()
+        } else {
+            course
+        });
     }
     let mut chosen = Vec::new();
     for n in names {
