@@ -295,6 +295,17 @@ pub fn read_answers(dir: &Path) -> Result<BTreeMap<String, String>> {
     }
 }
 
+/// Records the answers of the environment in `dir` (`.lab/answers.json`), atomically.
+pub fn write_answers(dir: &Path, answers: &BTreeMap<String, String>) -> Result<()> {
+    let path = Environment::answers_path(dir);
+    let text = serde_json::to_string_pretty(answers).unwrap_or_default() + "\n";
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(crate::error::write_err(&path))?;
+    }
+    crate::action::files::write_atomic(&path, text.as_bytes())
+        .map_err(crate::error::write_err(&path))
+}
+
 /// An analysis `lab` saw in the analyzer's logs, kept in `.lab/analyses.json` so that
 /// an answer about it can still be judged once the analyzer's container, and its
 /// logs, are replaced (lab 2 recreates every Anchore service).
@@ -337,10 +348,8 @@ pub fn remember_analysis(dir: &Path, service: &str, image: &str, seen: SeenAnaly
     }
     all.insert(key, seen);
     let text = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
-    crate::action::files::write_atomic(&path, text.as_bytes()).map_err(|source| Error::Write {
-        path: path.display().to_string(),
-        source,
-    })
+    crate::action::files::write_atomic(&path, text.as_bytes())
+        .map_err(crate::error::write_err(&path))
 }
 
 /// Compose's rule for a project name without `-p`: the file's `name:`, else the

@@ -1,6 +1,15 @@
 //! The one error type of `lab`: each variant knows its exit code and its hint.
 
 use std::fmt;
+use std::path::Path;
+
+/// Maps an I/O error on `path` to [`Error::Write`], naming the file.
+pub fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    }
+}
 
 /// Exit codes, documented in the README ("Exit codes"). Keep the two in step.
 pub mod exit {

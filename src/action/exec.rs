@@ -347,18 +347,7 @@ async fn run_step(
                 )));
             }
             answers.insert(question.clone(), value.clone());
-            let path = Environment::answers_path(&env.dir);
-            let text = serde_json::to_string_pretty(&answers).expect("answers serialize") + "\n";
-            std::fs::create_dir_all(path.parent().expect("in .lab")).map_err(|source| {
-                Error::Write {
-                    path: path.display().to_string(),
-                    source,
-                }
-            })?;
-            write_atomic(&path, text.as_bytes()).map_err(|source| Error::Write {
-                path: path.display().to_string(),
-                source,
-            })?;
+            env::write_answers(&env.dir, &answers)?;
             Ok(Done::Changed(format!(
                 "recorded the answer to `{question}`: {}",
                 crate::text::clip(&value, 60)

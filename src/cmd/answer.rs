@@ -1,9 +1,8 @@
 //! `lab answer N QUESTION VALUE`: records a trainee's answer in the environment
 //! (`.lab/answers.json`), checked against the question's type; `lab check` reads it.
 
-use crate::action::files::write_atomic;
 use crate::cli::AnswerArgs;
-use crate::env::{self, Environment};
+use crate::env;
 use crate::error::{exit, Error, Result};
 use crate::loader::{self, Loaded};
 use crate::model::AnswerType;
@@ -55,17 +54,7 @@ pub fn run(labs: &Loaded, args: AnswerArgs, ui: &Ui) -> Result<i32> {
     })?;
     let mut answers = env::read_answers(&env.dir)?;
     let previous = answers.insert(q.id.clone(), value.to_string());
-    let path = Environment::answers_path(&env.dir);
-    let mut text = serde_json::to_string_pretty(&answers).expect("answers serialize");
-    text.push('\n');
-    std::fs::create_dir_all(path.parent().expect("in .lab")).map_err(|source| Error::Write {
-        path: path.display().to_string(),
-        source,
-    })?;
-    write_atomic(&path, text.as_bytes()).map_err(|source| Error::Write {
-        path: path.display().to_string(),
-        source,
-    })?;
+    env::write_answers(&env.dir, &answers)?;
     let verb = if previous.is_some() {
         "Replaced"
     } else {

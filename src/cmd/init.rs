@@ -5,7 +5,7 @@
 use crate::action::files::{backup, write_atomic};
 use crate::cli::InitArgs;
 use crate::env::{self, Environment, DEFAULT_PROJECT};
-use crate::error::{exit, Error, Result};
+use crate::error::{exit, write_err, Error, Result};
 use crate::loader;
 use crate::report::Ui;
 use console::Style;
@@ -13,20 +13,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// The course's starting deployment, built into the binary.
-pub(crate) const TEMPLATE: &str = include_str!("../../labs/deployment/docker-compose.yaml");
+const TEMPLATE: &str = include_str!("../../labs/deployment/docker-compose.yaml");
 const LICENSE: &str = "license.yaml";
 
 pub fn run(args: InitArgs, ui: &Ui) -> Result<i32> {
     match &args.adopt {
         Some(path) => adopt(path, &args, ui),
         None => fresh(&args, ui),
-    }
-}
-
-fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Write {
-        path: path.display().to_string(),
-        source,
     }
 }
 
@@ -56,12 +49,11 @@ fn fresh(args: &InitArgs, ui: &Ui) -> Result<i32> {
         let b = backup(&compose, &env.backups_dir()).map_err(write_err(&compose))?;
         ui.status("Backed up", &b.display().to_string());
     }
-    write_atomic(&compose, TEMPLATE.as_bytes()).map_err(write_err(&compose))?;
+    write_deployment(&env)?;
     ui.status(
         "Wrote",
         &format!("{} (Anchore Enterprise v5, metrics off)", compose.display()),
     );
-    keep_pristine(&env, "docker-compose.yaml", TEMPLATE.as_bytes())?;
     let licensed = license(args, &dir, ui)?;
     env.save()?;
     ui.status(
@@ -73,6 +65,14 @@ fn fresh(args: &InitArgs, ui: &Ui) -> Result<i32> {
     );
     next_steps(&dir, licensed, ui);
     Ok(exit::OK)
+}
+
+/// Writes the course's deployment into the environment's folder, with the pristine
+/// copy `lab reset` restores (`lab init` and `lab smoke` make environments this way).
+pub fn write_deployment(env: &Environment) -> Result<()> {
+    let compose = env.compose_file();
+    write_atomic(&compose, TEMPLATE.as_bytes()).map_err(write_err(&compose))?;
+    keep_pristine(env, "docker-compose.yaml", TEMPLATE.as_bytes())
 }
 
 /// Keeps the file as `lab init` left it in `.lab/pristine/`, for `lab reset`.

@@ -10,7 +10,7 @@ use crate::action::exec;
 use crate::action::files::{backup, write_atomic};
 use crate::cli::ResetArgs;
 use crate::env::Environment;
-use crate::error::{exit, Error, Result};
+use crate::error::{exit, write_err, Error, Result};
 use crate::loader::{self, Loaded};
 use crate::model::{LoadedLab, Step};
 use crate::report::Ui;
@@ -134,13 +134,6 @@ fn remove_volumes(args: &ResetArgs, env: &Environment, ui: &Ui) -> Result<bool> 
         ui.status("Keeping", "the volumes");
     }
     Ok(yes)
-}
-
-fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Write {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 /// The compose file as `lab init` made it: its pristine copy; for environments made

@@ -7,7 +7,7 @@ use crate::action::exec;
 use crate::action::files::write_atomic;
 use crate::cli::SmokeArgs;
 use crate::env::{self, Environment};
-use crate::error::{exit, Error, Result};
+use crate::error::{exit, write_err, Error, Result};
 use crate::loader::{self, Loaded};
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::report::Ui;
@@ -15,7 +15,7 @@ use crate::runner::{self, CheckResult, Plan, Resources};
 use crate::smoke::{self, Outcome, Scenario};
 use console::Style;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
@@ -36,10 +36,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("lab-smoke-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&root).map_err(|source| Error::Write {
-        path: root.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(&root).map_err(write_err(&root))?;
     let docker = crate::docker::connect().await;
     let plan: Vec<(&LoadedLab, Scenario)> = chosen
         .iter()
@@ -98,12 +95,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let elapsed = started.elapsed();
 
     if let Some(path) = &args.junit {
-        write_atomic(path, junit(&outcomes, elapsed).as_bytes()).map_err(|source| {
-            Error::Write {
-                path: path.display().to_string(),
-                source,
-            }
-        })?;
+        write_atomic(path, junit(&outcomes, elapsed).as_bytes()).map_err(write_err(path))?;
     }
     if args.repeat > 1 {
         print_rates(&outcomes, ui);
@@ -252,33 +244,19 @@ async fn scenario_run(
 
 /// A new environment in `dir`: the course's deployment, as `lab init` writes it.
 fn fresh(dir: &Path, project: &str, license: Option<&Path>) -> Result<Environment> {
-    let write = |path: PathBuf, bytes: &[u8]| {
-        write_atomic(&path, bytes).map_err(|source| Error::Write {
-            path: path.display().to_string(),
-            source,
-        })
-    };
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        std::fs::remove_dir_all(dir).map_err(write_err(dir))?;
     }
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    write(
-        dir.join("docker-compose.yaml"),
-        super::init::TEMPLATE.as_bytes(),
-    )?;
+    std::fs::create_dir_all(dir).map_err(write_err(dir))?;
+    let env = Environment::new(dir, project, "docker-compose.yaml", false);
+    super::init::write_deployment(&env)?;
     if let Some(l) = license {
         let bytes = std::fs::read(l).map_err(|e| {
             Error::Usage(format!("cannot read the license file {}: {e}", l.display()))
         })?;
-        write(dir.join("license.yaml"), &bytes)?;
+        let to = dir.join("license.yaml");
+        write_atomic(&to, &bytes).map_err(write_err(&to))?;
     }
-    let env = Environment::new(dir, project, "docker-compose.yaml", false);
     env.save()?;
     Ok(env)
 }
