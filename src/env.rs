@@ -371,11 +371,10 @@ pub fn project_name(dir: &Path, compose: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::testing::TempDir;
 
     #[test]
     fn state_round_trips_through_its_file() {
-        let dir = TempDir::new();
+        let dir = crate::probe::testing::tempdir();
         let mut env = Environment::new(dir.path(), "anchore-lab", "docker-compose.yaml", false);
         env.state.lab = Some(2);
         env.state
@@ -388,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_folder_without_state_says_how_to_make_one() {
-        let dir = TempDir::new();
+        let dir = crate::probe::testing::tempdir();
         let e = Environment::open(dir.path()).unwrap_err();
         assert!(matches!(e, Error::NoEnvironment { .. }), "{e}");
         assert!(e.hint().unwrap().contains("lab init"));
@@ -396,7 +395,7 @@ mod tests {
 
     #[test]
     fn passwords_come_from_the_compose_file_when_no_variable_is_set() {
-        let dir = TempDir::new();
+        let dir = crate::probe::testing::tempdir();
         std::fs::write(
             dir.path().join("docker-compose.yaml"),
             "services:\n  api:\n    environment:\n      - ANCHORE_ADMIN_PASSWORD=anchore12345\n  grafana:\n    environment:\n      GF_SECURITY_ADMIN_PASSWORD: s3cret\n",
@@ -417,7 +416,7 @@ mod tests {
 
     #[test]
     fn project_names_follow_compose() {
-        let dir = TempDir::new();
+        let dir = crate::probe::testing::tempdir();
         let named = serde_json::json!({"name": "anchore-5170"});
         assert_eq!(project_name(dir.path(), &named), "anchore-5170");
         let sub = dir.path().join("My Anchore.5");

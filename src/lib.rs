@@ -25,3 +25,7 @@ pub mod report;
 pub mod runner;
 pub mod smoke;
 pub mod text;
+
+#[cfg(test)]
+#[path = "../tests/fixtures/reference.rs"]
+pub(crate) mod reference;

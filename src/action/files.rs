@@ -85,7 +85,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::testing::TempDir;
     use std::time::Duration;
 
     #[test]
@@ -104,7 +103,7 @@ mod tests {
 
     #[test]
     fn atomic_write_replaces_the_file_and_leaves_no_temporary() {
-        let dir = TempDir::new();
+        let dir = crate::probe::testing::tempdir();
         let p = dir.path().join("docker-compose.yaml");
         std::fs::write(&p, "old").unwrap();
         write_atomic(&p, b"new").unwrap();
@@ -118,7 +117,7 @@ mod tests {
 
     #[test]
     fn backups_keep_every_version() {
-        let dir = TempDir::new();
+        let dir = crate::probe::testing::tempdir();
         let p = dir.path().join("docker-compose.yaml");
         let backups = dir.path().join(".lab/backups");
         std::fs::write(&p, "v1").unwrap();

@@ -347,14 +347,9 @@ services:
 
     #[test]
     fn the_real_course_compose_files_parse() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/anchore/compose"
-        );
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            // The reference folder sits beside the repository in CI and on developer machines.
-            panic!("reference compose files not found at {dir}");
-        };
+        let dir = crate::reference::path("compose");
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reference compose files at {}: {e}", dir.display()));
         for e in entries.flatten() {
             let text = std::fs::read_to_string(e.path()).unwrap();
             let doc = crate::loader::yaml_value(&text)

@@ -166,7 +166,5 @@ mod tests {
         assert!(e.starts_with("d.json is not valid JSON"), "{e}");
     }
 
-    fn tempdir() -> crate::probe::testing::TempDir {
-        crate::probe::testing::TempDir::new()
-    }
+    use crate::probe::testing::tempdir;
 }

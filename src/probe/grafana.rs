@@ -958,11 +958,7 @@ mod tests {
     // ---- dashboards ----
 
     fn course_dashboard_text() -> String {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/anchore/grafana/grafana_dashboard_enterprise.json"
-        );
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+        crate::reference::read("grafana/grafana_dashboard_enterprise.json")
     }
 
     /// The course dashboard as `/api/dashboards/uid/…` returns it after an import that

@@ -1,40 +1,19 @@
 //! Test helpers shared by the probes' unit tests: a context over a folder, and a
-//! temporary folder that removes itself.
+//! temporary folder that removes itself (the `tempfile` crate).
 
 use super::{Ctx, Endpoint, Target};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub struct TempDir(PathBuf);
+pub use tempfile::TempDir;
 
-impl Default for TempDir {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "lab-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A folder removed when the test ends (the `tempfile` crate).
+pub fn tempdir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("lab-test-")
+        .tempdir()
+        .expect("a temporary folder")
 }
 
 /// A target whose folder is `dir`, with loopback URLs nobody listens on.

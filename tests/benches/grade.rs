@@ -133,7 +133,7 @@ fn main() {
     if !support::enabled("grade benchmark") {
         return;
     }
-    let tmp = support::TempDir::new("grade-bench");
+    let tmp = support::tempdir("grade-bench");
     let compose_file = format!(
         "services:\n  app:\n    image: {}\n    command: [sleep, \"3600\"]\n    environment:\n      METRICS: \"on\"\n",
         support::IMAGE

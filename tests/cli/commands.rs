@@ -3,8 +3,8 @@
 use crate::support::{lab, run};
 
 /// A labs folder with one lab whose checks need nothing but files and commands.
-pub fn scratch_lab() -> (tempdir::Dir, std::path::PathBuf) {
-    let dir = tempdir::Dir::new("cmds");
+pub fn scratch_lab() -> (crate::support::TempDir, std::path::PathBuf) {
+    let dir = crate::support::tempdir("cmds");
     let labs = dir.path().join("labs");
     let lab_dir = labs.join("07-scratch");
     std::fs::create_dir_all(&lab_dir).unwrap();
@@ -47,36 +47,6 @@ exercises:
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     (dir, labs)
-}
-
-pub mod tempdir {
-    use std::path::{Path, PathBuf};
-
-    /// A temporary folder removed when dropped.
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new(tag: &str) -> Dir {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "lab-cli-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 #[test]
@@ -244,7 +214,7 @@ fn completions_are_printed_for_bash() {
 
 #[test]
 fn a_broken_labs_dir_stops_every_command_with_its_problems() {
-    let d = tempdir::Dir::new("broken");
+    let d = crate::support::tempdir("broken");
     let lab_dir = d.path().join("01-x");
     std::fs::create_dir_all(&lab_dir).unwrap();
     std::fs::write(

@@ -55,7 +55,29 @@ pub fn rel(p: &Path) -> String {
 
 pub const IMAGE: &str = "lab-test/busybox:1";
 
-/// Whether a real-Docker test runs.
+/// Whether a real-Docker test goes on. Such a test is compiled as ignored unless an
+/// engine answered when the crate was built (the `lab_docker` cfg, src/build.rs); once
+/// it runs (or is asked for with `--include-ignored`) the engine must answer, else it
+/// fails. LAB_DOCKER_TESTS=0 stops it at once (it says so on stderr).
+#[allow(dead_code)]
+pub fn docker_test(test: &str) -> bool {
+    if std::env::var("LAB_DOCKER_TESTS").as_deref() == Ok("0") {
+        eprintln!("note: {test} stopped at once (LAB_DOCKER_TESTS=0)");
+        return false;
+    }
+    let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
+    assert!(
+        info.status.success(),
+        "{test} needs a Docker engine, which does not answer `docker info`: {}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    ensure_image();
+    true
+}
+
+/// Whether a benchmark that needs Docker runs (benchmarks are not tests: they say why
+/// they skip).
+#[allow(dead_code)]
 pub fn enabled(test: &str) -> bool {
     // Run when the engine answers, or always with LAB_DOCKER_TESTS=1 (then a missing
     // engine fails the test); never with LAB_DOCKER_TESTS=0.
@@ -108,7 +130,7 @@ pub fn ensure_image() {
         if !busybox.is_file() {
             return Err("no /bin/busybox to build lab-test/busybox:1 from: `apt-get install -y busybox-static`".into());
         }
-        let dir = TempDir::new("image");
+        let dir = tempdir("image");
         let bin = dir.path().join("rootfs/bin");
         std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
         std::fs::copy(busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
@@ -152,24 +174,15 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A folder removed when the test ends, however it ends.
-pub struct TempDir(PathBuf);
+pub use tempfile::TempDir;
 
-impl TempDir {
-    pub fn new(what: &str) -> TempDir {
-        let p = std::env::temp_dir().join(unique(&format!("lab-test-{what}")));
-        std::fs::create_dir_all(&p).expect("a temporary folder");
-        TempDir(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A folder removed when the test ends, however it ends (the `tempfile` crate); its
+/// name starts with `lab-test-{what}-`.
+pub fn tempdir(what: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("lab-test-{what}-"))
+        .tempdir()
+        .expect("a temporary folder")
 }
 
 /// Polls `docker inspect` until the Go template gives `want`, or fails after `limit`.

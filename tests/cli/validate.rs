@@ -386,18 +386,15 @@ fn the_course_labs_are_valid() {
 }
 
 /// A folder of labs written for one test, removed when the test ends.
-struct Scratch(PathBuf);
+struct Scratch(crate::support::TempDir);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("lab-validate-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+        Scratch(crate::support::tempdir(&format!("validate-{name}")))
     }
 
     fn lab(&self, folder: &str, text: &str) -> PathBuf {
-        let dir = self.0.join(folder);
+        let dir = self.0.path().join(folder);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("README.md"), "# A lab\n").unwrap();
         std::fs::write(dir.join("lab.yaml"), text).unwrap();
@@ -405,13 +402,7 @@ impl Scratch {
     }
 
     fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 

@@ -7,11 +7,7 @@ use crate::probe::Observation;
 use std::collections::BTreeMap;
 
 fn reference(name: &str) -> String {
-    let p = format!(
-        "{}/../shared/reference/anchore/compose/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    crate::reference::read(&format!("compose/{name}"))
 }
 
 const Q53: &str = "enterprise-5.3.0-quickstart-docker-compose.yaml";

@@ -15,15 +15,12 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_grafana-standin");
-const REFERENCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/reference/anchore/grafana"
-);
+#[path = "../../fixtures/reference.rs"]
+mod fixtures;
 const COURSE_DASHBOARD_UID: &str = "bdpa7hticyha8e";
 
 fn reference(name: &str) -> String {
-    let path = format!("{REFERENCE}/{name}");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference file {path}: {e}"))
+    fixtures::read(&format!("grafana/{name}"))
 }
 
 /// A directory under the system temp dir, removed on drop.

@@ -468,14 +468,8 @@ pub fn search(state: &State, q: &SearchQuery) -> Value {
 mod tests {
     use super::*;
 
-    const COURSE_DASHBOARD: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/anchore/grafana/grafana_dashboard_enterprise.json"
-    );
-
     fn course_dashboard() -> Value {
-        let text = std::fs::read_to_string(COURSE_DASHBOARD)
-            .unwrap_or_else(|e| panic!("reference dashboard {COURSE_DASHBOARD}: {e}"));
+        let text = crate::reference::read("grafana/grafana_dashboard_enterprise.json");
         serde_json::from_str(&text).unwrap()
     }
 
