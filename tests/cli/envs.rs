@@ -540,14 +540,16 @@ fn each_reference_deployment_is_adopted_and_brought_up_with_images_mapped_to_the
         bench.status.success(),
         "the bench images are missing: `cargo run -p lab-standins --bin lab-bench -- build`"
     );
-    let reference = crate::reference::path("compose");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&reference)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    names.sort();
-    assert_eq!(names.len(), 4, "{names:?}");
+    // The course's four reference deployments (tests/fixtures/reference/anchore/PROVENANCE.md).
+    let names: Vec<PathBuf> = [
+        "engine-1.0.0-quickstart-docker-compose.yaml",
+        "enterprise-3.1.0-quickstart-docker-compose.yaml",
+        "enterprise-5.3.0-quickstart-docker-compose.yaml",
+        "enterprise-5.6-webinar-demo-anchore-compose.yaml",
+    ]
+    .iter()
+    .map(|n| crate::reference::path(&format!("compose/{n}")))
+    .collect();
     // The services every deployment has and the stand-in plays (the legacy feeds and
     // rbac services of 3.1 and 5.3 it does not); compose starts what they depend on.
     let setup = "  - action: compose_up\n    services: [api, analyzer]\n    timeout: 2m\n";

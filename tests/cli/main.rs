@@ -13,3 +13,4 @@ mod smoke;
 mod support;
 mod trace;
 mod validate;
+mod watch;
