@@ -6,14 +6,26 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use tempfile::TempDir;
+/// A folder removed when the test ends (made and removed by the `tempfile` crate).
+pub struct TempDir(tempfile::TempDir);
 
-/// A folder removed when the test ends (the `tempfile` crate).
+impl TempDir {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> TempDir {
+        let dir = tempfile::Builder::new()
+            .prefix("lab-test-")
+            .tempdir()
+            .expect("a temporary folder");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// `TempDir::new()`.
 pub fn tempdir() -> TempDir {
-    tempfile::Builder::new()
-        .prefix("lab-test-")
-        .tempdir()
-        .expect("a temporary folder")
+    TempDir::new()
 }
 
 /// A target whose folder is `dir`, with loopback URLs nobody listens on.

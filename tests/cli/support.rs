@@ -174,15 +174,26 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-pub use tempfile::TempDir;
+/// A folder removed when the test ends, however it ends (made and removed by the
+/// `tempfile` crate); its name starts with `lab-test-{what}-`.
+pub struct TempDir(tempfile::TempDir);
 
-/// A folder removed when the test ends, however it ends (the `tempfile` crate); its
-/// name starts with `lab-test-{what}-`.
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("lab-test-{what}-"))
+            .tempdir()
+            .expect("a temporary folder");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// `TempDir::new(what)`.
 pub fn tempdir(what: &str) -> TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("lab-test-{what}-"))
-        .tempdir()
-        .expect("a temporary folder")
+    TempDir::new(what)
 }
 
 /// Polls `docker inspect` until the Go template gives `want`, or fails after `limit`.
