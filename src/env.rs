@@ -207,7 +207,16 @@ impl Environment {
         };
         std::fs::create_dir_all(path.parent().expect("the state file is in a folder"))
             .map_err(err)?;
-        let mut text = serde_json::to_string_pretty(&self.state).expect("state serializes");
+        // Passwords are never stored: a URL keeps no userinfo in the state file.
+        let mut state = self.state.clone();
+        for u in [
+            &mut state.endpoints.anchore_url,
+            &mut state.endpoints.prometheus_url,
+            &mut state.endpoints.grafana_url,
+        ] {
+            *u = crate::redact::url(u);
+        }
+        let mut text = serde_json::to_string_pretty(&state).expect("state serializes");
         text.push('\n');
         write_atomic(&path, text.as_bytes()).map_err(err)
     }
