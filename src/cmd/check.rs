@@ -145,21 +145,21 @@ fn remember(dir: &Path, lab_id: &str, s: &Summary) -> Result<()> {
     if !Environment::exists(dir) {
         return Ok(());
     }
-    let mut env = Environment::open(dir)?;
-    env.state.results.insert(
-        lab_id.to_string(),
-        env::LastResult {
-            at: crate::action::files::utc_stamp(std::time::SystemTime::now()),
-            passed: s.passed,
-            failed: s.failed,
-            errors: s.errors,
-            skipped: s.skipped,
-            pending: s.pending,
-            points: s.points,
-            possible: s.possible,
-        },
-    );
-    env.save()
+    Environment::update(dir, |state| {
+        state.results.insert(
+            lab_id.to_string(),
+            env::LastResult {
+                at: crate::action::files::utc_stamp(std::time::SystemTime::now()),
+                passed: s.passed,
+                failed: s.failed,
+                errors: s.errors,
+                skipped: s.skipped,
+                pending: s.pending,
+                points: s.points,
+                possible: s.possible,
+            },
+        );
+    })
 }
 
 /// The environment the flags name, with its folder; `None` for the environment when
