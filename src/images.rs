@@ -288,6 +288,7 @@ pub fn write_override(dir: &Path, compose_file: &Path, map: &ImageMap) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::testing::TempDir;
 
     #[test]
     fn names_are_compared_as_docker_reads_them() {
@@ -314,7 +315,7 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_variable_and_the_variable_over_the_file() {
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         std::fs::create_dir_all(dir.path().join(".lab")).unwrap();
         std::fs::write(
             map_path(dir.path()),
@@ -347,7 +348,7 @@ mod tests {
                 .starts_with("--image `a=b c`: the replacement `b c` is not an image name"),
             "{e}"
         );
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         std::fs::create_dir_all(dir.path().join(".lab")).unwrap();
         std::fs::write(map_path(dir.path()), "a: b\npostgres:13:\n  - x\n").unwrap();
         let e = ImageMap::resolve(Some(dir.path()), None, &[]).unwrap_err();
@@ -384,7 +385,7 @@ mod tests {
 
     #[test]
     fn the_override_file_is_written_when_needed_and_removed_when_not() {
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         let compose = dir.path().join("docker-compose.yaml");
         std::fs::write(&compose, "services:\n  db:\n    image: postgres:13\n").unwrap();
         let m = ImageMap::resolve(None, Some("postgres:13=mirror/pg:13"), &[]).unwrap();

@@ -255,10 +255,11 @@ fn forget_answers(env: &Environment, ui: &Ui) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::testing::TempDir;
 
     #[test]
     fn the_starting_compose_file_is_the_pristine_copy_else_the_template_or_first_backup() {
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         let fresh = Environment::new(dir.path(), "p", "docker-compose.yaml", false);
         assert_eq!(
             pristine_compose(&fresh).unwrap(),

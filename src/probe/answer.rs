@@ -166,7 +166,7 @@ mod tests {
     use std::time::Duration;
 
     fn ctx_with(answer: Option<&str>) -> (TempDir, Ctx) {
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         let mut t = target_in(dir.path());
         if let Some(a) = answer {
             t.answers.insert("duration".into(), a.into());

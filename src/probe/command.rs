@@ -86,7 +86,7 @@ pub async fn probe(c: &CommandCheck, ctx: &Ctx) -> ProbeResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::testing::{ctx_for, target_in};
+    use crate::probe::testing::{ctx_for, target_in, TempDir};
     use std::time::{Duration, Instant};
 
     fn cmd(argv: &[&str], shell: bool) -> CommandCheck {
@@ -100,7 +100,7 @@ mod tests {
 
     #[tokio::test]
     async fn exit_code_and_stdout_are_judged() {
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         let ctx = ctx_for(target_in(dir.path()), Duration::from_secs(5));
         let mut c = cmd(&["echo", "9090 up"], false);
         c.stdout = Some(r"^\d+ up".into());
@@ -117,7 +117,7 @@ mod tests {
 
     #[tokio::test]
     async fn shell_runs_only_when_asked_and_reports_stderr_on_failure() {
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         let ctx = ctx_for(target_in(dir.path()), Duration::from_secs(5));
         let c = cmd(&["echo oops >&2; exit 3"], true);
         assert_eq!(
@@ -133,7 +133,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hanging_command_is_killed_at_the_deadline() {
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         let ctx = ctx_for(target_in(dir.path()), Duration::from_millis(300));
         let started = Instant::now();
         let e = probe(&cmd(&["sleep", "30"], false), &ctx)
@@ -145,7 +145,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_in_the_environment_folder() {
-        let dir = crate::probe::testing::tempdir();
+        let dir = TempDir::new();
         std::fs::write(dir.path().join("marker.txt"), "here").unwrap();
         let ctx = ctx_for(target_in(dir.path()), Duration::from_secs(5));
         let mut c = cmd(&["cat", "marker.txt"], false);

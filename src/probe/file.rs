@@ -166,5 +166,7 @@ mod tests {
         assert!(e.starts_with("d.json is not valid JSON"), "{e}");
     }
 
-    use crate::probe::testing::tempdir;
+    fn tempdir() -> crate::probe::testing::TempDir {
+        crate::probe::testing::TempDir::new()
+    }
 }

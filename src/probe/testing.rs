@@ -23,11 +23,6 @@ impl TempDir {
     }
 }
 
-/// `TempDir::new()`.
-pub fn tempdir() -> TempDir {
-    TempDir::new()
-}
-
 /// A target whose folder is `dir`, with loopback URLs nobody listens on.
 pub fn target_in(dir: &Path) -> Target {
     Target {

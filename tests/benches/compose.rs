@@ -85,7 +85,7 @@ fn main() {
         let docker = lab::docker::connect().await.unwrap();
         let mut gaps = Vec::new();
         for _ in 0..RUNS {
-            let dir = support::tempdir("bench-compose");
+            let dir = support::TempDir::new("bench-compose");
             std::fs::write(dir.path().join("docker-compose.yaml"), &file).unwrap();
             let c = Compose::new(
                 installed.flavor,

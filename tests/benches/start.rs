@@ -102,7 +102,7 @@ fn main() {
         }
     }
     let no_healthchecks = serde_json::to_string_pretty(&doc).unwrap();
-    let root = support::tempdir("bench-start");
+    let root = support::TempDir::new("bench-start");
     let labs = root.path().join("labs/01-up");
     std::fs::create_dir_all(&labs).unwrap();
     std::fs::write(labs.join("README.md"), "# Up\n").unwrap();

@@ -3,8 +3,8 @@
 use crate::support::{lab, run};
 
 /// A labs folder with one lab whose checks need nothing but files and commands.
-pub fn scratch_lab() -> (crate::support::TempDir, std::path::PathBuf) {
-    let dir = crate::support::tempdir("cmds");
+pub fn scratch_lab() -> (tempdir::Dir, std::path::PathBuf) {
+    let dir = tempdir::Dir::new("cmds");
     let labs = dir.path().join("labs");
     let lab_dir = labs.join("07-scratch");
     std::fs::create_dir_all(&lab_dir).unwrap();
@@ -47,6 +47,11 @@ exercises:
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     (dir, labs)
+}
+
+pub mod tempdir {
+    /// A temporary folder removed when dropped: the suite's one helper (tempfile).
+    pub use crate::support::TempDir as Dir;
 }
 
 #[test]
@@ -214,7 +219,7 @@ fn completions_are_printed_for_bash() {
 
 #[test]
 fn a_broken_labs_dir_stops_every_command_with_its_problems() {
-    let d = crate::support::tempdir("broken");
+    let d = tempdir::Dir::new("broken");
     let lab_dir = d.path().join("01-x");
     std::fs::create_dir_all(&lab_dir).unwrap();
     std::fs::write(

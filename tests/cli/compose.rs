@@ -6,7 +6,7 @@
 //! `LAB_COMPOSE` names. Every project is removed (`down -v`) by a guard, however the
 //! test ends.
 
-use crate::support::{self, docker, docker_ok, unique, TempDir, IMAGE};
+use crate::support::{docker, docker_ok, enabled, unique, TempDir, IMAGE};
 use lab::compose::{self, Compose, Flavor, ServiceState, WaitOptions};
 use lab::error::Error;
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ struct Project {
 
 impl Project {
     fn new(flavor: Flavor, what: &str, file: &str) -> Project {
-        let dir = crate::support::tempdir("compose");
+        let dir = TempDir::new("compose");
         std::fs::write(dir.path().join("docker-compose.yaml"), file).unwrap();
         let compose = Compose::new(
             flavor,
@@ -178,7 +178,7 @@ fn turned_healthy_at(container: &str) -> SystemTime {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detect_finds_each_flavour_and_honours_the_choice() {
-    if !support::docker_test("detect_finds_each_flavour_and_honours_the_choice") {
+    if !enabled("detect_finds_each_flavour_and_honours_the_choice") {
         return;
     }
     let v2 = compose::detect_as(Some(Flavor::V2)).await.unwrap();
@@ -195,7 +195,7 @@ async fn detect_finds_each_flavour_and_honours_the_choice() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_waits_until_healthy_and_down_keeps_volumes_unless_asked() {
-    if !support::docker_test("up_waits_until_healthy_and_down_keeps_volumes_unless_asked") {
+    if !enabled("up_waits_until_healthy_and_down_keeps_volumes_unless_asked") {
         return;
     }
     let engine = connect().await;
@@ -289,7 +289,7 @@ const UNDEFINED_VOLUME: &str = r#"services:
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undefined_volume_fails_with_composes_own_message() {
-    if !support::docker_test("an_undefined_volume_fails_with_composes_own_message") {
+    if !enabled("an_undefined_volume_fails_with_composes_own_message") {
         return;
     }
     for flavor in flavours() {
@@ -344,7 +344,7 @@ async fn an_undefined_volume_fails_with_composes_own_message() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_that_exits_fails_fast_with_its_last_lines() {
-    if !support::docker_test("a_service_that_exits_fails_fast_with_its_last_lines") {
+    if !enabled("a_service_that_exits_fails_fast_with_its_last_lines") {
         return;
     }
     let engine = connect().await;
@@ -444,7 +444,7 @@ async fn a_service_that_exits_fails_fast_with_its_last_lines() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_names_each_service_that_did_not_come_up() {
-    if !support::docker_test("a_timeout_names_each_service_that_did_not_come_up") {
+    if !enabled("a_timeout_names_each_service_that_did_not_come_up") {
         return;
     }
     let engine = connect().await;

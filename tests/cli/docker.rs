@@ -5,7 +5,7 @@
 //! No registry is needed: the tests use the local image `support::IMAGE`.
 //! Every test uses its own compose project name and removes its containers.
 
-use crate::support::{self, docker, docker_ok, unique, wait_for, Run, TempDir, IMAGE};
+use crate::support::{self, docker, docker_ok, enabled, unique, wait_for, Run, TempDir, IMAGE};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ impl Drop for Containers {
 
 /// A lab folder holding one lab, number 1, written for the test.
 fn lab_dir(prerequisites: &str, checks: &str) -> TempDir {
-    let dir = crate::support::tempdir("labs");
+    let dir = TempDir::new("labs");
     let lab = dir.path().join("01-docker-test");
     std::fs::create_dir_all(&lab).unwrap();
     std::fs::write(lab.join("README.md"), "# Docker test\n").unwrap();
@@ -109,11 +109,11 @@ fn text(v: &Value) -> &str {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn container_and_logs_checks_pass_and_fail_against_real_containers() {
-    if !support::docker_test("container_and_logs_checks_pass_and_fail_against_real_containers") {
+    if !enabled("container_and_logs_checks_pass_and_fail_against_real_containers") {
         return;
     }
     let mut c = Containers::new();
-    let mount = crate::support::tempdir("mount");
+    let mount = TempDir::new("mount");
     let port = free_port();
     let publish = format!("{port}:80");
     let bind = format!("{}:/config", mount.path().display());
@@ -317,9 +317,7 @@ fn container_and_logs_checks_pass_and_fail_against_real_containers() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn healthy_passes_once_the_healthcheck_passes_and_unhealthy_is_told_apart() {
-    if !support::docker_test(
-        "healthy_passes_once_the_healthcheck_passes_and_unhealthy_is_told_apart",
-    ) {
+    if !enabled("healthy_passes_once_the_healthcheck_passes_and_unhealthy_is_told_apart") {
         return;
     }
     let mut c = Containers::new();
@@ -388,7 +386,7 @@ fn healthy_passes_once_the_healthcheck_passes_and_unhealthy_is_told_apart() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn doctor_reports_port_holders_and_image_presence() {
-    if !support::docker_test("doctor_reports_port_holders_and_image_presence") {
+    if !enabled("doctor_reports_port_holders_and_image_presence") {
         return;
     }
     // A port this test holds, and one a container of a compose project publishes.
@@ -464,10 +462,10 @@ fn doctor_reports_port_holders_and_image_presence() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn doctor_verifies_stored_logins_without_showing_secrets() {
-    if !support::docker_test("doctor_verifies_stored_logins_without_showing_secrets") {
+    if !enabled("doctor_verifies_stored_logins_without_showing_secrets") {
         return;
     }
-    let cfg = crate::support::tempdir("docker-config");
+    let cfg = TempDir::new("docker-config");
     let password = "Pw-Secret-123";
     let basic = "Ym9iOlB3LVNlY3JldC0xMjM="; // base64 of bob:Pw-Secret-123
     std::fs::write(
@@ -516,7 +514,7 @@ fn doctor_verifies_stored_logins_without_showing_secrets() {
     check_login(&doctor(None), "bob", "`auths` in", &[password, basic]);
 
     // A credential helper, answering only for Docker Hub's server address.
-    let bin = crate::support::tempdir("helper");
+    let bin = TempDir::new("helper");
     let helper = bin.path().join("docker-credential-labtest");
     std::fs::write(
         &helper,
@@ -592,9 +590,7 @@ const COURSE_LINES: &[&str] = &[
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs() {
-    if !support::docker_test(
-        "an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs",
-    ) {
+    if !enabled("an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs") {
         return;
     }
     let mut c = Containers::new();
@@ -607,7 +603,7 @@ fn an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs() {
     let name = c.add("analyzer", &[], &["sh", "-c", &script], false);
     wait_for(&name, "{{.State.Running}}", "true", Duration::from_secs(20));
 
-    let labs = crate::support::tempdir("labs");
+    let labs = TempDir::new("labs");
     let lab_folder = labs.path().join("01-trace");
     std::fs::create_dir_all(&lab_folder).unwrap();
     std::fs::write(lab_folder.join("README.md"), "# Trace\n").unwrap();
@@ -616,7 +612,7 @@ fn an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs() {
         "number: 1\nslug: trace\ntitle: Trace\nsummary: s\nexercises:\n  - id: trace\n    title: Trace an analysis\n    questions:\n      - id: duration\n        prompt: How long did the analysis take?\n        answer_type: duration\n    checks:\n      - id: duration-right\n        description: the recorded duration matches the analyzer's logs\n        kind: answer\n        question: duration\n        expect:\n          type: number\n          of:\n            analysis_duration: {service: analyzer, image: postgres:latest}\n          tolerance: 2\n",
     )
     .unwrap();
-    let work = crate::support::tempdir("work");
+    let work = TempDir::new("work");
     std::fs::create_dir_all(work.path().join(".lab")).unwrap();
     let check = |answer: &str| {
         std::fs::write(
@@ -657,11 +653,11 @@ fn an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn status_shows_each_service_state_from_the_engine() {
-    if !support::docker_test("status_shows_each_service_state_from_the_engine") {
+    if !enabled("status_shows_each_service_state_from_the_engine") {
         return;
     }
     let mut c = Containers::new();
-    let ws = crate::support::tempdir("status");
+    let ws = TempDir::new("status");
     let r = crate::support::run(
         support::lab()
             .args(["init", "--project", &c.project, "--workspace"])
@@ -715,7 +711,7 @@ fn status_shows_each_service_state_from_the_engine() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn trace_reads_the_analyzer_containers_of_the_environment() {
-    if !support::docker_test("trace_reads_the_analyzer_containers_of_the_environment") {
+    if !enabled("trace_reads_the_analyzer_containers_of_the_environment") {
         return;
     }
     let mut c = Containers::new();
@@ -727,7 +723,7 @@ fn trace_reads_the_analyzer_containers_of_the_environment() {
         + "; sleep 300";
     let name = c.add("analyzer", &[], &["sh", "-c", &script], false);
     wait_for(&name, "{{.State.Running}}", "true", Duration::from_secs(20));
-    let ws = crate::support::tempdir("trace");
+    let ws = TempDir::new("trace");
     let r = crate::support::run(
         support::lab()
             .args(["init", "--project", &c.project, "--workspace"])

@@ -8,7 +8,7 @@
 //! Every compose project is named `labtest-env-…` and removed with its volumes by a
 //! guard, however the test ends.
 
-use crate::support::{self, docker, docker_ok, lab, run, unique, Run, TempDir, IMAGE};
+use crate::support::{self, docker, docker_ok, enabled, lab, run, unique, Run, TempDir, IMAGE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ struct Env {
 impl Env {
     /// `compose` is the environment's compose file; `setup` and `solve` the lab's steps.
     fn new(tag: &str, compose: &str, setup: &str, solve: &str) -> Env {
-        let dir = crate::support::tempdir(tag);
+        let dir = TempDir::new(tag);
         let project = unique(&format!("labtest-env-{tag}"));
         let sweep = Sweep(project.clone());
         let lab_dir = dir.path().join("labs/01-up");
@@ -201,7 +201,7 @@ fn files(dir: &Path) -> Vec<String> {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn start_run_twice_changes_nothing_the_second_time() {
-    if !support::docker_test("start_run_twice_changes_nothing_the_second_time") {
+    if !enabled("start_run_twice_changes_nothing_the_second_time") {
         return;
     }
     for flavor in flavours() {
@@ -258,9 +258,7 @@ fn start_run_twice_changes_nothing_the_second_time() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_interrupted_start_leaves_no_partial_file_says_what_runs_and_exits_130() {
-    if !support::docker_test(
-        "an_interrupted_start_leaves_no_partial_file_says_what_runs_and_exits_130",
-    ) {
+    if !enabled("an_interrupted_start_leaves_no_partial_file_says_what_runs_and_exits_130") {
         return;
     }
     // `up -d` waits for slow to be healthy before it starts web: a long window in
@@ -363,7 +361,7 @@ fn an_interrupted_start_leaves_no_partial_file_says_what_runs_and_exits_130() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_taken_port_is_named_with_its_holder_before_compose_runs() {
-    if !support::docker_test("a_taken_port_is_named_with_its_holder_before_compose_runs") {
+    if !enabled("a_taken_port_is_named_with_its_holder_before_compose_runs") {
         return;
     }
     let held = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
@@ -404,9 +402,7 @@ fn a_taken_port_is_named_with_its_holder_before_compose_runs() {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn reset_restores_the_files_keeps_answers_and_asks_before_removing_volumes() {
-    if !support::docker_test(
-        "reset_restores_the_files_keeps_answers_and_asks_before_removing_volumes",
-    ) {
+    if !enabled("reset_restores_the_files_keeps_answers_and_asks_before_removing_volumes") {
         return;
     }
     let solve = "  - action: write_asset\n    asset: assets/extra.yml\n    to: extra.yml\n  - action: replace_text\n    file: docker-compose.yaml\n    find: echo api-up\n    with: echo api-solved\n";
@@ -525,7 +521,7 @@ docker.io/library/redis:4: lab-bench/anchore-redis\n";
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn each_reference_deployment_is_adopted_and_brought_up_with_images_mapped_to_the_bench() {
-    if !support::docker_test(
+    if !enabled(
         "each_reference_deployment_is_adopted_and_brought_up_with_images_mapped_to_the_bench",
     ) {
         return;
@@ -710,7 +706,7 @@ impl Drop for Registry {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_mapped_image_is_pulled_through_the_engine_from_a_local_registry() {
-    if !support::docker_test("a_mapped_image_is_pulled_through_the_engine_from_a_local_registry") {
+    if !enabled("a_mapped_image_is_pulled_through_the_engine_from_a_local_registry") {
         return;
     }
     if !docker(&["image", "inspect", "lab-bench/registry"])
@@ -721,12 +717,12 @@ fn a_mapped_image_is_pulled_through_the_engine_from_a_local_registry() {
             "lab-bench/registry is missing: `cargo run -p lab-standins --bin lab-bench -- build`"
         );
     }
-    let config = crate::support::tempdir("registry");
+    let config = TempDir::new("registry");
     let reg = Registry::start(config.path());
     let remote = format!("localhost:{}/labtest/busybox:{}", reg.port, unique("t"));
     // One layer of its own (a unique file) on top of the test image's, so the pull
     // downloads a layer the engine does not have.
-    let ctx = crate::support::tempdir("image-ctx");
+    let ctx = TempDir::new("image-ctx");
     std::fs::write(ctx.path().join("id"), unique("layer")).unwrap();
     std::fs::write(
         ctx.path().join("Dockerfile"),
@@ -879,7 +875,7 @@ fn on_a_terminal(env: &Env, args: &str, input: &str) -> Run {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn reset_asks_on_a_terminal_before_removing_volumes() {
-    if !support::docker_test("reset_asks_on_a_terminal_before_removing_volumes") {
+    if !enabled("reset_asks_on_a_terminal_before_removing_volumes") {
         return;
     }
     let env = Env::new("ask", &two_services(), COMPOSE_UP, "  []\n");

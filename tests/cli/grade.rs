@@ -14,7 +14,7 @@
 //! Without Docker: submissions signed and verified, an edited one and one signed
 //! with another key rejected and named, the key never printed; bad rosters.
 
-use crate::support::{self, docker, lab, run, unique, Run, TempDir, IMAGE};
+use crate::support::{docker, enabled, lab, run, unique, Run, TempDir, IMAGE};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -145,7 +145,7 @@ impl Project {
     fn up(what: &str, metrics: &str) -> Project {
         let p = Project {
             name: unique(&format!("labtest-grade-{what}")),
-            dir: crate::support::tempdir("grade-project"),
+            dir: TempDir::new("grade-project"),
         };
         std::fs::write(
             p.dir.path().join("docker-compose.yaml"),
@@ -240,12 +240,12 @@ const ANSWERS_DONE: &[(&str, &str)] = &[
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn grades_twelve_environments_in_different_states_at_once() {
-    if !support::docker_test("grades_twelve_environments_in_different_states_at_once") {
+    if !enabled("grades_twelve_environments_in_different_states_at_once") {
         return;
     }
     let off = Project::up("off", "off");
     let on = Project::up("on", "on");
-    let tmp = crate::support::tempdir("grade");
+    let tmp = TempDir::new("grade");
     let root = tmp.path();
     let (up1, up0, empty) = (serve(scraped), serve(not_scraped), serve(empty_prometheus));
     let (gok, gstarting, hung) = (serve(grafana_ok), serve(grafana_starting), hang());
@@ -406,7 +406,7 @@ fn grades_twelve_environments_in_different_states_at_once() {
 
 #[test]
 fn submissions_are_signed_and_edited_or_foreign_ones_rejected() {
-    let tmp = crate::support::tempdir("submit");
+    let tmp = TempDir::new("submit");
     let root = tmp.path();
     let gok = serve(grafana_ok);
     let key = root.join("course.key");
@@ -472,7 +472,7 @@ fn submissions_are_signed_and_edited_or_foreign_ones_rejected() {
 
 #[test]
 fn a_bad_roster_is_named_with_file_line_and_field() {
-    let tmp = crate::support::tempdir("roster");
+    let tmp = TempDir::new("roster");
     let f = tmp.path().join("roster.yaml");
     std::fs::write(
         &f,

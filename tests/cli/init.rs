@@ -1,6 +1,7 @@
 //! `lab init`: the course's deployment written into a folder, or a trainee's own
 //! deployment adopted in place after a backup; nothing of theirs is lost.
 
+use crate::commands::tempdir::Dir;
 use crate::support::{lab, run};
 use std::path::Path;
 
@@ -10,7 +11,7 @@ fn state(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn init_writes_the_course_deployment_and_says_a_license_is_needed() {
-    let d = crate::support::tempdir("init");
+    let d = Dir::new("init");
     let ws = d.path().join("env");
     let r = run(lab()
         .args(["init", "--workspace"])
@@ -79,7 +80,7 @@ fn adopting_each_reference_deployment_finds_its_project_and_services() {
         ("engine-1.0.0-quickstart-docker-compose.yaml", None),
     ];
     for (file, named) in cases {
-        let d = crate::support::tempdir("adopt");
+        let d = Dir::new("adopt");
         let folder = d.path().join("My-Deployment");
         std::fs::create_dir_all(&folder).unwrap();
         let original = std::fs::read_to_string(reference.join(file)).unwrap();
@@ -113,7 +114,7 @@ fn adopting_each_reference_deployment_finds_its_project_and_services() {
 
 #[test]
 fn adopting_a_folder_without_anchore_says_what_is_missing() {
-    let d = crate::support::tempdir("adopt-bad");
+    let d = Dir::new("adopt-bad");
     let r = run(lab().args(["init", "--adopt"]).arg(d.path()));
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no compose file in"), "{}", r.stderr);
@@ -129,7 +130,7 @@ fn adopting_a_folder_without_anchore_says_what_is_missing() {
 
 #[test]
 fn check_uses_the_environment_and_remembers_the_result() {
-    let d = crate::support::tempdir("init-check");
+    let d = Dir::new("init-check");
     let (_labs_dir, labs) = crate::commands::scratch_lab();
     let ws = d.path().join("env");
     assert_eq!(
@@ -167,7 +168,7 @@ fn questions_lab(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn answers_are_recorded_checked_by_type_and_used_by_check() {
-    let d = crate::support::tempdir("answer");
+    let d = Dir::new("answer");
     let labs = questions_lab(d.path());
     let ws = d.path().join("env");
     assert_eq!(

@@ -2,7 +2,7 @@
 //! material passes; broken material is named check by check, in the terminal and in
 //! the JUnit report, and the exit code says so.
 
-use crate::support::{lab, run};
+use crate::support::{lab, run, TempDir};
 
 fn smoke(labs: &str, args: &[&str]) -> crate::support::Run {
     run(lab()
@@ -38,7 +38,7 @@ fn good_material_passes_its_solution_and_every_variant() {
 
 #[test]
 fn a_check_passing_before_the_solution_and_an_unnoticed_mistake_are_named() {
-    let dir = crate::support::tempdir("smoke-junit");
+    let dir = TempDir::new("smoke-junit");
     let junit = dir.path().join("smoke.xml");
     let r = smoke("broken", &["1", "--junit", junit.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -88,7 +88,7 @@ fn repeat_reports_each_check_that_did_not_always_behave() {
 
 #[test]
 fn keep_leaves_the_broken_environment_and_says_where() {
-    let root = crate::support::tempdir("smoke-keep");
+    let root = TempDir::new("smoke-keep");
     let r = smoke(
         "broken",
         &[

@@ -59,8 +59,7 @@ pub const IMAGE: &str = "lab-test/busybox:1";
 /// engine answered when the crate was built (the `lab_docker` cfg, src/build.rs); once
 /// it runs (or is asked for with `--include-ignored`) the engine must answer, else it
 /// fails. LAB_DOCKER_TESTS=0 stops it at once (it says so on stderr).
-#[allow(dead_code)]
-pub fn docker_test(test: &str) -> bool {
+pub fn enabled(test: &str) -> bool {
     if std::env::var("LAB_DOCKER_TESTS").as_deref() == Ok("0") {
         eprintln!("note: {test} stopped at once (LAB_DOCKER_TESTS=0)");
         return false;
@@ -75,29 +74,12 @@ pub fn docker_test(test: &str) -> bool {
     true
 }
 
-/// Whether a benchmark that needs Docker runs (benchmarks are not tests: they say why
-/// they skip).
+/// Whether a Docker engine answers (benchmarks skip without one; they say so).
 #[allow(dead_code)]
-pub fn enabled(test: &str) -> bool {
-    // Run when the engine answers, or always with LAB_DOCKER_TESTS=1 (then a missing
-    // engine fails the test); never with LAB_DOCKER_TESTS=0.
-    let mode = std::env::var("LAB_DOCKER_TESTS").unwrap_or_default();
-    if mode == "0" {
-        eprintln!("note: {test} skipped (LAB_DOCKER_TESTS=0)");
-        return false;
-    }
-    let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
-    if !info.status.success() {
-        assert!(
-            mode != "1",
-            "LAB_DOCKER_TESTS=1 but the Docker engine does not answer `docker info`: {}",
-            String::from_utf8_lossy(&info.stderr)
-        );
-        eprintln!("note: {test} needs the Docker engine, which does not answer; skipped");
-        return false;
-    }
-    ensure_image();
-    true
+pub fn engine_answers() -> bool {
+    docker(&["info", "--format", "{{.ServerVersion}}"])
+        .status
+        .success()
 }
 
 pub fn docker(args: &[&str]) -> std::process::Output {
@@ -130,7 +112,7 @@ pub fn ensure_image() {
         if !busybox.is_file() {
             return Err("no /bin/busybox to build lab-test/busybox:1 from: `apt-get install -y busybox-static`".into());
         }
-        let dir = tempdir("image");
+        let dir = TempDir::new("image");
         let bin = dir.path().join("rootfs/bin");
         std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
         std::fs::copy(busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
@@ -189,11 +171,6 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         self.0.path()
     }
-}
-
-/// `TempDir::new(what)`.
-pub fn tempdir(what: &str) -> TempDir {
-    TempDir::new(what)
 }
 
 /// Polls `docker inspect` until the Go template gives `want`, or fails after `limit`.

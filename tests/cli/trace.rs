@@ -1,6 +1,7 @@
 //! `lab trace` on support-bundle log files: interleaved analyzers and threads, the
 //! course's line format, unfinished and failed analyses, JSON.
 
+use crate::commands::tempdir::Dir;
 use crate::support::{lab, run};
 
 const BUNDLE: &str = "\
@@ -17,12 +18,8 @@ const SECOND_ANALYZER: &str = "\
 [service:anchore-enterprise-analyzer] [2024-08-18T13:01:00.100000+00:00] [MainProcess] [Thread-3] [INFO] [anchore_enterprise.services.analyzer.analysis/perform_analyze():280] | performing analysis on image: ['admin', 'docker.io/library/redis@sha256:bbbb', 'docker.io/library/redis:7']
 ";
 
-fn files() -> (
-    crate::support::TempDir,
-    std::path::PathBuf,
-    std::path::PathBuf,
-) {
-    let d = crate::support::tempdir("trace");
+fn files() -> (Dir, std::path::PathBuf, std::path::PathBuf) {
+    let d = Dir::new("trace");
     let a = d.path().join("analyzer-1.log");
     let b = d.path().join("analyzer-2.log");
     std::fs::write(&a, BUNDLE).unwrap();

@@ -390,7 +390,7 @@ struct Scratch(crate::support::TempDir);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        Scratch(crate::support::tempdir(&format!("validate-{name}")))
+        Scratch(crate::support::TempDir::new(&format!("validate-{name}")))
     }
 
     fn lab(&self, folder: &str, text: &str) -> PathBuf {

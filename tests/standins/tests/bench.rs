@@ -16,9 +16,9 @@ use std::time::Duration;
 /// at build time (the `lab_docker` cfg, see src/build.rs); once it runs (or is asked for
 /// with `--include-ignored`) the engine must answer, else it fails. LAB_DOCKER_TESTS=0
 /// stops it at once.
-fn docker_test() -> bool {
+fn enabled(test: &str) -> bool {
     if std::env::var("LAB_DOCKER_TESTS").as_deref() == Ok("0") {
-        eprintln!("note: stopped at once (LAB_DOCKER_TESTS=0)");
+        eprintln!("note: {test} stopped at once (LAB_DOCKER_TESTS=0)");
         return false;
     }
     let out = std::process::Command::new("docker")
@@ -27,7 +27,7 @@ fn docker_test() -> bool {
     let answers = out.as_ref().is_ok_and(|o| o.status.success());
     assert!(
         answers,
-        "this test needs a Docker engine, which does not answer `docker info`: {}",
+        "{test} needs a Docker engine, which does not answer `docker info`: {}",
         out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
             .unwrap_or_else(|e| e.to_string())
     );
@@ -208,7 +208,7 @@ fn assert_passed(report: &Value) {
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn prometheus_scrapes_every_anchore_service_with_the_course_config_and_not_without_metrics() {
-    if !docker_test() {
+    if !enabled("prometheus_scrapes_every_anchore_service") {
         return;
     }
     for metrics in [true, false] {
@@ -274,7 +274,7 @@ fn prometheus_scrapes_every_anchore_service_with_the_course_config_and_not_witho
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_analysis_shows_in_logs_prometheus_and_the_course_dashboard() {
-    if !docker_test() {
+    if !enabled("an_analysis_shows_in_logs_prometheus_and_the_course_dashboard") {
         return;
     }
     let (p, _) = deployment("grafana", true, true);

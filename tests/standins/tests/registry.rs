@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// at build time (the `lab_docker` cfg, see src/build.rs); once it runs (or is asked for
 /// with `--include-ignored`) the engine must answer, else it fails. LAB_DOCKER_TESTS=0
 /// stops it at once.
-fn docker_test() -> bool {
+fn enabled() -> bool {
     if std::env::var("LAB_DOCKER_TESTS").as_deref() == Ok("0") {
         eprintln!("note: stopped at once (LAB_DOCKER_TESTS=0)");
         return false;
@@ -155,7 +155,7 @@ fn item<'a>(doc: &'a serde_json::Value, name_prefix: &str) -> &'a serde_json::Va
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn doctor_logs_in_and_pulls_from_the_bench_registry_and_rejects_a_wrong_password() {
-    if !docker_test() {
+    if !enabled() {
         return;
     }
     let spec = bench::registry_image().unwrap();
