@@ -237,6 +237,81 @@ pub async fn first_value(ctx: &Ctx, query: &str) -> Result<f64, String> {
     }
 }
 
+/// One series of a range query: its labels and its (time, value) points, oldest first.
+pub type RangeSeries = (BTreeMap<String, String>, Vec<(f64, f64)>);
+
+/// The most points a range query asks for (Prometheus itself refuses more than 11,000).
+pub const MAX_RANGE_POINTS: f64 = 1000.0;
+
+/// A range query from `start` to `end` (seconds since the epoch), every `step` seconds (raised so
+/// that no series has more than [`MAX_RANGE_POINTS`] points).
+pub async fn range(
+    ctx: &Ctx,
+    query: &str,
+    start: f64,
+    end: f64,
+    step: f64,
+) -> Result<Vec<RangeSeries>, String> {
+    let step = step.max((end - start) / MAX_RANGE_POINTS).max(1.0);
+    let endpoint = format!("{}/api/v1/query_range", ctx.target.prometheus.url);
+    let (s, e, st) = (
+        format!("{start:.3}"),
+        format!("{end:.3}"),
+        format!("{step:.3}"),
+    );
+    let url = with_query(
+        &endpoint,
+        &[("query", query), ("start", &s), ("end", &e), ("step", &st)],
+    )?;
+    let (status, body) = ctx
+        .get(&url, prometheus_auth(&ctx.target.prometheus))
+        .await?;
+    let doc = json_answer(&url, status, &body)?;
+    if doc.get("status").and_then(Value::as_str) != Some("success") {
+        let msg = doc
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no error message");
+        return Err(format!(
+            "Prometheus at {} rejected the range query `{query}` (HTTP {status}): {msg}",
+            base(&endpoint)
+        ));
+    }
+    let unexpected = || format!("unexpected answer from {endpoint}: {}", clip(&body, 120));
+    let result = doc
+        .pointer("/data/result")
+        .and_then(Value::as_array)
+        .ok_or_else(unexpected)?;
+    result
+        .iter()
+        .map(|s| {
+            let labels = s
+                .get("metric")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let points = s
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(|p| {
+                            let t = p.get(0)?.as_f64()?;
+                            let (_, v) = sample(Some(p))?;
+                            Some((t, v))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok((labels, points))
+        })
+        .collect()
+}
+
 /// The `label` of each series an instant query returns, with its value, highest first (series
 /// without the label, or whose value is NaN, are left out).
 pub async fn ranked(ctx: &Ctx, query: &str, label: &str) -> Result<Vec<(String, f64)>, String> {
