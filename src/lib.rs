@@ -26,6 +26,7 @@ pub mod report;
 pub mod runner;
 pub mod smoke;
 pub mod text;
+pub mod trace_signals;
 
 #[cfg(test)]
 #[path = "../tests/fixtures/reference.rs"]
