@@ -104,6 +104,9 @@ pub enum Command {
     /// Run the checks and write a signed submission for an instructor who cannot
     /// reach this environment.
     Submit(Box<SubmitArgs>),
+    /// Instructors: each trainee's own signing key for `lab submit`, derived from the
+    /// course key (one trainee cannot sign as another).
+    Key(KeyArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -421,6 +424,21 @@ pub struct GradeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The trainees, as the roster spells their names.
+    #[arg(required = true)]
+    pub trainees: Vec<String>,
+
+    /// The course key (else LAB_COURSE_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// The folder to write NAME.key into, one per trainee.
+    #[arg(long, short, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct SubmitArgs {
     /// The labs to submit (number, slug or id; default: all).
     pub labs: Vec<String>,
@@ -429,7 +447,8 @@ pub struct SubmitArgs {
     #[arg(long, env = "LAB_TRAINEE", value_name = "NAME")]
     pub trainee: String,
 
-    /// The course key your instructor handed out (else LAB_COURSE_KEY).
+    /// The key your instructor handed out: yours (`lab key`) or the course key
+    /// (else LAB_COURSE_KEY).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
 

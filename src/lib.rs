@@ -16,6 +16,8 @@ pub mod compose;
 pub mod docker;
 pub mod env;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod grade;
 pub mod images;
 pub mod loader;

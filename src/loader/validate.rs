@@ -203,6 +203,15 @@ pub fn lab(
                     format!("{p}.points"),
                     format!("points must not be negative (got {})", c.points),
                 );
+            } else if c.points > crate::model::lab::MAX_CHECK_POINTS {
+                r.at(
+                    format!("{p}.points"),
+                    format!(
+                        "points must be at most {} (got {}): totals must add up without overflow",
+                        crate::model::lab::MAX_CHECK_POINTS,
+                        c.points
+                    ),
+                );
             }
             if let Some(t) = c.timeout {
                 r.timeout(format!("{p}.timeout"), t.0);

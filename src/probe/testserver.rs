@@ -184,7 +184,7 @@ async fn serve(
     };
     let reply = routes
         .iter()
-        .find(|r| r.method == req.method && r.path == req.path)
+        .find(|r| r.method == req.method && (r.path == req.path || r.path == "*"))
         .map(|r| (r.handler)(&req))
         .unwrap_or_else(|| Reply::json(404, serde_json::json!({"message": "Not found"})));
     if !reply.delay.is_zero() {
