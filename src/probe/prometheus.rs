@@ -202,7 +202,9 @@ async fn instant(query: &str, ctx: &Ctx) -> Result<Vec<Series>, String> {
                             .collect()
                     })
                     .unwrap_or_default();
-                sample(s.get("value")).map(|(raw, value)| Series { labels, raw, value })
+                sample(s.get("value"))
+                    .or_else(|| histogram(s.get("histogram")))
+                    .map(|(raw, value)| Series { labels, raw, value })
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(unexpected),
@@ -217,6 +219,13 @@ async fn instant(query: &str, ctx: &Ctx) -> Result<Vec<Series>, String> {
         Some("matrix") => Err(format!(
             "the query `{query}` returns a range vector; an instant query needs an instant vector (drop the `[…]` range or wrap it in a function such as rate())"
         )),
+        Some("string") => {
+            let text = result.get(1).and_then(Value::as_str).ok_or_else(unexpected)?;
+            Err(format!(
+                "the query `{query}` returns the string {:?}, not a number",
+                clip(text, 60)
+            ))
+        }
         Some(other) => Err(format!(
             "the query `{query}` returns a {other}, not a number"
         )),
@@ -242,6 +251,21 @@ fn sample(v: Option<&Value>) -> Option<(String, f64)> {
     let raw = v?.as_array()?.get(1)?.as_str()?.to_string();
     let value = parse_number(&raw)?;
     Some((raw, value))
+}
+
+/// A native histogram sample (Prometheus 2.40+ with native histograms on, the
+/// default for some metrics in 3.x): `[1712345678.123, {"count": "12", "sum": "3.4",
+/// "buckets": [...]}]` → ("histogram of 12 observations, sum 3.4", 12.0). A
+/// comparison judges its count.
+fn histogram(v: Option<&Value>) -> Option<(String, f64)> {
+    let h = v?.as_array()?.get(1)?;
+    let count_raw = h.get("count")?.as_str()?;
+    let count = parse_number(count_raw)?;
+    let sum = h.get("sum").and_then(Value::as_str).unwrap_or("?");
+    Some((
+        format!("histogram of {count_raw} observations, sum {sum}"),
+        count,
+    ))
 }
 
 pub async fn query(c: &PrometheusQueryCheck, ctx: &Ctx) -> ProbeResult {
@@ -722,6 +746,38 @@ mod tests {
             "{e}"
         );
         assert!(e.contains(&format!("{}/api/v1/query", srv.url)), "{e}");
+    }
+
+    /// Prometheus's API doc (docs/querying/api.md, "Native histograms"): a vector
+    /// sample carries `histogram` instead of `value`.
+    #[tokio::test]
+    async fn query_native_histogram_samples_compare_their_count() {
+        let body = json!({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"__name__": "anchore_analysis_time_seconds", "job": "analyzer"},
+             "histogram": [1712345678.123, {"count": "4", "sum": "10.5",
+                "buckets": [[0, "2", "4", "3"], [0, "4", "8", "1"]]}]}]}});
+        let srv = answering(body, 200).await;
+        let mut c = q("anchore_analysis_time_seconds");
+        c.value = Some(">= 4".into());
+        assert_eq!(
+            run(&c, &srv).await,
+            Ok(Observation::pass(
+                "1 series; anchore_analysis_time_seconds{job=\"analyzer\"} = histogram of 4 observations, sum 10.5"
+            ))
+        );
+        c.value = Some("> 4".into());
+        assert!(matches!(run(&c, &srv).await, Ok(Observation::Fail { .. })));
+    }
+
+    #[tokio::test]
+    async fn query_string_result_errs_saying_it_is_not_a_number() {
+        let body = json!({"status": "success", "data": {"resultType": "string", "result": [1712345678.123, "hello"]}});
+        let srv = answering(body, 200).await;
+        let e = run(&q("\"hello\""), &srv).await.expect_err("string");
+        assert!(
+            e.contains("returns the string \"hello\", not a number"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
