@@ -17,6 +17,7 @@ pub mod prometheus;
 pub mod testing;
 #[cfg(test)]
 pub mod testserver;
+pub mod versions;
 
 use crate::model::CheckSpec;
 use std::collections::BTreeMap;
