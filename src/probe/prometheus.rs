@@ -769,6 +769,89 @@ mod tests {
         assert!(matches!(run(&c, &srv).await, Ok(Observation::Fail { .. })));
     }
 
+    /// Contract test: answers recorded from the real Debian Prometheus 2.53.3 and
+    /// 3.5.3 (tests/fixtures/reference/prometheus/record.sh) read as lab reads a live one.
+    #[tokio::test]
+    async fn recorded_answers_of_prometheus_2_53_and_3_5_are_read() {
+        for release in ["2.53", "3.5"] {
+            let file = |name: &str| -> serde_json::Value {
+                let path = format!(
+                    "{}/tests/fixtures/reference/prometheus/{release}/{name}.json",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture"))
+                    .expect("recorded JSON")
+            };
+            let serve = |name: &str, status: u16| {
+                let body = file(name);
+                async move {
+                    TestServer::start(Routes::new().get("/api/v1/query", Reply::json(status, body)))
+                        .await
+                }
+            };
+            let mut c = q("up");
+            c.labels = BTreeMap::from([("job".to_string(), "prometheus".to_string())]);
+            c.value = Some("== 1".into());
+            let r = run(&c, &serve("query-vector", 200).await).await;
+            assert!(
+                matches!(r, Ok(Observation::Pass { .. })),
+                "{release}: {r:?}"
+            );
+            let mut c = q("scalar(sum(up))");
+            c.value = Some("== 1".into());
+            let r = run(&c, &serve("query-scalar", 200).await).await;
+            assert!(
+                matches!(r, Ok(Observation::Pass { .. })),
+                "{release}: {r:?}"
+            );
+            let e = run(&q("up[5s]"), &serve("query-matrix", 200).await)
+                .await
+                .expect_err("matrix");
+            assert!(e.contains("range vector"), "{release}: {e}");
+            let e = run(&q("\"anchore\""), &serve("query-string", 200).await)
+                .await
+                .expect_err("string");
+            assert!(
+                e.contains("returns the string \"anchore\""),
+                "{release}: {e}"
+            );
+            let mut c = q("prometheus_http_request_duration_seconds");
+            c.value = Some(">= 1".into());
+            let r = run(&c, &serve("query-native-histogram", 200).await).await;
+            match &r {
+                Ok(Observation::Pass { actual }) => {
+                    assert!(
+                        actual.contains("histogram of 1 observations"),
+                        "{release}: {actual}"
+                    )
+                }
+                other => panic!("{release}: {other:?}"),
+            }
+            let e = run(&q("sum(up"), &serve("query-error", 400).await)
+                .await
+                .expect_err("bad query");
+            assert!(
+                e.contains("bad_data") && e.contains("unclosed left parenthesis"),
+                "{release}: {e}"
+            );
+            let srv = TestServer::start(
+                Routes::new().get("/api/v1/targets", Reply::json(200, file("targets"))),
+            )
+            .await;
+            let r = run_targets(&tc(&["prometheus", "analyzer"], "up"), &srv).await;
+            match &r {
+                Ok(Observation::Fail { actual, .. }) => {
+                    assert!(
+                        actual.starts_with("analyzer (127.0.0.1:9) down: "),
+                        "{release}: {actual}"
+                    );
+                    assert!(actual.contains("connection refused"), "{release}: {actual}");
+                }
+                other => panic!("{release}: {other:?}"),
+            }
+        }
+    }
+
     #[tokio::test]
     async fn query_string_result_errs_saying_it_is_not_a_number() {
         let body = json!({"status": "success", "data": {"resultType": "string", "result": [1712345678.123, "hello"]}});

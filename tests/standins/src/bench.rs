@@ -286,6 +286,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             "/usr/bin/anchore-manager",
             "/usr/bin/pg_isready",
             "/usr/bin/redis-cli",
+            "/usr/bin/postgres",
         ],
     )?);
     let anchore_image = |tag: &str, aliases: &[&str], cmd: &[&str], port: u16| {
