@@ -30,7 +30,9 @@ fn main() -> ExitCode {
                     other => other.starts_with("--") && other.contains('='),
                 };
                 if !ok {
-                    eprintln!("postgres: invalid argument: {a:?} (the stand-in takes -c name=value)");
+                    eprintln!(
+                        "postgres: invalid argument: {a:?} (the stand-in takes -c name=value)"
+                    );
                     return ExitCode::from(1);
                 }
             }
