@@ -21,6 +21,10 @@ struct Report<'a> {
     analyses: Vec<&'a Analysis>,
     /// `anchore_analysis_time_seconds_sum / _count` from Prometheus, when it answered.
     prometheus_mean_seconds: Option<f64>,
+    /// With an image, read from the environment: the log lines, the image's events and what
+    /// Prometheus recorded meanwhile, on one time axis, each entry with its source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signals: Option<crate::trace_signals::Joined>,
 }
 
 pub async fn run(args: TraceArgs, ui: &Ui) -> Result<i32> {
@@ -50,12 +54,20 @@ pub async fn run(args: TraceArgs, ui: &Ui) -> Result<i32> {
     } else {
         None
     };
+    // From the containers, the environment's API and Prometheus are there to ask; with log
+    // files (a support bundle), only when an Anchore or Prometheus URL is given.
+    let asked = args.target.anchore_url.is_some() || args.target.prometheus_url.is_some();
+    let signals = match &args.image {
+        Some(img) if args.log.is_empty() || asked => signals(&args, img, &chosen).await,
+        _ => None,
+    };
     if ui.json {
         let report = Report {
             schema_version: 1,
             image: args.image.as_deref(),
             analyses: chosen,
             prometheus_mean_seconds: mean,
+            signals,
         };
         println!(
             "{}",
@@ -70,6 +82,9 @@ pub async fn run(args: TraceArgs, ui: &Ui) -> Result<i32> {
                 "Prometheus: anchore_analysis_time_seconds_sum / _count = {:.3}s (the mean of every analysis since the analyzer started)",
                 m
             );
+        }
+        if let Some(j) = &signals {
+            print!("\n{}", crate::trace_signals::render(j));
         }
     } else {
         print!("{}", table(&chosen, ui));
@@ -149,6 +164,23 @@ fn from_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
         lines.extend(text.lines().map(|l| (name.clone(), l.to_string())));
     }
     Ok(lines)
+}
+
+/// The image's log lines joined with its events and Prometheus's record (each source that does
+/// not answer within a few seconds is named, not fatal).
+async fn signals(
+    args: &TraceArgs,
+    image: &str,
+    chosen: &[&Analysis],
+) -> Option<crate::trace_signals::Joined> {
+    let target = super::check::target(&args.target).ok()?;
+    let ctx = Ctx {
+        target: Arc::new(target),
+        http: crate::runner::http_client(),
+        docker: Arc::new(Err("not needed".into())),
+        deadline: Instant::now() + Duration::from_secs(5),
+    };
+    Some(crate::trace_signals::join(&ctx, image, chosen).await)
 }
 
 async fn prometheus_mean(args: &TraceArgs) -> Option<f64> {

@@ -6,6 +6,7 @@ pub mod answer;
 pub mod command;
 pub mod compose;
 pub mod container;
+pub mod events;
 pub mod file;
 pub mod grafana;
 mod grafana_schema;
@@ -167,6 +168,13 @@ pub enum Observation {
     Pending {
         actual: String,
     },
+    /// A failure whose cause the probe recognised, with the hint for that cause (shown
+    /// instead of the check's own).
+    FailCause {
+        expected: String,
+        actual: String,
+        hint: String,
+    },
 }
 
 impl Observation {
@@ -179,6 +187,17 @@ impl Observation {
         Observation::Fail {
             expected: expected.into(),
             actual: actual.into(),
+        }
+    }
+    pub fn fail_because(
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Observation::FailCause {
+            expected: expected.into(),
+            actual: actual.into(),
+            hint: hint.into(),
         }
     }
 }
