@@ -151,6 +151,12 @@ pub struct SmokeArgs {
     /// An Anchore Enterprise license file to copy into each environment.
     #[arg(long, value_name = "FILE")]
     pub license: Option<PathBuf>,
+
+    /// Use image TO wherever the stack uses FROM, in every scenario (repeatable; wins
+    /// over LAB_IMAGE_MAP), e.g. a Grafana release:
+    /// `docker.io/grafana/grafana:latest=lab-bench/grafana:12`.
+    #[arg(long = "image", value_name = "FROM=TO")]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Args)]

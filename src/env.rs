@@ -281,7 +281,8 @@ impl Environment {
             project: self.state.project.clone(),
             anchore: Endpoint::new(&e.anchore_url, &e.anchore_user, &anchore_password),
             prometheus: Endpoint::new(&e.prometheus_url, "", ""),
-            grafana: Endpoint::new(&e.grafana_url, &e.grafana_user, &grafana_password),
+            grafana: Endpoint::new(&e.grafana_url, &e.grafana_user, &grafana_password)
+                .once_refused_never_resent(),
             answers,
         }
     }

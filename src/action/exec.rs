@@ -623,6 +623,7 @@ async fn grafana_datasource(
     let g = &t.grafana;
     let get = format!("{}/api/datasources/name/{}", g.url, name);
     let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
+    refused(g, status)?;
     let want =
         json!({"name": name, "type": ds_type, "url": url, "access": "proxy", "isDefault": true});
     if status == 200 {
@@ -635,11 +636,22 @@ async fn grafana_datasource(
             )));
         }
         let uid = have["uid"].as_str().unwrap_or_default();
-        let put = format!("{}/api/datasources/uid/{uid}", g.url);
-        let (s, b) = c
+        let mut put = format!("{}/api/datasources/uid/{uid}", g.url);
+        let (mut s, mut b) = c
             .send(c.http.put(&put).json(&want), &put, Some(g))
             .await
             .map_err(Error::Usage)?;
+        // Grafana 9 has no PUT by uid (its router answers 404): update by id.
+        if s == 404 {
+            if let Some(id) = have["id"].as_i64() {
+                put = format!("{}/api/datasources/{id}", g.url);
+                (s, b) = c
+                    .send(c.http.put(&put).json(&want), &put, Some(g))
+                    .await
+                    .map_err(Error::Usage)?;
+            }
+        }
+        refused(g, s)?;
         if s != 200 {
             return Err(Error::Usage(format!(
                 "PUT {put} answered HTTP {s}: {}",
@@ -655,6 +667,7 @@ async fn grafana_datasource(
         .send(c.http.post(&post).json(&want), &post, Some(g))
         .await
         .map_err(Error::Usage)?;
+    refused(g, s)?;
     if s != 200 {
         return Err(Error::Usage(format!(
             "POST {post} answered HTTP {s}: {}",
@@ -664,6 +677,14 @@ async fn grafana_datasource(
     Ok(Done::Changed(format!(
         "added Grafana data source `{name}` ({ds_type}, {url})"
     )))
+}
+
+/// A 401 from Grafana: its refusal, which names the lockout (the password is not sent again).
+fn refused(g: &crate::probe::Endpoint, status: u16) -> Result<()> {
+    if status == 401 {
+        return Err(Error::Usage(crate::probe::grafana::refusal(g, false)));
+    }
+    Ok(())
 }
 
 /// Imports a dashboard as Grafana's UI does: every `__inputs` entry gets a value,
@@ -684,6 +705,7 @@ async fn grafana_import(
         Some(name) => {
             let get = format!("{}/api/datasources/name/{name}", g.url);
             let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
+            refused(g, status)?;
             if status != 200 {
                 return Err(Error::Usage(format!(
                     "Grafana has no data source `{name}` to bind the dashboard to (HTTP {status})"
@@ -733,6 +755,7 @@ async fn grafana_import(
         .send(c.http.post(&post).json(&body), &post, Some(g))
         .await
         .map_err(Error::Usage)?;
+    refused(g, s)?;
     if s != 200 {
         return Err(Error::Usage(format!(
             "POST {post} answered HTTP {s}: {}",

@@ -155,7 +155,10 @@ async fn scenario_run(
         "Running",
         &format!("lab {} {}", lab.lab.id(), scenario.name()),
     );
-    let env = match fresh(dir, &args.project, args.license.as_deref()) {
+    let env = match fresh(dir, &args.project, args.license.as_deref()).and_then(|mut e| {
+        e.images = crate::images::ImageMap::for_env(Some(&e.dir), &args.images)?;
+        Ok(e)
+    }) {
         Ok(e) => e,
         Err(e) => {
             o.error = Some(e.to_string());

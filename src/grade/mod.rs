@@ -641,7 +641,8 @@ fn target(
         project: t.project.clone(),
         anchore: endpoint(&t.anchore, &defaults.anchore_url, &defaults.anchore_user),
         prometheus: endpoint(&t.prometheus, &defaults.prometheus_url, ""),
-        grafana: endpoint(&t.grafana, &defaults.grafana_url, &defaults.grafana_user),
+        grafana: endpoint(&t.grafana, &defaults.grafana_url, &defaults.grafana_user)
+            .once_refused_never_resent(),
         answers,
     }
 }

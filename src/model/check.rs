@@ -149,6 +149,15 @@ impl CheckSpec {
             _ => false,
         }
     }
+
+    /// Whether the probe logs in to Grafana with the trainee's password.
+    pub fn logs_in_to_grafana(&self) -> bool {
+        match self {
+            CheckSpec::Http(h) => h.auth == Auth::Grafana,
+            CheckSpec::GrafanaDatasource(_) | CheckSpec::GrafanaDashboard(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The state a container must be in.

@@ -9,6 +9,7 @@ pub mod container;
 pub mod events;
 pub mod file;
 pub mod grafana;
+mod grafana_schema;
 pub mod http;
 pub mod jsonpath;
 pub mod logs;
@@ -17,11 +18,13 @@ pub mod prometheus;
 pub mod testing;
 #[cfg(test)]
 pub mod testserver;
+pub mod versions;
 
 use crate::model::CheckSpec;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +63,10 @@ pub struct Endpoint {
     pub url: String,
     pub user: String,
     pub password: Secret,
+    /// Set when the server refused these credentials (HTTP 401) and they must not be
+    /// sent again: shared by every clone, so by every check and retry of one run.
+    /// `None`: the server does not lock accounts, retries may send them again.
+    refused: Option<Arc<AtomicBool>>,
 }
 
 impl Endpoint {
@@ -79,6 +86,29 @@ impl Endpoint {
             url: url.trim_end_matches('/').to_string(),
             user: user.into(),
             password: Secret::new(password),
+            refused: None,
+        }
+    }
+
+    /// Credentials sent at most until the server refuses them once. Grafana counts
+    /// every refused password, basic auth included, and after 5 within 5 minutes
+    /// refuses even the right one for the rest of those 5 minutes (brute-force
+    /// login protection, on by default).
+    pub fn once_refused_never_resent(mut self) -> Self {
+        self.refused = Some(Arc::new(AtomicBool::new(false)));
+        self
+    }
+
+    /// Whether the server already refused these credentials in this run.
+    pub fn was_refused(&self) -> bool {
+        self.refused
+            .as_ref()
+            .is_some_and(|r| r.load(Ordering::SeqCst))
+    }
+
+    fn mark_refused(&self) {
+        if let Some(r) = &self.refused {
+            r.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -216,10 +246,18 @@ impl Ctx {
         let limit = self.remaining();
         let mut req = req.timeout(limit);
         if let Some(ep) = auth {
+            if ep.was_refused() {
+                return Err(grafana::refusal(ep, true));
+            }
             req = req.basic_auth(&ep.user, Some(ep.password.expose()));
         }
         let mut resp = req.send().await.map_err(|e| http_error(url, &e, limit))?;
         let status = resp.status().as_u16();
+        if status == 401 {
+            if let Some(ep) = auth {
+                ep.mark_refused();
+            }
+        }
         // Streamed, and never more than the cap: a server that sends without end
         // costs a few MiB, not all the memory there is.
         let cap = max_body();

@@ -202,7 +202,9 @@ async fn instant(query: &str, ctx: &Ctx) -> Result<Vec<Series>, String> {
                             .collect()
                     })
                     .unwrap_or_default();
-                sample(s.get("value")).map(|(raw, value)| Series { labels, raw, value })
+                sample(s.get("value"))
+                    .or_else(|| histogram(s.get("histogram")))
+                    .map(|(raw, value)| Series { labels, raw, value })
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(unexpected),
@@ -217,6 +219,13 @@ async fn instant(query: &str, ctx: &Ctx) -> Result<Vec<Series>, String> {
         Some("matrix") => Err(format!(
             "the query `{query}` returns a range vector; an instant query needs an instant vector (drop the `[…]` range or wrap it in a function such as rate())"
         )),
+        Some("string") => {
+            let text = result.get(1).and_then(Value::as_str).ok_or_else(unexpected)?;
+            Err(format!(
+                "the query `{query}` returns the string {:?}, not a number",
+                clip(text, 60)
+            ))
+        }
         Some(other) => Err(format!(
             "the query `{query}` returns a {other}, not a number"
         )),
@@ -383,6 +392,21 @@ fn sample(v: Option<&Value>) -> Option<(String, f64)> {
     let raw = v?.as_array()?.get(1)?.as_str()?.to_string();
     let value = parse_number(&raw)?;
     Some((raw, value))
+}
+
+/// A native histogram sample (Prometheus 2.40+ with native histograms on, the
+/// default for some metrics in 3.x): `[1712345678.123, {"count": "12", "sum": "3.4",
+/// "buckets": [...]}]` → ("histogram of 12 observations, sum 3.4", 12.0). A
+/// comparison judges its count.
+fn histogram(v: Option<&Value>) -> Option<(String, f64)> {
+    let h = v?.as_array()?.get(1)?;
+    let count_raw = h.get("count")?.as_str()?;
+    let count = parse_number(count_raw)?;
+    let sum = h.get("sum").and_then(Value::as_str).unwrap_or("?");
+    Some((
+        format!("histogram of {count_raw} observations, sum {sum}"),
+        count,
+    ))
 }
 
 pub async fn query(c: &PrometheusQueryCheck, ctx: &Ctx) -> ProbeResult {
@@ -894,6 +918,121 @@ mod tests {
             "{e}"
         );
         assert!(e.contains(&format!("{}/api/v1/query", srv.url)), "{e}");
+    }
+
+    /// Prometheus's API doc (docs/querying/api.md, "Native histograms"): a vector
+    /// sample carries `histogram` instead of `value`.
+    #[tokio::test]
+    async fn query_native_histogram_samples_compare_their_count() {
+        let body = json!({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"__name__": "anchore_analysis_time_seconds", "job": "analyzer"},
+             "histogram": [1712345678.123, {"count": "4", "sum": "10.5",
+                "buckets": [[0, "2", "4", "3"], [0, "4", "8", "1"]]}]}]}});
+        let srv = answering(body, 200).await;
+        let mut c = q("anchore_analysis_time_seconds");
+        c.value = Some(">= 4".into());
+        assert_eq!(
+            run(&c, &srv).await,
+            Ok(Observation::pass(
+                "1 series; anchore_analysis_time_seconds{job=\"analyzer\"} = histogram of 4 observations, sum 10.5"
+            ))
+        );
+        c.value = Some("> 4".into());
+        assert!(matches!(run(&c, &srv).await, Ok(Observation::Fail { .. })));
+    }
+
+    /// Contract test: answers recorded from the real Debian Prometheus 2.53.3 and
+    /// 3.5.3 (tests/fixtures/reference/prometheus/record.sh) read as lab reads a live one.
+    #[tokio::test]
+    async fn recorded_answers_of_prometheus_2_53_and_3_5_are_read() {
+        for release in ["2.53", "3.5"] {
+            let file = |name: &str| -> serde_json::Value {
+                let path = format!(
+                    "{}/tests/fixtures/reference/prometheus/{release}/{name}.json",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture"))
+                    .expect("recorded JSON")
+            };
+            let serve = |name: &str, status: u16| {
+                let body = file(name);
+                async move {
+                    TestServer::start(Routes::new().get("/api/v1/query", Reply::json(status, body)))
+                        .await
+                }
+            };
+            let mut c = q("up");
+            c.labels = BTreeMap::from([("job".to_string(), "prometheus".to_string())]);
+            c.value = Some("== 1".into());
+            let r = run(&c, &serve("query-vector", 200).await).await;
+            assert!(
+                matches!(r, Ok(Observation::Pass { .. })),
+                "{release}: {r:?}"
+            );
+            let mut c = q("scalar(sum(up))");
+            c.value = Some("== 1".into());
+            let r = run(&c, &serve("query-scalar", 200).await).await;
+            assert!(
+                matches!(r, Ok(Observation::Pass { .. })),
+                "{release}: {r:?}"
+            );
+            let e = run(&q("up[5s]"), &serve("query-matrix", 200).await)
+                .await
+                .expect_err("matrix");
+            assert!(e.contains("range vector"), "{release}: {e}");
+            let e = run(&q("\"anchore\""), &serve("query-string", 200).await)
+                .await
+                .expect_err("string");
+            assert!(
+                e.contains("returns the string \"anchore\""),
+                "{release}: {e}"
+            );
+            let mut c = q("prometheus_http_request_duration_seconds");
+            c.value = Some(">= 1".into());
+            let r = run(&c, &serve("query-native-histogram", 200).await).await;
+            match &r {
+                Ok(Observation::Pass { actual }) => {
+                    assert!(
+                        actual.contains("histogram of 1 observations"),
+                        "{release}: {actual}"
+                    )
+                }
+                other => panic!("{release}: {other:?}"),
+            }
+            let e = run(&q("sum(up"), &serve("query-error", 400).await)
+                .await
+                .expect_err("bad query");
+            assert!(
+                e.contains("bad_data") && e.contains("unclosed left parenthesis"),
+                "{release}: {e}"
+            );
+            let srv = TestServer::start(
+                Routes::new().get("/api/v1/targets", Reply::json(200, file("targets"))),
+            )
+            .await;
+            let r = run_targets(&tc(&["prometheus", "analyzer"], "up"), &srv).await;
+            match &r {
+                Ok(Observation::Fail { actual, .. }) => {
+                    assert!(
+                        actual.starts_with("analyzer (127.0.0.1:9) down: "),
+                        "{release}: {actual}"
+                    );
+                    assert!(actual.contains("connection refused"), "{release}: {actual}");
+                }
+                other => panic!("{release}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn query_string_result_errs_saying_it_is_not_a_number() {
+        let body = json!({"status": "success", "data": {"resultType": "string", "result": [1712345678.123, "hello"]}});
+        let srv = answering(body, 200).await;
+        let e = run(&q("\"hello\""), &srv).await.expect_err("string");
+        assert!(
+            e.contains("returns the string \"hello\", not a number"),
+            "{e}"
+        );
     }
 
     #[tokio::test]

@@ -31,7 +31,8 @@ pub fn target_in(dir: &Path) -> Target {
         project: "lab-test".into(),
         anchore: Endpoint::new("http://127.0.0.1:9", "admin", "s3cret-anchore"),
         prometheus: Endpoint::new("http://127.0.0.1:9", "", ""),
-        grafana: Endpoint::new("http://127.0.0.1:9", "admin", "s3cret-grafana"),
+        grafana: Endpoint::new("http://127.0.0.1:9", "admin", "s3cret-grafana")
+            .once_refused_never_resent(),
         answers: Default::default(),
     }
 }

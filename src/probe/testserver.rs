@@ -281,7 +281,7 @@ pub fn ctx_for(anchore: &str, prometheus: &str, grafana: &str, limit: Duration) 
         project: "test".into(),
         anchore: Endpoint::new(anchore, "admin", ANCHORE_PASSWORD),
         prometheus: Endpoint::new(prometheus, "", ""),
-        grafana: Endpoint::new(grafana, "admin", GRAFANA_PASSWORD),
+        grafana: Endpoint::new(grafana, "admin", GRAFANA_PASSWORD).once_refused_never_resent(),
         answers: BTreeMap::new(),
     };
     Ctx {

@@ -325,7 +325,14 @@ async fn run_one(
             outcome,
             Ok(Observation::Pass { .. }) | Ok(Observation::Pending { .. })
         );
-        let retry_at = p.check.eventually.map(|e| Instant::now() + e.every.0);
+        // A password Grafana refused is not sent again: 5 refusals lock the account.
+        let refused =
+            !passed && p.check.spec.logs_in_to_grafana() && res.target.grafana.was_refused();
+        let retry_at = p
+            .check
+            .eventually
+            .filter(|_| !refused)
+            .map(|e| Instant::now() + e.every.0);
         match (passed, window_end, retry_at) {
             (false, Some(end), Some(next)) if next < end => {
                 let last = match &outcome {

@@ -341,3 +341,64 @@ fn a_plan_for_one_exercise_pulls_in_the_checks_it_needs() {
     let ids: Vec<&str> = p.checks.iter().map(|c| c.check.id.as_str()).collect();
     assert_eq!(ids, ["base", "top"]);
 }
+
+/// Grafana locks an account after 5 refused logins in 5 minutes, the right password
+/// included: a 401 ends the check's retries, and no later check of the run sends the
+/// password again.
+#[tokio::test]
+async fn a_password_grafana_refused_is_sent_once_per_run() {
+    use crate::model::check::{Auth, HttpCheck};
+    use crate::probe::testserver::{Reply, Routes, TestServer};
+    let srv = TestServer::start(Routes::new().get(
+        "/api/user",
+        Reply::json(
+            401,
+            serde_json::json!({"message": "Invalid username or password"}),
+        ),
+    ))
+    .await;
+    let dir = TempDir::new();
+    let mut target = target_in(dir.path());
+    target.grafana =
+        crate::probe::Endpoint::new(&srv.url, "admin", "wrong").once_refused_never_resent();
+    let login = |id: &str| {
+        let mut c = shell(id, "true");
+        c.check.spec = CheckSpec::Http(HttpCheck {
+            url: "{grafana}/api/user".into(),
+            auth: Auth::Grafana,
+            status: 200,
+            body: None,
+            json: None,
+        });
+        c.check.eventually = Some(Eventually {
+            within: Dur(Duration::from_secs(20)),
+            every: Dur(Duration::from_millis(50)),
+        });
+        c
+    };
+    let mut second = login("again");
+    second.check.needs = vec!["login".into()];
+    let p = plan(vec![login("login"), second, login("other")]);
+    let res = Resources::new(target, Err("unused".into()));
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let results = run(&p, &res, Options { concurrency: 1 }, tx).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        srv.requests().len(),
+        1,
+        "one refused login, not one per retry"
+    );
+    assert_eq!(results[0].status, Status::Failed);
+    assert_eq!(results[0].attempts, 1);
+    let actual = results[0].actual.clone().unwrap_or_default();
+    assert!(actual.contains("locks the account"), "{actual}");
+    assert_eq!(results[1].status, Status::Skipped);
+    assert_eq!(results[2].status, Status::Error);
+    let msg = results[2].message.clone().unwrap_or_default();
+    assert!(msg.contains("not asking Grafana"), "{msg}");
+}
