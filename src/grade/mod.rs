@@ -609,6 +609,7 @@ fn target(
         prometheus: endpoint(&t.prometheus, &defaults.prometheus_url, ""),
         grafana: endpoint(&t.grafana, &defaults.grafana_url, &defaults.grafana_user),
         answers,
+        moved_ports: Default::default(),
     }
 }
 

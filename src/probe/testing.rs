@@ -47,6 +47,7 @@ pub fn target_in(dir: &Path) -> Target {
         prometheus: Endpoint::new("http://127.0.0.1:9", "", ""),
         grafana: Endpoint::new("http://127.0.0.1:9", "admin", "s3cret-grafana"),
         answers: Default::default(),
+        moved_ports: Default::default(),
     }
 }
 
