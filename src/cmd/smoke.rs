@@ -49,7 +49,11 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                 .map(move |s| (*l, s))
         })
         .collect();
+    // --keep keeps the first broken scenario: one at a time unless --jobs says otherwise.
     let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
+        if args.keep {
+            return 1;
+        }
         let need = chosen
             .iter()
             .filter_map(|l| l.lab.prerequisites.memory_mib)
