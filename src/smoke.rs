@@ -149,6 +149,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Its environment was left running (`--keep`).
     pub kept: bool,
+    /// What went wrong outside the lab's material (the engine), said but not counted.
+    pub warnings: Vec<String>,
 }
 
 impl Outcome {
@@ -307,6 +309,7 @@ mod tests {
             ],
             error: None,
             kept: false,
+            warnings: vec![],
         };
         let rates = pass_rates(&[o(vec![]), o(vec![defect("b", "flaky".into())]), o(vec![])]);
         let key = |c: &str| ("01-x".to_string(), "solution".to_string(), c.to_string());

@@ -37,6 +37,8 @@ pub struct ImageSpec {
     pub cmd: Vec<String>,
     pub healthcheck: Option<Vec<String>>,
     pub expose: Vec<u16>,
+    /// Environment variables the image sets (`ENV`), as (name, value).
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +105,12 @@ fn dockerfile(spec: &ImageSpec) -> String {
     }
     for p in &spec.expose {
         d.push_str(&format!("EXPOSE {p}\n"));
+    }
+    for (k, v) in &spec.env {
+        d.push_str(&format!(
+            "ENV {k}={}\n",
+            serde_json::to_string(v).expect("a string")
+        ));
     }
     if let Some(h) = &spec.healthcheck {
         d.push_str(&format!(
@@ -307,6 +315,18 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
                 "healthcheck".into(),
             ]),
             expose: vec![port],
+            env: if base {
+                // Every nginx analysis lasts two Prometheus scrape intervals (5 s in
+                // the course's anchore-prometheus.yml) and more: lab 3's
+                // `processing-seen` is then seen by a scrape whatever the phase,
+                // where a 2 s analysis could fall between two scrapes.
+                vec![(
+                    "STANDIN_IMAGE_RULES".into(),
+                    r#"[{"match": "nginx", "seconds": 11}]"#.into(),
+                )]
+            } else {
+                vec![]
+            },
         }
     };
     Ok(vec![
@@ -367,6 +387,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
                 "healthcheck".into(),
             ]),
             expose: vec![3000],
+            env: vec![],
         },
         registry_image()?,
     ])
@@ -410,6 +431,7 @@ pub fn prometheus_image() -> Result<ImageSpec, String> {
         ],
         healthcheck: None,
         expose: vec![9090],
+        env: vec![],
     })
 }
 
@@ -433,6 +455,7 @@ pub fn registry_image() -> Result<ImageSpec, String> {
         cmd: vec!["serve".into(), "/etc/docker/registry/config.yml".into()],
         healthcheck: None,
         expose: vec![5000],
+        env: vec![],
     })
 }
 
@@ -634,6 +657,7 @@ mod tests {
             cmd: vec![],
             healthcheck: None,
             expose: vec![],
+            env: vec![],
         };
         let a = inputs_digest(&spec).unwrap();
         assert_eq!(a, inputs_digest(&spec).unwrap());
