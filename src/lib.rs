@@ -22,6 +22,7 @@ pub mod loader;
 pub mod model;
 pub mod ports;
 pub mod probe;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod smoke;
