@@ -140,7 +140,13 @@ pub struct SmokeArgs {
     #[arg(long)]
     pub keep: bool,
 
-    /// The compose project of the smoke environments (they run one at a time).
+    /// How many scenarios run at once (default: two per core, as many stacks as
+    /// the available memory holds at the labs' `memory_mib` each).
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+
+    /// The prefix of the smoke environments' compose projects (each scenario has its
+    /// own: `lab-smoke-02-prometheus-solution`).
     #[arg(long, default_value = "lab-smoke")]
     pub project: String,
 

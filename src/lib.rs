@@ -22,6 +22,7 @@ pub mod grade;
 pub mod images;
 pub mod loader;
 pub mod model;
+pub mod ports;
 pub mod probe;
 pub mod redact;
 pub mod report;

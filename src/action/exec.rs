@@ -83,6 +83,13 @@ pub async fn compose_for(env: &Environment) -> Result<Compose> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| env.compose_file())];
     if let Some(o) = crate::images::write_override(&env.dir, &env.compose_file(), &env.images)? {
+        if installed.flavor == compose::Flavor::V1 && crate::ports::load(&env.dir)?.is_some() {
+            return Err(Error::Usage(format!(
+                "the stack of {} publishes moved ports (.lab/ports.json), which needs Compose v2 \
+                 (2.24.4 or later: `ports: !override`); Compose v1 would publish the course's ports too",
+                env.dir.display()
+            )));
+        }
         files.push(o.strip_prefix(&env.dir).map(Path::to_path_buf).unwrap_or(o));
     }
     Ok(Compose::new(
@@ -158,12 +165,13 @@ async fn run_step(
             let doc = compose_doc(env)?;
             let started_services = preflight::services_started(&doc, services);
             let images = preflight::images(&doc, &started_services, &env.images);
-            preflight::check_ports(
-                &docker,
-                &env.state.project,
-                &preflight::published(&doc, &started_services),
-            )
-            .await?;
+            let mut published = preflight::published(&doc, &started_services);
+            if let Some(moved) = crate::ports::load(&env.dir)? {
+                for p in &mut published {
+                    p.port = moved.get(&p.port).copied().unwrap_or(p.port);
+                }
+            }
+            preflight::check_ports(&docker, &env.state.project, &published).await?;
             let pulled = pull::ensure(&docker, &images, env.pull, ui).await?;
             ui.status("Images", &pulled.line());
             ui.status(
@@ -828,6 +836,11 @@ async fn run_command(
     let shown = argv.join(" ");
     // anchorectl finds the environment's Anchore without the lab file naming a password.
     let t = target(env)?;
+    // A step's own URL to a course port follows the port when the stack's are moved.
+    let vars: std::collections::BTreeMap<&String, String> = vars
+        .iter()
+        .map(|(k, v)| (k, crate::ports::rewrite_url(v, &t.moved_ports)))
+        .collect();
     let out = tokio::process::Command::new(program)
         .args(&args)
         .env("ANCHORECTL_URL", &t.anchore.url)
@@ -835,7 +848,7 @@ async fn run_command(
         .env("ANCHORECTL_PASSWORD", t.anchore.password.expose())
         .env("COMPOSE_PROJECT_NAME", &env.state.project)
         .env("COMPOSE_FILE", compose_file_var(env))
-        .envs(vars)
+        .envs(&vars)
         .current_dir(&env.dir)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -866,7 +879,8 @@ async fn run_command(
 fn compose_file_var(env: &Environment) -> std::ffi::OsString {
     let mut v = env.compose_file().into_os_string();
     let o = crate::images::override_path(&env.dir);
-    if !env.images.is_empty() && o.is_file() {
+    let moving = crate::ports::path(&env.dir).is_file();
+    if (!env.images.is_empty() || moving) && o.is_file() {
         v.push(":");
         v.push(o);
     }

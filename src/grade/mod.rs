@@ -644,6 +644,7 @@ fn target(
         grafana: endpoint(&t.grafana, &defaults.grafana_url, &defaults.grafana_user)
             .once_refused_never_resent(),
         answers,
+        moved_ports: Default::default(),
     }
 }
 

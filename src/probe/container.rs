@@ -378,7 +378,17 @@ pub async fn probe(c: &ContainerCheck, ctx: &Ctx) -> ProbeResult {
                         f.name
                     ))
                 }
-                Ok(Ok(i)) => containers.push(facts_of(&f.name, &i, &wanted)),
+                Ok(Ok(i)) => {
+                    let mut facts = facts_of(&f.name, &i, &wanted);
+                    // A stack on moved ports (`crate::ports`) is judged on the course's.
+                    let moved = &ctx.target.moved_ports;
+                    facts.published = facts
+                        .published
+                        .iter()
+                        .map(|p| crate::ports::course_port(moved, *p))
+                        .collect();
+                    containers.push(facts)
+                }
                 // Removed between the listing and the inspection: it is not there.
                 Ok(Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404,

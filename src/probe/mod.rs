@@ -127,6 +127,9 @@ pub struct Target {
     pub grafana: Endpoint,
     /// Question id -> the trainee's answer as typed.
     pub answers: BTreeMap<String, String>,
+    /// Course host port -> the loopback port the stack publishes instead (see
+    /// `crate::ports`); empty when the stack publishes the course's ports.
+    pub moved_ports: crate::ports::Moved,
 }
 
 impl Target {

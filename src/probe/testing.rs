@@ -34,6 +34,7 @@ pub fn target_in(dir: &Path) -> Target {
         grafana: Endpoint::new("http://127.0.0.1:9", "admin", "s3cret-grafana")
             .once_refused_never_resent(),
         answers: Default::default(),
+        moved_ports: Default::default(),
     }
 }
 

@@ -283,6 +283,7 @@ pub fn ctx_for(anchore: &str, prometheus: &str, grafana: &str, limit: Duration) 
         prometheus: Endpoint::new(prometheus, "", ""),
         grafana: Endpoint::new(grafana, "admin", GRAFANA_PASSWORD).once_refused_never_resent(),
         answers: BTreeMap::new(),
+        moved_ports: Default::default(),
     };
     Ctx {
         target: Arc::new(target),

@@ -75,6 +75,7 @@ fn target(dir: &std::path::Path) -> Target {
         prometheus: Endpoint::new("http://127.0.0.1:9", "", ""),
         grafana: Endpoint::new("http://127.0.0.1:9", "admin", ""),
         answers: Default::default(),
+        moved_ports: Default::default(),
     }
 }
 
