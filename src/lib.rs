@@ -25,3 +25,4 @@ pub mod report;
 pub mod runner;
 pub mod smoke;
 pub mod text;
+pub mod trace;

@@ -8,6 +8,7 @@ pub mod junit;
 pub mod markdown;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 use crate::cli::{ColorChoice, Global};
 use crate::error::Error;
