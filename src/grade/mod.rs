@@ -4,6 +4,7 @@
 //! `lab check` runs them. Nothing here prints: `report::gradebook` renders the book.
 
 pub mod bundle;
+pub mod watch;
 
 use crate::model::roster::{ManualScore, ManualScores, Roster, Trainee};
 use crate::model::{CheckSpec, Dur, LoadedLab};

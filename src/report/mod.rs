@@ -5,7 +5,12 @@ pub mod gradebook;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
+pub mod metrics;
+pub mod page;
+pub mod scrub;
+pub mod serve;
 #[cfg(test)]
 mod tests;
 pub mod trace;
@@ -80,6 +85,12 @@ impl Ui {
         if let Some(h) = e.hint() {
             eprintln!("{} {h}", cyan.apply_to("hint:"));
         }
+    }
+
+    /// `warning: …` on stderr.
+    pub fn warn(&self, message: &str) {
+        let yellow = self.style(Style::new().yellow().bold());
+        eprintln!("{} {message}", yellow.apply_to("warning:"));
     }
 
     /// A cargo-style status line on stderr: the verb right-aligned in 12 columns.

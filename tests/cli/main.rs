@@ -11,3 +11,4 @@ mod smoke;
 mod support;
 mod trace;
 mod validate;
+mod watch;
