@@ -183,7 +183,7 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
             super::check::write_atomic(path, text.as_bytes())?;
             ui.status("Wrote", &format!("the gradebook to {}", path.display()));
         }
-        None => print!("{text}"),
+        None => crate::redact::print(&text),
     }
     ui.status(
         "Finished",

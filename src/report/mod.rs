@@ -74,7 +74,7 @@ impl Ui {
     pub fn error(&self, e: &Error) {
         let red = self.style(Style::new().red().bold());
         let cyan = self.style(Style::new().cyan().bold());
-        let msg = e.to_string();
+        let msg = crate::redact::clean(&e.to_string());
         let mut lines = msg.lines();
         if let Some(first) = lines.next() {
             eprintln!("{} {first}", red.apply_to("error:"));
@@ -83,7 +83,7 @@ impl Ui {
             eprintln!("{} {l}", red.apply_to("error:"));
         }
         if let Some(h) = e.hint() {
-            eprintln!("{} {h}", cyan.apply_to("hint:"));
+            eprintln!("{} {}", cyan.apply_to("hint:"), crate::redact::clean(&h));
         }
     }
 
@@ -99,6 +99,10 @@ impl Ui {
             return;
         }
         let green = self.style(Style::new().green().bold());
-        eprintln!("{} {message}", green.apply_to(format!("{verb:>12}")));
+        eprintln!(
+            "{} {}",
+            green.apply_to(format!("{verb:>12}")),
+            crate::redact::clean(message)
+        );
     }
 }

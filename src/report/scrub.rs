@@ -1,32 +1,19 @@
 //! What the live views (`report::live`, `report::metrics`, `report::page`) pass every
 //! shown text through: URLs without their userinfo (`http://user:password@host` shows
 //! as `http://host`) and no control characters (a server's or a trainee's text
-//! cannot drive the terminal).
+//! cannot drive the terminal), and every secret `lab` knows masked: a thin name for
+//! [`crate::redact::clean`].
 
-use regex::Regex;
 use std::borrow::Cow;
-use std::sync::LazyLock;
 
-static USERINFO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#@\s]+@").expect("static regex")
-});
-
+/// Through the one redaction layer ([`crate::redact::clean`]): every registered
+/// secret and its encodings masked too.
 pub fn redact(s: &str) -> Cow<'_, str> {
-    let clean = if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        Cow::Owned(
-            s.chars()
-                .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-                .collect(),
-        )
-    } else {
+    let clean = crate::redact::clean(s);
+    if clean == s {
         Cow::Borrowed(s)
-    };
-    if !clean.contains('@') {
-        return clean;
-    }
-    match USERINFO.replace_all(&clean, "$1") {
-        Cow::Borrowed(_) => clean,
-        Cow::Owned(o) => Cow::Owned(o),
+    } else {
+        Cow::Owned(clean)
     }
 }
 
