@@ -27,3 +27,4 @@ pub mod runner;
 pub mod smoke;
 pub mod text;
 pub mod trace;
+pub mod trace_signals;

@@ -407,6 +407,24 @@ async fn measure(env: &Environment, m: &Measured) -> Result<String> {
         Measured::Prometheus(q) => crate::probe::prometheus::first_value(&c, q)
             .await
             .map(|v| v.to_string()),
+        Measured::AnchoreEvent {
+            field,
+            level,
+            event_type,
+        } => crate::probe::events::read(&c, &[])
+            .await
+            .and_then(|events| {
+                events
+                    .iter()
+                    .find(|e| e.is(level.as_deref(), event_type.as_deref()))
+                    .map(|e| e.field(*field).to_string())
+                    .ok_or_else(|| "the event log has no such event yet".to_string())
+            }),
+        Measured::PrometheusTop { query, label } => {
+            crate::probe::prometheus::ranked(&c, query, label)
+                .await
+                .map(|r| r[0].0.clone())
+        }
     };
     r.map_err(|e| Error::Usage(format!("cannot measure the answer: {e}")))
 }

@@ -26,6 +26,10 @@ struct Timelines<'a> {
     analyses: &'a [Analysis],
     /// `anchore_analysis_time_seconds_sum / _count` from Prometheus, when it answered.
     prometheus_mean_seconds: Option<f64>,
+    /// With an image, read from the environment: the log lines, the image's events and what
+    /// Prometheus recorded meanwhile, on one time axis, each entry with its source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signals: Option<crate::trace_signals::Joined>,
 }
 
 pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
@@ -90,12 +94,22 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
         } else {
             None
         };
+        // From the containers, the environment's API and Prometheus are there to ask; with
+        // log files (a support bundle), only when an Anchore or Prometheus URL is given.
+        let asked = args.target.anchore_url.is_some() || args.target.prometheus_url.is_some();
+        let signals = if containers.is_some() || asked {
+            let chosen: Vec<&Analysis> = kept.iter().collect();
+            signals(&args, img, &chosen).await
+        } else {
+            None
+        };
         if format == Format::Json {
             let report = Timelines {
                 schema_version: 1,
                 image: Some(img),
                 analyses: &kept,
                 prometheus_mean_seconds: mean,
+                signals,
             };
             println!(
                 "{}",
@@ -109,6 +123,9 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
                 println!(
                     "Prometheus: anchore_analysis_time_seconds_sum / _count = {m:.3}s (the mean of every analysis since the analyzer started)"
                 );
+            }
+            if let Some(j) = &signals {
+                print!("\n{}", crate::trace_signals::render(j));
             }
         }
     } else if args.summary {
@@ -293,6 +310,23 @@ async fn from_containers(args: &TraceArgs) -> Result<Vec<(String, String)>> {
         );
     }
     Ok(lines)
+}
+
+/// The image's log lines joined with its events and Prometheus's record (each source that does
+/// not answer within a few seconds is named, not fatal).
+async fn signals(
+    args: &TraceArgs,
+    image: &str,
+    chosen: &[&Analysis],
+) -> Option<crate::trace_signals::Joined> {
+    let target = super::check::target(&args.target).ok()?;
+    let ctx = Ctx {
+        target: Arc::new(target),
+        http: crate::runner::http_client(),
+        docker: Arc::new(Err("not needed".into())),
+        deadline: Instant::now() + Duration::from_secs(5),
+    };
+    Some(crate::trace_signals::join(&ctx, image, chosen).await)
 }
 
 async fn prometheus_mean(args: &TraceArgs) -> Option<f64> {

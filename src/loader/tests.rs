@@ -515,11 +515,13 @@ fn the_example_lab_uses_every_kind_action_and_answer_form() {
                 } => "analysis_duration",
                 AnswerExpect::Matches { .. } => "matches",
                 AnswerExpect::AnalysisThread { .. } => "analysis_thread",
+                AnswerExpect::AnchoreEvent { .. } => "anchore_event",
+                AnswerExpect::PrometheusTop { .. } => "prometheus_top",
                 AnswerExpect::FreeText => "free_text",
             });
         }
     }
-    assert_eq!(forms.len(), 6, "{forms:?}");
+    assert_eq!(forms.len(), 8, "{forms:?}");
 
     let checks: Vec<_> = lab.checks().map(|(_, c)| c).collect();
     assert!(checks.iter().any(|c| c.timeout.is_some()));

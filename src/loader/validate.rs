@@ -461,6 +461,12 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, Ans
                 AnswerExpect::Matches { pattern } => {
                     r.regex(format!("{p}.expect.pattern"), pattern)
                 }
+                AnswerExpect::AnchoreEvent {
+                    level, event_type, ..
+                } => event_filter_ok(r, &format!("{p}.expect"), level, event_type),
+                AnswerExpect::PrometheusTop { query, label } => {
+                    top_ok(r, &format!("{p}.expect"), query, label)
+                }
                 AnswerExpect::Number { of, tolerance } => {
                     if *tolerance < 0.0 || !tolerance.is_finite() {
                         r.at(
@@ -492,6 +498,47 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, Ans
                 r.regex(format!("{p}.stdout"), s);
             }
         }
+    }
+}
+
+/// An event filter as `/v2/events` takes it: level INFO or ERROR, a type prefix of
+/// `^[a-z0-9-_.*]+$`.
+fn event_filter_ok(r: &mut Report, p: &str, level: &Option<String>, event_type: &Option<String>) {
+    if let Some(l) = level {
+        if !(l.eq_ignore_ascii_case("INFO") || l.eq_ignore_ascii_case("ERROR")) {
+            r.at(
+                format!("{p}.level"),
+                format!("level must be INFO or ERROR, not {l:?}"),
+            );
+        }
+    }
+    if let Some(t) = event_type {
+        let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.*".contains(&b);
+        if t.is_empty() || !t.bytes().all(ok) {
+            r.at(
+                format!("{p}.event_type"),
+                format!(
+                    "event_type {t:?} is not a type prefix: lower-case letters, digits and - _ . * (e.g. \"system.image_analysis.\")"
+                ),
+            );
+        }
+    }
+}
+
+/// A query and the label that names its series.
+fn top_ok(r: &mut Report, p: &str, query: &str, label: &str) {
+    if query.trim().is_empty() {
+        r.at(format!("{p}.query"), "PromQL query is empty");
+    }
+    let mut chars = label.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        r.at(
+            format!("{p}.label"),
+            format!("{label:?} is not a Prometheus label name (letters, digits and _, e.g. job)"),
+        );
     }
 }
 
@@ -550,6 +597,15 @@ fn steps_ok(
                 ),
                 (None, Some(Measured::Prometheus(q))) if q.trim().is_empty() => {
                     r.at(format!("{p}.measured.prometheus"), "PromQL query is empty")
+                }
+                (
+                    None,
+                    Some(Measured::AnchoreEvent {
+                        level, event_type, ..
+                    }),
+                ) => event_filter_ok(r, &format!("{p}.measured.anchore_event"), level, event_type),
+                (None, Some(Measured::PrometheusTop { query, label })) => {
+                    top_ok(r, &format!("{p}.measured.prometheus_top"), query, label)
                 }
                 _ => {}
             }

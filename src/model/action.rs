@@ -117,6 +117,17 @@ pub enum Measured {
     AnalysisThread { service: String, image: String },
     /// The first value of an instant query.
     Prometheus(String),
+    /// A field of the newest event of the event log with this level and type prefix (what
+    /// `anchorectl event list --level ERROR` shows first).
+    AnchoreEvent {
+        field: crate::model::check::EventField,
+        #[serde(default)]
+        level: Option<String>,
+        #[serde(default)]
+        event_type: Option<String>,
+    },
+    /// The `label` of the series an instant query gives the highest value.
+    PrometheusTop { query: String, label: String },
 }
 
 impl Step {

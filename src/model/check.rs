@@ -383,8 +383,47 @@ pub enum AnswerExpect {
     /// The thread that analysed an image, as the analyzer's logs name it
     /// (`Thread-55181`; brackets and case do not matter).
     AnalysisThread { service: String, image: String },
+    /// The answer must be a field (`type`, `resource_id`, ...) of an event in the deployment's
+    /// event log (Anchore's `/v2/events`), of `level` and of a type starting with `event_type`
+    /// when they are given.
+    AnchoreEvent {
+        field: EventField,
+        #[serde(default)]
+        level: Option<String>,
+        #[serde(default)]
+        event_type: Option<String>,
+    },
+    /// The answer must be the `label` of the series an instant query gives the highest
+    /// value, e.g. the `job` of `max_over_time(process_resident_memory_bytes[30m])`.
+    PrometheusTop { query: String, label: String },
     /// Free text kept for the instructor: no points until graded.
     FreeText,
+}
+
+/// A field of an event of Anchore's event log, as `anchorectl event list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventField {
+    /// `system.image_analysis.registry_lookup_failed` (the EVENT TYPE column).
+    Type,
+    /// The resource the event is about, e.g. an image reference (RESOURCE ID).
+    ResourceId,
+    /// `image_reference`, `image_tag`, `image_digest` (RESOURCE TYPE).
+    ResourceType,
+    /// The service that raised it, e.g. `catalog` (SOURCE SERVICE).
+    SourceService,
+}
+
+impl EventField {
+    /// The field in words, as the column of `anchorectl event list` names it.
+    pub fn words(self) -> &'static str {
+        match self {
+            EventField::Type => "event type",
+            EventField::ResourceId => "resource id",
+            EventField::ResourceType => "resource type",
+            EventField::SourceService => "source service",
+        }
+    }
 }
 
 /// A value computed when the check runs.

@@ -44,6 +44,24 @@ pub async fn probe(c: &AnswerCheck, ctx: &Ctx) -> ProbeResult {
                 )
             })
         }
+        AnswerExpect::AnchoreEvent {
+            field,
+            level,
+            event_type,
+        } => {
+            let events = super::events::read(ctx, &[]).await?;
+            Ok(super::events::judge(
+                answer,
+                *field,
+                level.as_deref(),
+                event_type.as_deref(),
+                &events,
+            ))
+        }
+        AnswerExpect::PrometheusTop { query, label } => {
+            let ranked = super::prometheus::ranked(ctx, query, label).await?;
+            Ok(super::prometheus::judge_top(answer, label, &ranked))
+        }
         AnswerExpect::Number { of, tolerance } => {
             let Some(given) = parse_number(answer) else {
                 return Ok(Observation::fail(

@@ -6,6 +6,7 @@ pub mod answer;
 pub mod command;
 pub mod compose;
 pub mod container;
+pub mod events;
 pub mod file;
 pub mod grafana;
 pub mod http;
@@ -137,6 +138,13 @@ pub enum Observation {
     Pending {
         actual: String,
     },
+    /// A failure whose cause the probe recognised, with the hint for that cause (shown
+    /// instead of the check's own).
+    FailCause {
+        expected: String,
+        actual: String,
+        hint: String,
+    },
 }
 
 impl Observation {
@@ -149,6 +157,17 @@ impl Observation {
         Observation::Fail {
             expected: expected.into(),
             actual: actual.into(),
+        }
+    }
+    pub fn fail_because(
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Observation::FailCause {
+            expected: expected.into(),
+            actual: actual.into(),
+            hint: hint.into(),
         }
     }
 }

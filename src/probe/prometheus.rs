@@ -237,6 +237,147 @@ pub async fn first_value(ctx: &Ctx, query: &str) -> Result<f64, String> {
     }
 }
 
+/// One series of a range query: its labels and its (time, value) points, oldest first.
+pub type RangeSeries = (BTreeMap<String, String>, Vec<(f64, f64)>);
+
+/// The most points a range query asks for (Prometheus itself refuses more than 11,000).
+pub const MAX_RANGE_POINTS: f64 = 1000.0;
+
+/// A range query from `start` to `end` (seconds since the epoch), every `step` seconds (raised so
+/// that no series has more than [`MAX_RANGE_POINTS`] points).
+pub async fn range(
+    ctx: &Ctx,
+    query: &str,
+    start: f64,
+    end: f64,
+    step: f64,
+) -> Result<Vec<RangeSeries>, String> {
+    let step = step.max((end - start) / MAX_RANGE_POINTS).max(1.0);
+    let endpoint = format!("{}/api/v1/query_range", ctx.target.prometheus.url);
+    let (s, e, st) = (
+        format!("{start:.3}"),
+        format!("{end:.3}"),
+        format!("{step:.3}"),
+    );
+    let url = with_query(
+        &endpoint,
+        &[("query", query), ("start", &s), ("end", &e), ("step", &st)],
+    )?;
+    let (status, body) = ctx
+        .get(&url, prometheus_auth(&ctx.target.prometheus))
+        .await?;
+    let doc = json_answer(&url, status, &body)?;
+    if doc.get("status").and_then(Value::as_str) != Some("success") {
+        let msg = doc
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no error message");
+        return Err(format!(
+            "Prometheus at {} rejected the range query `{query}` (HTTP {status}): {msg}",
+            base(&endpoint)
+        ));
+    }
+    let unexpected = || format!("unexpected answer from {endpoint}: {}", clip(&body, 120));
+    let result = doc
+        .pointer("/data/result")
+        .and_then(Value::as_array)
+        .ok_or_else(unexpected)?;
+    result
+        .iter()
+        .map(|s| {
+            let labels = s
+                .get("metric")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let points = s
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(|p| {
+                            let t = p.get(0)?.as_f64()?;
+                            let (_, v) = sample(Some(p))?;
+                            Some((t, v))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok((labels, points))
+        })
+        .collect()
+}
+
+/// The `label` of each series an instant query returns, with its value, highest first (series
+/// without the label, or whose value is NaN, are left out).
+pub async fn ranked(ctx: &Ctx, query: &str, label: &str) -> Result<Vec<(String, f64)>, String> {
+    let series = instant(query, ctx).await?;
+    let mut out: Vec<(String, f64)> = series
+        .into_iter()
+        .filter(|s| !s.value.is_nan())
+        .filter_map(|s| s.labels.get(label).map(|l| (l.clone(), s.value)))
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if out.is_empty() {
+        return Err(format!(
+            "Prometheus has no series with a `{label}` label for `{query}` yet"
+        ));
+    }
+    Ok(out)
+}
+
+/// Judges an answer that must name the `label` of the highest series of `ranked` (highest
+/// first). Each way of getting it wrong has its own hint; the right name is never shown.
+pub fn judge_top(answer: &str, label: &str, ranked: &[(String, f64)]) -> Observation {
+    let a = answer
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == '`')
+        .trim()
+        .to_ascii_lowercase();
+    let shown = format!("{:?}", clip(answer.trim(), 60));
+    let expected = format!("the `{label}` of the series with the highest value");
+    let Some((top, top_value)) = ranked.first() else {
+        return Observation::fail(expected, "no series to compare");
+    };
+    if a == top.to_ascii_lowercase() {
+        let next = ranked
+            .get(1)
+            .map(|(l, v)| format!("; next {l} at {}", show_number(*v)))
+            .unwrap_or_default();
+        return Observation::pass(format!(
+            "{shown}: the highest, at {}{next}",
+            show_number(*top_value)
+        ));
+    }
+    if let Some(i) = ranked.iter().position(|(l, _)| l.to_ascii_lowercase() == a) {
+        return Observation::fail_because(
+            expected,
+            format!("{shown} ranks {} of {}", i + 1, ranked.len()),
+            "Another series is higher: compare every line over the whole window at its highest point, not the one that stands out at one moment (the legend names each line).",
+        );
+    }
+    if !a.is_empty()
+        && ranked
+            .iter()
+            .any(|(l, _)| a.contains(&l.to_ascii_lowercase()))
+    {
+        return Observation::fail_because(
+            expected,
+            format!("{shown} is not a `{label}` of the series"),
+            format!("Name it as the series' `{label}` label does (the name in the panel's legend), not as Docker names the container that runs it."),
+        );
+    }
+    Observation::fail_because(
+        expected,
+        format!("{shown} is not a `{label}` of the series"),
+        format!("Answer with one of the `{label}` names the panel's legend shows."),
+    )
+}
+
 /// `[1712345678.123, "1"]` → ("1", 1.0).
 fn sample(v: Option<&Value>) -> Option<(String, f64)> {
     let raw = v?.as_array()?.get(1)?.as_str()?.to_string();
@@ -430,6 +571,37 @@ pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_top_series_is_named_by_its_label_and_each_mistake_has_a_hint() {
+        let r = vec![
+            ("catalog".to_string(), 110e6),
+            ("policy-engine".to_string(), 40e6),
+            ("api".to_string(), 12e6),
+        ];
+        assert!(matches!(
+            judge_top(" Catalog ", "job", &r),
+            Observation::Pass { .. }
+        ));
+        for (answer, cause) in [
+            ("policy-engine", "Another series is higher"),
+            ("anchore-lab-catalog-1", "not as Docker names the container"),
+            ("the database", "one of the `job` names"),
+        ] {
+            match judge_top(answer, "job", &r) {
+                Observation::FailCause {
+                    expected,
+                    actual,
+                    hint,
+                } => {
+                    assert!(hint.contains(cause), "{answer}: {hint}");
+                    assert!(!expected.contains("catalog") && !hint.contains("catalog"));
+                    assert!(actual.contains(answer), "{actual}");
+                }
+                other => panic!("{answer}: {other:?}"),
+            }
+        }
+    }
+
     use super::*;
     use crate::probe::testserver::{self as ts, Reply, Routes, TestServer};
     use serde_json::json;

@@ -322,6 +322,11 @@ pub fn texts(r: &super::ProbeResult) -> Vec<String> {
             vec![actual.clone()]
         }
         Ok(super::Observation::Fail { expected, actual }) => vec![expected.clone(), actual.clone()],
+        Ok(super::Observation::FailCause {
+            expected,
+            actual,
+            hint,
+        }) => vec![expected.clone(), actual.clone(), hint.clone()],
         Err(e) => vec![e.clone()],
     }
 }

@@ -288,7 +288,9 @@ async fn run_one(
         match (passed, window_end, retry_at) {
             (false, Some(end), Some(next)) if next < end => {
                 let last = match &outcome {
-                    Ok(Observation::Fail { actual, .. }) => actual.clone(),
+                    Ok(
+                        Observation::Fail { actual, .. } | Observation::FailCause { actual, .. },
+                    ) => actual.clone(),
                     Err(e) => e.clone(),
                     Ok(_) => String::new(),
                 };
@@ -326,6 +328,23 @@ async fn run_one(
                         elapsed,
                         attempt,
                     ),
+                    Ok(Observation::FailCause {
+                        expected,
+                        actual,
+                        hint,
+                    }) => {
+                        let mut r = finish(
+                            p,
+                            Status::Failed,
+                            Some((Some(expected), actual)),
+                            None,
+                            elapsed,
+                            attempt,
+                        );
+                        // The cause's own hint says what to fix better than the check's.
+                        r.hint = Some(hint);
+                        r
+                    }
                     Err(e) => finish(p, Status::Error, None, Some(e), elapsed, attempt),
                 };
             }

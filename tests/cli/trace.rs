@@ -498,3 +498,151 @@ fn a_truncated_gzip_keeps_the_lines_before_the_damage_and_says_so() {
     let n = doc["analyses"].as_array().unwrap().len();
     assert!(n > 5 && n < 60, "{n}");
 }
+
+/// A loopback server playing Anchore's `/v2/events` and Prometheus's `query_range` for the
+/// postgres analysis of `BUNDLE` (12:59:13.476 to 13:00:32.494 on 2024-08-18).
+fn signals_server() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut first = String::new();
+            if r.read_line(&mut first).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                match r.read_line(&mut h) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if h == "\r\n" => break,
+                    Ok(_) => {}
+                }
+            }
+            let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let matrix = |labels: &str, values: &str| {
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{{labels}}},"values":[{values}]}}]}}}}"#
+                )
+            };
+            let body = if path.starts_with("/v2/events") {
+                r#"{"results":[
+                  {"event_id":"e2","created_at":"x","event":{"type":"user.image.analysis.completed","level":"INFO",
+                   "resource":{"id":"docker.io/postgres:latest","type":"image_tag","account_name":"admin"},
+                   "source":{"service_name":"catalog","host_id":"c1"},"message":"Image analysis available",
+                   "timestamp":"2024-08-18T13:00:32.600000Z"}},
+                  {"event_id":"e1","created_at":"x","event":{"type":"system.image_analysis.registry_lookup_failed","level":"ERROR",
+                   "resource":{"id":"docker.io/library/alpine:nope","type":"image_reference","account_name":"admin"},
+                   "source":{"service_name":"catalog","host_id":"c1"},"message":"m","timestamp":"2024-08-18T12:59:00Z"}}
+                 ],"next_page":false,"item_count":2,"page":1}"#
+                    .to_string()
+            } else if path.contains("anchore_analyzer_status") {
+                matrix("", r#"[1723985950,"0"],[1723985955,"1"],[1723986035,"0"]"#)
+            } else if path.contains("_sum") {
+                matrix(
+                    r#""status":"success""#,
+                    r#"[1723986030,"0"],[1723986035,"79.018"]"#,
+                )
+            } else if path.contains("_count") {
+                matrix(
+                    r#""status":"success""#,
+                    r#"[1723986030,"0"],[1723986035,"1"]"#,
+                )
+            } else {
+                r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.to_string()
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn events_and_metrics_join_the_log_lines_on_one_time_axis() {
+    let (d, a, _b) = files();
+    let url = signals_server();
+    let trace = |format: &str| {
+        run(lab()
+            .current_dir(d.path())
+            .args(["--format", format, "trace", "postgres:latest", "--log"])
+            .arg(&a)
+            .args(["--anchore-url", &url, "--prometheus-url", &url]))
+    };
+    let r = trace("human");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = &r.stdout;
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{out}"))
+    };
+    // In time order, each with its source; the other image's error event is not there.
+    let dequeued = at("[log       ] Thread-55181 image dequeued for analysis");
+    let processing = at("[prometheus] anchore_analyzer_status: 1 analyzer(s) processing");
+    let complete = at("[log       ] Thread-55181 analysis complete");
+    let observed = at(
+        "[prometheus] anchore_analysis_time_seconds observed 1 analysis (status=success), 79.018s each",
+    );
+    let event = at("[events    ] INFO user.image.analysis.completed (image_tag from catalog, e2)");
+    assert!(
+        dequeued < processing && processing < complete && complete < event,
+        "{out}"
+    );
+    assert!(event < observed, "{out}");
+    assert!(!out.contains("registry_lookup_failed"), "{out}");
+
+    let r = trace("json");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let sources: std::collections::BTreeSet<&str> = v["signals"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources.into_iter().collect::<Vec<_>>(),
+        ["events", "log", "prometheus"]
+    );
+    assert!(v["signals"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["available"] == true));
+}
+
+#[test]
+fn a_source_that_does_not_answer_is_named_and_the_others_still_show() {
+    let (d, a, _b) = files();
+    // A port nothing listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let r = run(lab()
+        .current_dir(d.path())
+        .args(["trace", "postgres:latest", "--log"])
+        .arg(&a)
+        .args(["--anchore-url", &dead, "--prometheus-url", &dead]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("[log       ] Thread-55181"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("(events not shown: cannot connect to"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("(prometheus not shown: cannot connect to"),
+        "{}",
+        r.stdout
+    );
+}

@@ -26,6 +26,7 @@ pub fn routes() -> Router<Shared> {
         .route("/v2/system/services", get(list_services))
         .route("/v2/images", get(list_images).post(add_image))
         .route("/v2/images/{image_digest}", get(get_image))
+        .merge(super::apievents::routes())
 }
 
 type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -180,6 +181,10 @@ async fn add_image(
         Ok(r) => r,
         Err(m) => return bad_request(m),
     };
+    if let Some(refused) = super::apievents::registry_lookup(&app, "admin", &req.pull_string).await
+    {
+        return refused;
+    }
     let new = NewImage {
         account: "admin".to_string(),
         pull_string: req.pull_string,

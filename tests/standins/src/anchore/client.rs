@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::events::{Event, Filter, NewEvent, Page};
 use super::image::{AnalysisStatus, AnchoreImage, ContentMetadata, ServiceReference};
 use super::store::{Counts, NewImage, Registration, Service};
 
@@ -170,5 +171,34 @@ impl OwnerClient {
 
     pub async fn counts(&self) -> Result<Counts, OwnerError> {
         self.send(self.http.get(self.url("/internal/counts"))).await
+    }
+
+    pub async fn add_event(&self, new: &NewEvent) -> Result<Event, OwnerError> {
+        self.send(self.http.post(self.url("/internal/events")).json(new))
+            .await
+    }
+
+    pub async fn events(&self, f: &Filter) -> Result<Page, OwnerError> {
+        self.send(self.http.post(self.url("/internal/events/query")).json(f))
+            .await
+    }
+
+    pub async fn delete_events(&self, f: &Filter) -> Result<Vec<String>, OwnerError> {
+        self.send(self.http.post(self.url("/internal/events/delete")).json(f))
+            .await
+    }
+
+    pub async fn event(&self, id: &str) -> Result<Event, OwnerError> {
+        self.send(self.http.get(self.url(&format!("/internal/events/{id}"))))
+            .await
+    }
+
+    pub async fn delete_event(&self, id: &str) -> Result<(), OwnerError> {
+        self.send::<serde_json::Value>(
+            self.http
+                .delete(self.url(&format!("/internal/events/{id}"))),
+        )
+        .await
+        .map(|_| ())
     }
 }

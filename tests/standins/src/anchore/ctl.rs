@@ -61,6 +61,7 @@ pub enum Cmd {
         timeout: Duration,
         services: Vec<String>,
     },
+    Event(super::ctl_events::EventCmd),
     Version,
     Help,
 }
@@ -83,6 +84,11 @@ Usage:
   anchorectl image list [-o text|json|json-raw]
   anchorectl system status [-o text|json|json-raw]
   anchorectl system wait [--timeout SECONDS] [--service-list a,b,...]
+  anchorectl event list [--level INFO|ERROR] [--event-type PREFIX] [--service NAME] [--host ID]
+                        [--resource-id ID] [--resource-type TYPE] [--since TIME] [--before TIME]
+                        [--page N] [--all] [-o text|json|json-raw|id]
+  anchorectl event get ID [-o text|json|json-raw|id]
+  anchorectl event delete ID
   anchorectl version
 
 Environment: ANCHORECTL_URL (default http://localhost:8228), ANCHORECTL_USERNAME (default admin),
@@ -130,6 +136,14 @@ pub fn parse(args: &[String], env: Env) -> Result<Cmd, String> {
         Some(f) => Output::parse(&f)?,
         None => Output::Text,
     };
+    if args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        == Some("event")
+    {
+        return parse_event(args, output);
+    }
     let mut wait = env_bool(env, "ANCHORECTL_IMAGE_WAIT")?;
     let mut force = env_bool(env, "ANCHORECTL_FORCE")?;
     let mut annotations = Vec::new();
@@ -205,6 +219,30 @@ pub fn parse(args: &[String], env: Env) -> Result<Cmd, String> {
         }
         other => Err(format!("unknown command {:?}\n\n{USAGE}", other.join(" "))),
     }
+}
+
+/// `event ...`: the output flag here, the rest in [`super::ctl_events`].
+fn parse_event(args: &[String], mut output: Output) -> Result<Cmd, String> {
+    let mut rest: Vec<&str> = Vec::new();
+    let mut it = args
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| *a != "event");
+    it.next();
+    while let Some(a) = it.next() {
+        match a.split_once('=') {
+            Some(("-o" | "--output", v)) => output = Output::parse(v)?,
+            _ if a == "-o" || a == "--output" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| format!("flag needs an argument: {a}"))?;
+                output = Output::parse(v)?;
+            }
+            _ if a == "-h" || a == "--help" => return Ok(Cmd::Help),
+            _ => rest.push(a),
+        }
+    }
+    super::ctl_events::parse(&rest, output).map(Cmd::Event)
 }
 
 /// How anchorectl reports errors (hashicorp multierror style, as in its documented output).

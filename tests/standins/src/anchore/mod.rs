@@ -49,12 +49,15 @@
 
 pub mod analysis;
 pub mod analyzer;
+pub mod apievents;
 pub mod apiext;
 pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod ctl;
+pub mod ctl_events;
+pub mod events;
 pub mod extras;
 pub mod healthcheck;
 pub mod image;
@@ -62,5 +65,6 @@ pub mod logging;
 pub mod metrics;
 pub mod owner;
 pub mod process;
+pub mod profile;
 pub mod server;
 pub mod store;

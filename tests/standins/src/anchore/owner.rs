@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::client::{AddResponse, DequeueResponse, OwnerMessage, TransitionRequest};
+use super::events::{Filter, NewEvent};
 use super::image::ServiceReference;
 use super::store::{NewImage, Registration, Store, StoreError};
 
@@ -70,6 +71,10 @@ pub fn router(owner: Shared) -> Router {
         .route("/internal/images/{digest}/transition", post(transition))
         .route("/internal/queues/images_to_analyze/dequeue", post(dequeue))
         .route("/internal/counts", get(counts))
+        .route("/internal/events", post(add_event))
+        .route("/internal/events/query", post(query_events))
+        .route("/internal/events/delete", post(delete_events))
+        .route("/internal/events/{id}", get(get_event).delete(delete_event))
         .fallback(|| async { message(StatusCode::NOT_FOUND, "no such internal route") })
         .with_state(owner)
 }
@@ -149,4 +154,43 @@ async fn transition(State(o): State<Shared>, Path(digest): Path<String>, body: B
 
 async fn counts(State(o): State<Shared>) -> Response {
     Json(o.store().counts()).into_response()
+}
+
+async fn add_event(State(o): State<Shared>, body: Bytes) -> Response {
+    match parse::<NewEvent>(&body) {
+        Ok(new) => match o.store().events.add(new, SystemTime::now()) {
+            Ok(e) => Json(e).into_response(),
+            Err(m) => bad(m),
+        },
+        Err(m) => bad(m),
+    }
+}
+
+async fn query_events(State(o): State<Shared>, body: Bytes) -> Response {
+    match parse::<Filter>(&body) {
+        Ok(f) => Json(o.store().events.list(&f)).into_response(),
+        Err(m) => bad(m),
+    }
+}
+
+async fn delete_events(State(o): State<Shared>, body: Bytes) -> Response {
+    match parse::<Filter>(&body) {
+        Ok(f) => Json(o.store().events.delete(&f)).into_response(),
+        Err(m) => bad(m),
+    }
+}
+
+async fn get_event(State(o): State<Shared>, Path(id): Path<String>) -> Response {
+    match o.store().events.get(&id) {
+        Some(e) => Json(e).into_response(),
+        None => message(StatusCode::NOT_FOUND, format!("no event {id}")),
+    }
+}
+
+async fn delete_event(State(o): State<Shared>, Path(id): Path<String>) -> Response {
+    if o.store().events.delete_one(&id) {
+        Json(json!({})).into_response()
+    } else {
+        message(StatusCode::NOT_FOUND, format!("no event {id}"))
+    }
 }

@@ -20,7 +20,7 @@ use super::config::{self, Command, Config, Role};
 use super::logging;
 use super::metrics::{self, Counter, Family, Histogram};
 use super::store::{Counts, Registration, DB_VERSION, VERSION};
-use super::{apiext, auth, extras, healthcheck, owner, process};
+use super::{apiext, auth, extras, healthcheck, owner, process, profile};
 
 /// Version of the v2 API the stand-in follows (the spec in FACTS.md §6).
 pub const API_VERSION: &str = "2.7.2";
@@ -110,6 +110,11 @@ pub fn operation_name(method: &Method, matched: Option<&str>) -> &'static str {
         (Some("/v2/images"), "POST") => "add_image",
         (Some("/v2/images"), _) => "list_images",
         (Some("/v2/images/{image_digest}"), _) => "get_image",
+        (Some("/v2/events"), "DELETE") => "delete_events",
+        (Some("/v2/events"), _) => "list_events",
+        (Some("/v2/events/{event_id}"), "DELETE") => "delete_event",
+        (Some("/v2/events/{event_id}"), _) => "get_event",
+        (Some("/v2/event-types"), _) => "list_event_types",
         (Some("/metrics"), _) => "prometheus_metrics",
         _ => "None",
     }
@@ -446,6 +451,10 @@ async fn run_anchore(cfg: Config) -> ExitCode {
             &format!("Received {sig}, shutting down"),
         );
     });
+    if let Err(e) = profile::start(&app, stop_rx.clone()) {
+        logging::error("MainThread", &main_loc, &e);
+        return ExitCode::FAILURE;
+    }
     tokio::spawn(heartbeat(app.clone(), stop_rx.clone()));
     let worker = (app.cfg.role == Role::Analyzer)
         .then(|| tokio::spawn(analyzer::run(app.clone(), stop_rx.clone())));

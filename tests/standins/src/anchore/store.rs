@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::clock;
+use super::events::{self, NewEvent, Source};
 use super::image::{
     can_transition, derive_image_id, AnalysisStatus, AnalysisStatusDetail, AnchoreImage,
     ContentMetadata, ImageContent, ImageDetail, ImageRef, ServiceReference, IMAGE_STATUSES,
@@ -135,6 +136,8 @@ pub struct Store {
     images: Vec<ImageEntry>,
     services: Vec<ServiceEntry>,
     seq: u64,
+    /// The event log (see [`events`]).
+    pub events: events::Log,
 }
 
 fn detail_entry(
@@ -153,7 +156,72 @@ fn detail_entry(
 
 impl Store {
     pub fn new() -> Store {
-        Store::default()
+        Store {
+            events: events::Log::new(),
+            ..Store::default()
+        }
+    }
+
+    /// Where an event raised by `service_name` on `host_id` comes from; with no `host_id`, the
+    /// first registered instance of the service (the catalog raises the user's events).
+    pub fn event_source(&self, service_name: &str, host_id: Option<&str>) -> Source {
+        let known = self.services.iter().find(|s| {
+            s.reg.service_name == service_name && host_id.is_none_or(|h| s.reg.host_id == h)
+        });
+        match known {
+            Some(s) => Source {
+                service_name: s.reg.service_name.clone(),
+                host_id: s.reg.host_id.clone(),
+                base_url: s.reg.base_url.clone(),
+                request_id: None,
+            },
+            None => Source {
+                service_name: service_name.to_string(),
+                host_id: host_id.unwrap_or(service_name).to_string(),
+                base_url: format!("http://{service_name}:8228"),
+                request_id: None,
+            },
+        }
+    }
+
+    /// The events an analysis's outcome raises: the analyzer's system event and the catalog's
+    /// user event.
+    fn analysis_events(&mut self, img: &AnchoreImage, by: &ServiceReference, now: SystemTime) {
+        let (system, user) = match img.analysis_status {
+            AnalysisStatus::Analyzed => {
+                (events::ANALYSIS_COMPLETED, events::USER_ANALYSIS_COMPLETED)
+            }
+            AnalysisStatus::AnalysisFailed => {
+                (events::ANALYSIS_FAILED, events::USER_ANALYSIS_FAILED)
+            }
+            _ => return,
+        };
+        let tag = img
+            .image_detail
+            .first()
+            .map(|d| d.full_tag.clone())
+            .unwrap_or_default();
+        let system_resource = if system.resource_type == "image_digest" {
+            img.image_digest.clone()
+        } else {
+            tag.clone()
+        };
+        let details = serde_json::json!({"image_digest": img.image_digest, "full_tag": tag});
+        let analyzer = self.event_source(&by.service_name, Some(&by.host_id));
+        let catalog = self.event_source("catalog", None);
+        for (kind, source, resource) in [(system, analyzer, system_resource), (user, catalog, tag)]
+        {
+            let _ = self.events.add(
+                NewEvent {
+                    event_type: kind.fq_type(),
+                    source,
+                    account: img.account_name.clone(),
+                    resource_id: resource,
+                    details: details.clone(),
+                },
+                now,
+            );
+        }
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -311,7 +379,9 @@ impl Store {
                 e.queued = seq;
             }
         }
-        Ok(e.image.clone())
+        let img = e.image.clone();
+        self.analysis_events(&img, source, now);
+        Ok(img)
     }
 
     pub fn counts(&self) -> Counts {

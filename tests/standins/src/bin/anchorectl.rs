@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use lab_standins::anchore::ctl::{self, Cmd, Output, Settings};
+use lab_standins::anchore::ctl_events::{self, EventCmd};
 use lab_standins::anchore::image::{is_digest, ImageRef};
 use serde_json::{json, Map, Value};
 
@@ -217,6 +218,7 @@ async fn run(cmd: Cmd, api: &Api) -> Result<String, String> {
                 .await?;
             Ok(render_other(&sys, output, ctl::system_text))
         }
+        Cmd::Event(e) => run_event(e, api).await,
         Cmd::SystemWait { timeout, services } => {
             let deadline = Instant::now() + timeout;
             loop {
@@ -244,6 +246,50 @@ async fn run(cmd: Cmd, api: &Api) -> Result<String, String> {
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
+        }
+    }
+}
+
+/// `event list|get|delete`: every page with `--all` (at most 100 pages), else the one asked for.
+async fn run_event(cmd: EventCmd, api: &Api) -> Result<String, String> {
+    match cmd {
+        EventCmd::List { query, all, output } => {
+            let mut events = Vec::new();
+            let mut pages = Vec::new();
+            let first: u32 = query
+                .iter()
+                .find(|(k, _)| k == "page")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(1);
+            let mut query: Vec<(String, String)> =
+                query.into_iter().filter(|(k, _)| k != "page").collect();
+            query.push(("page".into(), String::new()));
+            for page in first..first.saturating_add(100) {
+                if let Some(last) = query.last_mut() {
+                    last.1 = page.to_string();
+                }
+                let req = api.http.get(api.url("/events")).query(&query);
+                let body = api.call(req, "list events").await?;
+                if let Some(r) = body.get("results").and_then(Value::as_array) {
+                    events.extend(r.iter().cloned());
+                }
+                let more = body.get("next_page").and_then(Value::as_bool) == Some(true);
+                pages.push(body);
+                if !(all && more) {
+                    break;
+                }
+            }
+            Ok(ctl_events::list_output(&events, &pages, output))
+        }
+        EventCmd::Get { id, output } => {
+            let req = api.http.get(api.url(&format!("/events/{id}")));
+            let e = api.call(req, "get event").await?;
+            Ok(ctl_events::get_output(&e, output))
+        }
+        EventCmd::Delete { id } => {
+            let req = api.http.delete(api.url(&format!("/events/{id}")));
+            api.call(req, "delete event").await?;
+            Ok(format!(" ✔ Deleted event {id}\n"))
         }
     }
 }
