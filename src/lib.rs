@@ -29,6 +29,7 @@ pub mod report;
 pub mod runner;
 pub mod smoke;
 pub mod text;
+pub mod trace;
 pub mod trace_signals;
 
 #[cfg(test)]

@@ -137,6 +137,7 @@ pub async fn completed_analysis(
             events: Vec::new(),
             duration: seen.duration,
             outcome: Outcome::Complete,
+            ..Default::default()
         }),
         None => from_logs,
     }
