@@ -93,7 +93,12 @@ impl GradedCheck {
             kind: r.kind.to_string(),
             description: r.description.clone(),
             status,
-            expected: r.expected.clone(),
+            // Instructors see the value a trainee is never shown (an answer's).
+            expected: match (&r.reference, &r.expected) {
+                (Some(v), Some(e)) => Some(format!("{e}: {v}")),
+                (Some(v), None) => Some(v.clone()),
+                (None, e) => e.clone(),
+            },
             actual: r.actual.clone(),
             message: r.message.clone(),
             hint,
@@ -534,7 +539,7 @@ async fn run_until(
             results = &mut run => return (results, false),
             Some(ev) = rx.recv() => {
                 if let Event::Finished { index, result } = ev {
-                    finished[index] = Some(result);
+                    finished[index] = Some(*result);
                 }
             }
             _ = &mut sleep => break,
@@ -542,7 +547,7 @@ async fn run_until(
     }
     while let Ok(ev) = rx.try_recv() {
         if let Event::Finished { index, result } = ev {
-            finished[index] = Some(result);
+            finished[index] = Some(*result);
         }
     }
     let why = format!(
@@ -563,6 +568,8 @@ async fn run_until(
                 actual: None,
                 message: Some(why.clone()),
                 hint: p.check.hint.clone(),
+                cause: None,
+                reference: None,
                 duration: budget,
                 attempts: 0,
                 points: 0,

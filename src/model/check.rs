@@ -26,6 +26,10 @@ pub struct Check {
     pub points: i64,
     #[serde(default)]
     pub hint: Option<String>,
+    /// Hints for the causes of failure the probe tells apart (`credentials-missing:
+    /// ...`), replacing the probe's own words for them.
+    #[serde(default)]
+    pub causes: BTreeMap<String, String>,
     #[serde(flatten)]
     pub spec: CheckSpec,
 }

@@ -322,7 +322,10 @@ services:
         let mut c = check();
         c.services = vec!["cadvisor".into()];
         c.top_level_volumes = vec!["grafana-db-volume".into(), "prom-data".into()];
-        let Observation::Fail { expected, actual } = judge(&c, &doc()) else {
+        let Observation::Fail {
+            expected, actual, ..
+        } = judge(&c, &doc())
+        else {
             panic!()
         };
         assert_eq!(

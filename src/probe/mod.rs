@@ -121,6 +121,11 @@ pub enum Observation {
     Fail {
         expected: String,
         actual: String,
+        /// Which of the check's causes of failure the probe found, with its hint.
+        cause: Option<Cause>,
+        /// For instructors only (`lab grade --detail`): a value the trainee must
+        /// find themselves, such as the expected answer.
+        reference: Option<String>,
     },
     /// Nothing to judge yet: a free-text answer waits for the instructor.
     Pending {
@@ -138,6 +143,48 @@ impl Observation {
         Observation::Fail {
             expected: expected.into(),
             actual: actual.into(),
+            cause: None,
+            reference: None,
+        }
+    }
+
+    /// A failure whose cause the probe found: its id and the hint for it.
+    pub fn failed_because(
+        cause: Cause,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
+        Observation::Fail {
+            expected: expected.into(),
+            actual: actual.into(),
+            cause: Some(cause),
+            reference: None,
+        }
+    }
+
+    /// Adds what only an instructor may see to a failure.
+    pub fn with_reference(mut self, value: impl Into<String>) -> Self {
+        if let Observation::Fail { reference, .. } = &mut self {
+            *reference = Some(value.into());
+        }
+        self
+    }
+}
+
+/// Why a check failed, when its probe can tell one cause from another: a short id
+/// (`credentials-missing`, `metrics-off`, ...) a lab file may give its own hint
+/// (`causes:`), and the probe's hint for it, in words (never a regex or a JSON path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub id: &'static str,
+    pub hint: String,
+}
+
+impl Cause {
+    pub fn new(id: &'static str, hint: impl Into<String>) -> Self {
+        Cause {
+            id,
+            hint: hint.into(),
         }
     }
 }

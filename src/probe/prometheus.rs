@@ -634,7 +634,9 @@ mod tests {
         c.min_series = Some(3);
         let r = run(&c, &srv).await;
         match r {
-            Ok(Observation::Fail { expected, actual }) => {
+            Ok(Observation::Fail {
+                expected, actual, ..
+            }) => {
                 assert_eq!(expected, "at least 3 series");
                 assert!(actual.starts_with("2 series: "), "{actual}");
             }

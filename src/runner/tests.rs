@@ -17,6 +17,7 @@ fn shell(id: &str, script: &str) -> Planned {
             needs: vec![],
             points: 2,
             hint: Some(format!("fix {id}")),
+            causes: Default::default(),
             spec: CheckSpec::Command(CommandCheck {
                 argv: vec![script.into()],
                 shell: true,
