@@ -345,7 +345,12 @@ pub async fn grade_roster(
 fn needs_workdir(spec: &CheckSpec) -> bool {
     matches!(
         spec,
-        CheckSpec::File(_) | CheckSpec::Compose(_) | CheckSpec::Answer(_) | CheckSpec::Command(_)
+        CheckSpec::File(_)
+            | CheckSpec::Compose(_)
+            | CheckSpec::Answer(_)
+            | CheckSpec::Command(_)
+            | CheckSpec::ScrapeFile(_)
+            | CheckSpec::PrometheusConfig(_)
     )
 }
 

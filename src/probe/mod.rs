@@ -12,6 +12,7 @@ pub mod http;
 pub mod jsonpath;
 pub mod logs;
 pub mod prometheus;
+pub mod scrape;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
@@ -276,6 +277,8 @@ pub async fn probe(spec: &CheckSpec, ctx: &Ctx) -> ProbeResult {
         CheckSpec::Http(c) => http::probe(c, ctx).await,
         CheckSpec::PrometheusQuery(c) => prometheus::query(c, ctx).await,
         CheckSpec::PrometheusTargets(c) => prometheus::targets(c, ctx).await,
+        CheckSpec::PrometheusConfig(c) => prometheus::loaded_config(c, ctx).await,
+        CheckSpec::ScrapeFile(c) => scrape::probe(c, ctx).await,
         CheckSpec::GrafanaDatasource(c) => grafana::datasource(c, ctx).await,
         CheckSpec::GrafanaDashboard(c) => grafana::dashboard(c, ctx).await,
         CheckSpec::AnchoreImage(c) => anchore::image(c, ctx).await,

@@ -56,6 +56,8 @@ fn compose_check(services: &[&str]) -> ComposeCheck {
         image: None,
         ports: vec![],
         env: BTreeMap::new(),
+        enabled: vec![],
+        every_anchore_service: false,
         volumes: vec![],
         top_level_volumes: vec![],
     }
