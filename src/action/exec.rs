@@ -216,12 +216,27 @@ async fn run_step(
                 }
             )))
         }
-        Step::UncommentBlock { file, marker } => edit(
-            env,
+        Step::UncommentBlock {
             file,
-            &format!("uncommented the `{marker}` block"),
-            |t| compose_edit::uncomment_block(t, marker),
-        ),
+            marker,
+            otherwise_add,
+        } => {
+            let name = marker.trim().trim_end_matches(':').trim().to_string();
+            let snippet = match otherwise_add {
+                Some(s) => Some(asset_text(lab, s)?),
+                None => None,
+            };
+            edit(
+                env,
+                file,
+                &format!("uncommented (or added) the `{marker}` block"),
+                |t| match (compose_edit::uncomment_block(t, marker), &snippet) {
+                    (Ok(done), _) => Ok(done),
+                    (Err(_), Some(snippet)) => compose_edit::add_service(t, &name, snippet),
+                    (Err(e), None) => Err(e),
+                },
+            )
+        }
         Step::SetEnv {
             file,
             services,
@@ -233,6 +248,33 @@ async fn run_step(
             } else {
                 services.join(", ")
             };
+            // A deployment that takes the value from `.env` (Anchore 6.x) gets it
+            // changed there, as its instructions say; one service alone is changed
+            // in the compose file (`.env` would change them all).
+            let compose_text = std::fs::read_to_string(env.dir.join(file)).unwrap_or_default();
+            let from = services
+                .is_empty()
+                .then(|| compose_edit::interpolated_from(&compose_text, services, name))
+                .flatten();
+            if let Some(var) = from {
+                let dotenv = std::path::Path::new(file)
+                    .parent()
+                    .map(|p| p.join(".env"))
+                    .unwrap_or_else(|| ".env".into());
+                let dotenv = dotenv.display().to_string();
+                if !env.dir.join(&dotenv).exists() {
+                    write_atomic(&env.dir.join(&dotenv), b"").map_err(|source| Error::Write {
+                        path: dotenv.clone(),
+                        source,
+                    })?;
+                }
+                return edit(
+                    env,
+                    &dotenv,
+                    &format!("set {var}={value} in {dotenv} (which {name} on {which} reads)"),
+                    |t| Ok(compose_edit::dotenv_set(t, &var, value)),
+                );
+            }
             edit(env, file, &format!("set {name}={value} on {which}"), |t| {
                 compose_edit::set_env(t, services, name, value)
             })

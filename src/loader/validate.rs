@@ -521,6 +521,7 @@ fn steps_ok(
     for a in step.assets() {
         let field = match step {
             Step::AddService { .. } => "snippet",
+            Step::UncommentBlock { .. } => "otherwise_add",
             Step::WriteAsset { .. } => "asset",
             _ => "dashboard",
         };

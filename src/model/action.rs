@@ -22,8 +22,15 @@ pub enum Step {
         #[serde(default)]
         volumes: bool,
     },
-    /// Uncomment the commented-out block that starts with `marker` (e.g. `prometheus:`).
-    UncommentBlock { file: String, marker: String },
+    /// Uncomment the commented-out block that starts with `marker` (e.g. `prometheus:`);
+    /// in a file without that block, add the service from the snippet `otherwise_add`
+    /// (the course: "uncomment (or add and then uncomment)").
+    UncommentBlock {
+        file: String,
+        marker: String,
+        #[serde(default)]
+        otherwise_add: Option<String>,
+    },
     /// Set an environment variable on the named services (empty: every service that has it).
     SetEnv {
         file: String,
@@ -145,6 +152,10 @@ impl Step {
     pub fn assets(&self) -> Vec<&str> {
         match self {
             Step::AddService { snippet, .. } => vec![snippet],
+            Step::UncommentBlock {
+                otherwise_add: Some(snippet),
+                ..
+            } => vec![snippet],
             Step::WriteAsset { asset, .. } => vec![asset],
             Step::GrafanaImport { dashboard, .. } => vec![dashboard],
             _ => vec![],
