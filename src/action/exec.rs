@@ -8,7 +8,7 @@ use super::{preflight, pull};
 use crate::compose::{self, Compose};
 use crate::env::{self, Environment};
 use crate::error::{Error, Result};
-use crate::model::action::Measured;
+use crate::model::action::{Measured, Written};
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::probe::{Ctx, Target};
 use crate::report::Ui;
@@ -372,10 +372,11 @@ async fn run_step(
             question,
             value,
             measured,
+            written,
         } => {
             let value = match (value, measured) {
                 (Some(v), _) => v.clone(),
-                (None, Some(m)) => measure(env, m).await?,
+                (None, Some(m)) => measure(env, m, *written).await?,
                 (None, None) => {
                     return Err(Error::Usage(
                         "an answer step needs `value` or `measured`".into(),
@@ -420,7 +421,7 @@ async fn run_step(
 }
 
 /// Reads an answer off the environment, as a trainee would.
-async fn measure(env: &Environment, m: &Measured) -> Result<String> {
+async fn measure(env: &Environment, m: &Measured, written: Written) -> Result<String> {
     let c = ctx(env, Duration::from_secs(30))?;
     let c = Ctx {
         docker: Arc::new(crate::docker::connect().await),
@@ -432,14 +433,14 @@ async fn measure(env: &Environment, m: &Measured) -> Result<String> {
             if let Ok(a) = &a {
                 keep_analysis(env, service, image, a)?;
             }
-            a.map(|a| format!("{:.3}s", a.duration.unwrap_or_default()))
+            a.map(|a| written.seconds(a.duration.unwrap_or_default()))
         }
         Measured::AnalysisThread { service, image } => {
             let a = crate::probe::answer::completed_analysis(&c, service, image).await;
             if let Ok(a) = &a {
                 keep_analysis(env, service, image, a)?;
             }
-            a.map(|a| a.thread)
+            a.map(|a| written.thread(&a.thread))
         }
         Measured::Prometheus(q) => crate::probe::prometheus::first_value(&c, q)
             .await
