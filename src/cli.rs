@@ -394,6 +394,30 @@ pub struct GradeArgs {
     /// How long a Docker engine has to answer its first ping.
     #[arg(long, default_value = "3s", value_parser = duration_arg)]
     pub connect_timeout: std::time::Duration,
+
+    /// Grade again and again and keep a live table (trainee x lab, the exercise each
+    /// is on, time since their last progress, who is stuck); Ctrl-C ends it and writes
+    /// the last gradebook to --output when given.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// How often a watch grades, from the start of one round to the next (default 15s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub every: Option<std::time::Duration>,
+
+    /// A trainee on an exercise without progress this long is marked stuck (default 15m).
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub stuck_after: Option<std::time::Duration>,
+
+    /// Watch, and serve /metrics (Prometheus), the live page (/), each trainee's page
+    /// (/trainee/NAME) and /healthz on ADDR: PORT (on loopback) or HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+
+    /// Require the token held by this environment variable on every page (as
+    /// `Authorization: Bearer TOKEN` or `?token=TOKEN`); needed to listen beyond loopback.
+    #[arg(long, value_name = "VAR", requires = "serve")]
+    pub serve_token_env: Option<String>,
 }
 
 #[derive(Debug, Args)]

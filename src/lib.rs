@@ -21,6 +21,7 @@ pub mod images;
 pub mod loader;
 pub mod model;
 pub mod probe;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod smoke;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    lab::redact::register_from_env();
     let ui = report::Ui::new(&cli.global);
     let code = match cmd::run(cli, &ui) {
         Ok(code) => code,

@@ -299,7 +299,12 @@ async fn run_step(
                 .files
                 .get(asset.trim_start_matches("./"))
                 .ok_or_else(|| Error::Usage(format!("asset `{asset}` is missing from the lab")))?;
-            let path = env.dir.join(to);
+            // Inside the workspace, however its folders are linked.
+            let path =
+                crate::action::files::inside(&env.dir, to).map_err(|source| Error::Write {
+                    path: env.dir.join(to).display().to_string(),
+                    source,
+                })?;
             if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
                 return Ok(Done::Unchanged(format!(
                     "{to} is already the lab's {asset}"
@@ -383,14 +388,14 @@ async fn run_step(
                     ))
                 }
             };
-            let mut answers = env::read_answers(&env.dir)?;
-            if answers.get(question) == Some(&value) {
+            let previous = env::update_answers(&env.dir, |answers| {
+                answers.insert(question.clone(), value.clone())
+            })?;
+            if previous.as_ref() == Some(&value) {
                 return Ok(Done::Unchanged(format!(
                     "answer to `{question}` already recorded"
                 )));
             }
-            answers.insert(question.clone(), value.clone());
-            env::write_answers(&env.dir, &answers)?;
             Ok(Done::Changed(format!(
                 "recorded the answer to `{question}`: {}",
                 crate::text::clip(&value, 60)

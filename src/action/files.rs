@@ -17,9 +17,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{seq}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        // A new file, never through a link someone left at its name.
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)?
+        };
         f.write_all(bytes)?;
         f.sync_all()?;
         // Keep the file's permissions when it exists (a trainee's script may be executable).
@@ -32,6 +42,66 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `root/rel`, refused unless it stays inside `root` once every link in its folders
+/// is resolved (a symlinked folder must not carry a write out of the workspace). The
+/// folders are made as needed. The last component may be a link: the atomic rename
+/// replaces the link itself, never what it points to.
+pub fn inside(root: &Path, rel: &str) -> std::io::Result<PathBuf> {
+    use std::io::{Error, ErrorKind};
+    let rel_path = Path::new(rel);
+    if rel_path.is_absolute()
+        || rel_path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("`{rel}` is not a path inside the workspace"),
+        ));
+    }
+    let path = root.join(rel_path);
+    let parent = path.parent().unwrap_or(root);
+    std::fs::create_dir_all(parent)?;
+    let real_root = std::fs::canonicalize(root)?;
+    let real_parent = std::fs::canonicalize(parent)?;
+    if !real_parent.starts_with(&real_root) {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "`{rel}` leads out of the workspace through a symbolic link (to {});                  remove the link",
+                real_parent.display()
+            ),
+        ));
+    }
+    Ok(real_parent.join(path.file_name().unwrap_or_default()))
+}
+
+/// Removes the temporary files (`.NAME.tmp-PID-N`) that a process killed mid-write
+/// left in `dir`: those whose process is gone.
+pub fn clean_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .starts_with('.')
+            .then(|| name.rsplit_once(".tmp-"))
+            .flatten()
+            .and_then(|(_, rest)| rest.split('-').next()?.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only asks whether the process exists.
+        let alive = pid > 0
+            && (unsafe { libc::kill(pid, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM));
+        if !alive && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Copies `path` to `<backups>/<name>.<UTC timestamp>` and returns the copy's path.
@@ -87,6 +157,40 @@ mod tests {
     use super::*;
     use crate::probe::testing::TempDir;
     use std::time::Duration;
+
+    #[test]
+    fn a_symlinked_folder_cannot_carry_a_write_out_of_the_workspace() {
+        // Found by issue 14: write_asset followed a linked folder out of the workspace.
+        let ws = TempDir::new();
+        let outside = TempDir::new();
+        std::os::unix::fs::symlink(outside.path(), ws.path().join("grafana")).unwrap();
+        let e = inside(ws.path(), "grafana/datasource.yaml").unwrap_err();
+        assert!(e.to_string().contains("out of the workspace"), "{e}");
+        assert!(inside(ws.path(), "../x").is_err());
+        assert!(inside(ws.path(), "/etc/x").is_err());
+        let ok = inside(ws.path(), "prometheus/prometheus.yml").unwrap();
+        assert!(ok.starts_with(std::fs::canonicalize(ws.path()).unwrap()));
+    }
+
+    #[test]
+    fn temporaries_of_dead_writers_are_removed_and_live_ones_kept() {
+        // Found by issue 14: an interrupted adoption left `.tmp-PID` files forever.
+        let ws = TempDir::new();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = ws.path().join(format!(".state.json.tmp-{dead}-0"));
+        let live = ws
+            .path()
+            .join(format!(".state.json.tmp-{}-0", std::process::id()));
+        let old_style = ws.path().join(format!(".docker-compose.yaml.tmp-{dead}"));
+        for f in [&stale, &live, &old_style] {
+            std::fs::write(f, "x").unwrap();
+        }
+        clean_stale_temporaries(ws.path());
+        assert!(!stale.exists() && !old_style.exists());
+        assert!(live.exists());
+    }
 
     #[test]
     fn stamps_are_utc_calendar_times() {

@@ -52,9 +52,9 @@ pub fn run(labs: &Loaded, args: AnswerArgs, ui: &Ui) -> Result<i32> {
     let env = found.ok_or_else(|| Error::NoEnvironment {
         dir: dir.display().to_string(),
     })?;
-    let mut answers = env::read_answers(&env.dir)?;
-    let previous = answers.insert(q.id.clone(), value.to_string());
-    env::write_answers(&env.dir, &answers)?;
+    let previous = env::update_answers(&env.dir, |answers| {
+        answers.insert(q.id.clone(), value.to_string())
+    })?;
     let verb = if previous.is_some() {
         "Replaced"
     } else {

@@ -78,15 +78,12 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
             summary,
             checks: &results,
         };
-        print!("{}", json::render(&report));
+        crate::redact::print(&json::render(&report));
     } else {
         if !live.printed_live() {
-            print!("{}", human::render_all(&results, ui));
+            crate::redact::print(&human::render_all(&results, ui));
         }
-        print!(
-            "{}",
-            human::render_summary(&plan.lab_id, &summary, elapsed, ui)
-        );
+        crate::redact::print(&human::render_summary(&plan.lab_id, &summary, elapsed, ui));
     }
     Ok(if summary.ok() {
         exit::OK
@@ -148,21 +145,21 @@ fn remember(dir: &Path, lab_id: &str, s: &Summary) -> Result<()> {
     if !Environment::exists(dir) {
         return Ok(());
     }
-    let mut env = Environment::open(dir)?;
-    env.state.results.insert(
-        lab_id.to_string(),
-        env::LastResult {
-            at: crate::action::files::utc_stamp(std::time::SystemTime::now()),
-            passed: s.passed,
-            failed: s.failed,
-            errors: s.errors,
-            skipped: s.skipped,
-            pending: s.pending,
-            points: s.points,
-            possible: s.possible,
-        },
-    );
-    env.save()
+    Environment::update(dir, |state| {
+        state.results.insert(
+            lab_id.to_string(),
+            env::LastResult {
+                at: crate::action::files::utc_stamp(std::time::SystemTime::now()),
+                passed: s.passed,
+                failed: s.failed,
+                errors: s.errors,
+                skipped: s.skipped,
+                pending: s.pending,
+                points: s.points,
+                possible: s.possible,
+            },
+        );
+    })
 }
 
 /// The environment the flags name, with its folder; `None` for the environment when
@@ -228,8 +225,10 @@ pub fn target(a: &TargetArgs) -> Result<Target> {
 }
 
 /// Writes a report file atomically (see `action::files::write_atomic`).
+/// The text is redacted first ([`crate::redact::text`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::action::files::write_atomic(path, bytes).map_err(|source| Error::Write {
+    let text = crate::redact::text(&String::from_utf8_lossy(bytes));
+    crate::action::files::write_atomic(path, text.as_bytes()).map_err(|source| Error::Write {
         path: path.display().to_string(),
         source,
     })

@@ -143,12 +143,11 @@ pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
             items: &items,
             ok: !failed,
         };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("items serialize")
+        crate::redact::print(
+            &(serde_json::to_string_pretty(&report).expect("items serialize") + "\n"),
         );
     } else {
-        print!("{}", render_human(&items, ui));
+        crate::redact::print(&render_human(&items, ui));
     }
     Ok(if !docker_up {
         exit::DOCKER_UNREACHABLE

@@ -5,11 +5,42 @@ use crate::cli::{Format, GradeArgs};
 use crate::error::{exit, Error, Result};
 use crate::grade::{self, bundle, Gradebook, TraineeGrade};
 use crate::loader::{self, Loaded};
+use crate::model::roster::{ManualScores, Roster};
 use crate::model::LoadedLab;
 use crate::report::gradebook::{self, Show};
 use crate::report::Ui;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// What one grading round needs: the labs, the roster, the bundles and the
+/// instructor's scores, each read and checked once.
+pub struct Class<'a> {
+    pub chosen: Vec<&'a LoadedLab>,
+    pub roster: Option<Roster>,
+    pub bundles: Option<(PathBuf, bundle::Key)>,
+    pub manual: Option<ManualScores>,
+    pub opts: grade::Options,
+}
+
+impl Class<'_> {
+    /// Grades every environment and bundle once; `done` hears of each environment.
+    pub async fn round(&self, done: &(dyn Fn(&TraineeGrade) + Sync)) -> Result<Gradebook> {
+        let var = |name: &str| std::env::var(name).ok();
+        let mut trainees = match &self.roster {
+            Some(roster) => grade::grade_roster(roster, &self.chosen, self.opts, &var, done).await,
+            None => Vec::new(),
+        };
+        if let Some((dir, key)) = &self.bundles {
+            trainees.extend(bundle::grade_dir(dir, key, &self.chosen).map_err(Error::Usage)?);
+        }
+        let mut book = Gradebook::new(&self.chosen, trainees);
+        if let Some(m) = &self.manual {
+            book.apply_manual(m, &self.chosen);
+        }
+        Ok(book)
+    }
+}
 
 pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Result<i32> {
     let chosen = choose(labs, &args.labs)?;
@@ -28,6 +59,7 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
         };
 
     let mut from_bundles = Vec::new();
+    let mut bundles = None;
     if let Some(dir) = &args.bundles {
         let key = bundle::Key::load(
             args.key_file.as_deref(),
@@ -35,6 +67,7 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
         )
         .map_err(Error::Usage)?;
         from_bundles = bundle::grade_dir(dir, &key, &chosen).map_err(Error::Usage)?;
+        bundles = Some((dir.clone(), key));
     }
 
     let mut names: Vec<String> = roster
@@ -60,17 +93,33 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
         ),
         None => None,
     };
+    let opts = grade::Options {
+        jobs: args.jobs as usize,
+        probe_timeout: args.probe_timeout,
+        deadline: args.deadline,
+        connect_timeout: args.connect_timeout,
+        ..grade::Options::default()
+    };
+    let class = Class {
+        chosen,
+        roster,
+        bundles,
+        manual,
+        opts,
+    };
+    if args.watch || args.serve.is_some() {
+        return super::watch::run(&class, &args, format, ui).await;
+    }
+    if args.every.is_some() || args.stuck_after.is_some() {
+        return Err(Error::Usage(
+            "--every and --stuck-after are for a watch: add --watch (or --serve ADDR)".into(),
+        ));
+    }
+    let chosen = &class.chosen;
 
     let started = Instant::now();
     let mut trainees: Vec<TraineeGrade> = Vec::new();
-    if let Some(roster) = &roster {
-        let opts = grade::Options {
-            jobs: args.jobs as usize,
-            probe_timeout: args.probe_timeout,
-            deadline: args.deadline,
-            connect_timeout: args.connect_timeout,
-            ..grade::Options::default()
-        };
+    if let Some(roster) = &class.roster {
         let possible: i64 = chosen.iter().map(|l| l.lab.possible_points()).sum();
         let bar = (ui.interactive && !ui.quiet).then(|| {
             let pb = ProgressBar::with_draw_target(
@@ -113,34 +162,28 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
                 ),
             ),
         };
-        trainees = grade::grade_roster(roster, &chosen, opts, &var, &done).await;
+        trainees = grade::grade_roster(roster, chosen, class.opts, &var, &done).await;
         if let Some(pb) = bar {
             pb.finish_and_clear();
         }
     }
     trainees.extend(from_bundles);
 
-    let mut book = Gradebook::new(&chosen, trainees);
-    if let Some(m) = &manual {
-        book.apply_manual(m, &chosen);
+    let mut book = Gradebook::new(chosen, trainees);
+    if let Some(m) = &class.manual {
+        book.apply_manual(m, chosen);
     }
     let show = Show {
         detail: args.detail,
         answers: args.answers,
     };
-    let text = match format {
-        Format::Human => gradebook::human(&book, ui, show),
-        Format::Json => gradebook::json(&book),
-        Format::Csv => gradebook::csv(&book, show),
-        Format::Junit => gradebook::junit(&book),
-        Format::Markdown => gradebook::markdown(&book, show),
-    };
+    let text = render(&book, format, ui, show);
     match &args.output {
         Some(path) => {
             super::check::write_atomic(path, text.as_bytes())?;
             ui.status("Wrote", &format!("the gradebook to {}", path.display()));
         }
-        None => print!("{text}"),
+        None => crate::redact::print(&text),
     }
     ui.status(
         "Finished",
@@ -155,6 +198,17 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
     } else {
         exit::CHECKS_FAILED
     })
+}
+
+/// The gradebook in the chosen format.
+pub fn render(book: &Gradebook, format: Format, ui: &Ui, show: Show) -> String {
+    match format {
+        Format::Human => gradebook::human(book, ui, show),
+        Format::Json => gradebook::json(book),
+        Format::Csv => gradebook::csv(book, show),
+        Format::Junit => gradebook::junit(book),
+        Format::Markdown => gradebook::markdown(book, show),
+    }
 }
 
 /// The labs named (each once, in the course's order), or all of them but lab 0 (the

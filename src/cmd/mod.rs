@@ -16,6 +16,7 @@ pub mod stop;
 pub mod submit;
 pub mod trace;
 pub mod validate;
+pub mod watch;
 
 use crate::cli::{Cli, Command, Global};
 use crate::error::{Error, Result};

@@ -95,7 +95,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let elapsed = started.elapsed();
 
     if let Some(path) = &args.junit {
-        write_atomic(path, junit(&outcomes, elapsed).as_bytes()).map_err(write_err(path))?;
+        super::check::write_atomic(path, junit(&outcomes, elapsed).as_bytes())?;
     }
     if args.repeat > 1 {
         print_rates(&outcomes, ui);

@@ -143,10 +143,14 @@ pub async fn start_lab(
             "{}\n",
             bold.apply_to(format!("Lab {:02}: {}", lab.lab.number, lab.lab.title))
         );
-        print!("{}", markdown::render(&lab.instructions, width, ui));
+        crate::redact::print(&markdown::render(&lab.instructions, width, ui));
         println!();
         for (name, url) in urls(&env) {
-            println!("{} {url}", bold.apply_to(format!("{name:>12}")));
+            println!(
+                "{} {}",
+                bold.apply_to(format!("{name:>12}")),
+                crate::redact::url(&url)
+            );
         }
         println!("\nWhen you are done: lab check {}", lab.lab.number);
     }

@@ -136,12 +136,11 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
             .collect(),
     };
     if ui.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).expect("status serializes")
+        crate::redact::print(
+            &(serde_json::to_string_pretty(&status).expect("status serializes") + "\n"),
         );
     } else {
-        print!("{}", render(&status, ui));
+        crate::redact::print(&render(&status, ui));
     }
     Ok(if status.docker.is_some() {
         exit::DOCKER_UNREACHABLE

@@ -70,12 +70,17 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
         });
     }
     // Only the answers to the submitted labs' questions travel.
-    let answers = answers
+    let answers: std::collections::BTreeMap<String, String> = answers
         .into_iter()
         .filter(|(q, _)| chosen.iter().any(|l| l.lab.questions().any(|x| &x.id == q)))
         .collect();
+    // The answers are the trainee's own text: redacted like the evidence.
+    let answers = answers
+        .into_iter()
+        .map(|(q, a): (String, String)| (q, crate::redact::clean(&a)))
+        .collect();
     let payload = Payload {
-        trainee: args.trainee.trim().to_string(),
+        trainee: crate::redact::clean_line(args.trainee.trim()),
         tool: concat!("lab ", env!("CARGO_PKG_VERSION")).to_string(),
         created_at: crate::action::files::utc_stamp(std::time::SystemTime::now()),
         labs: out_labs,
@@ -87,7 +92,10 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
             file_safe(&payload.trainee)
         ))
     });
-    super::check::write_atomic(&path, bundle::sign(&payload, &key).as_bytes())?;
+    // Not through `check::write_atomic`: the payload is redacted before it is signed,
+    // and redacting the signed text could break its signature.
+    crate::action::files::write_atomic(&path, bundle::sign(&payload, &key).as_bytes())
+        .map_err(crate::error::write_err(&path))?;
     ui.status(
         "Wrote",
         &format!("{} (signed; send it to your instructor)", path.display()),

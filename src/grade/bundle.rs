@@ -55,6 +55,7 @@ impl Key {
             }
         };
         let key = bytes.trim_ascii().to_vec();
+        crate::redact::register(&String::from_utf8_lossy(&key));
         if key.len() < MIN_KEY_LEN {
             return Err(format!(
                 "the course key in {from} is too short ({} bytes; at least {MIN_KEY_LEN})",

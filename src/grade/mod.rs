@@ -4,6 +4,7 @@
 //! `lab check` runs them. Nothing here prints: `report::gradebook` renders the book.
 
 pub mod bundle;
+pub mod watch;
 
 use crate::model::roster::{ManualScore, ManualScores, Roster, Trainee};
 use crate::model::{CheckSpec, Dur, LoadedLab};
@@ -198,7 +199,7 @@ impl Gradebook {
                         .collect(),
                 })
                 .collect(),
-            trainees,
+            trainees: trainees.into_iter().map(TraineeGrade::cleaned).collect(),
         }
     }
 
@@ -241,6 +242,39 @@ impl Gradebook {
 }
 
 impl TraineeGrade {
+    /// Names, answers and evidence come from rosters, bundles and servers: redacted
+    /// and stripped of control characters before any gradebook shows them.
+    pub fn cleaned(mut self) -> TraineeGrade {
+        use crate::redact::{clean, clean_line};
+        let opt = |o: &mut Option<String>| {
+            if let Some(s) = o {
+                *s = clean(s);
+            }
+        };
+        self.trainee = clean_line(&self.trainee);
+        self.problems.iter_mut().for_each(|p| *p = clean(p));
+        self.answers = std::mem::take(&mut self.answers)
+            .into_iter()
+            .map(|(q, a)| (clean_line(&q), clean(&a)))
+            .collect();
+        if let Origin::Bundle { file } = &mut self.origin {
+            *file = clean_line(file);
+        }
+        for l in &mut self.labs {
+            l.lab = clean_line(&l.lab);
+            for c in &mut l.checks {
+                for s in [&mut c.id, &mut c.exercise, &mut c.kind, &mut c.description] {
+                    *s = clean_line(s);
+                }
+                opt(&mut c.expected);
+                opt(&mut c.actual);
+                opt(&mut c.message);
+                opt(&mut c.hint);
+            }
+        }
+        self
+    }
+
     pub fn points(&self) -> i64 {
         self.labs.iter().map(LabGrade::points).sum()
     }

@@ -2,6 +2,7 @@
 //! from the copy embedded in the binary), turns every parse error into a
 //! `file:line:column: field.path: message` diagnostic, and validates meaning.
 
+pub mod limits;
 mod positions;
 mod refine;
 pub mod roster;
@@ -155,8 +156,7 @@ fn path_raw(p: &Path) -> Result<Vec<RawLab>, Diagnostic> {
 
 fn read_lab_dir(dir: &Path, lab_file: &Path) -> Result<RawLab, Diagnostic> {
     let file = lab_file.display().to_string();
-    let text = std::fs::read_to_string(lab_file)
-        .map_err(|e| whole_file(file.clone(), format!("cannot read: {e}")))?;
+    let text = read_text(lab_file)?;
     let mut files = BTreeMap::new();
     collect_disk(dir, dir, &mut files, 0);
     Ok(RawLab {
@@ -219,6 +219,46 @@ pub fn parse_lab(file: &str, text: &str, index: &Index) -> Result<Lab, Diagnosti
     )
 }
 
+/// A text file read whole, refused above [`limits::MAX_YAML_BYTES`] before reading;
+/// invalid UTF-8 is named with its line and column.
+pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let cannot = |e: std::io::Error| whole_file(file.clone(), format!("cannot read: {e}"));
+    let f = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    f.take(limits::MAX_YAML_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() > limits::MAX_YAML_BYTES {
+        return Err(whole_file(
+            file,
+            format!(
+                "the file is larger than the {} MiB a YAML file may have here",
+                limits::MAX_YAML_BYTES >> 20
+            ),
+        ));
+    }
+    utf8(&file, bytes)
+}
+
+/// `bytes` as text, or the line and column of the first byte that is not UTF-8.
+pub fn utf8(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[start..]).chars().count() + 1;
+        Diagnostic {
+            file: file.to_string(),
+            line: Some(line),
+            column: Some(column),
+            path: String::new(),
+            message: "the file is not valid UTF-8 here; save it as UTF-8".into(),
+        }
+    })
+}
+
 /// Parses one YAML document into `T`: the error names the file, line, column and
 /// field path. `empty` is the message for an empty document.
 pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(
@@ -227,6 +267,15 @@ pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(
     index: &Index,
     empty: &str,
 ) -> Result<T, Diagnostic> {
+    if let Err(too) = limits::check(text) {
+        return Err(Diagnostic {
+            file: file.to_string(),
+            line: too.at.map(|p| p.line),
+            column: too.at.map(|p| p.column),
+            path: String::new(),
+            message: too.message,
+        });
+    }
     let de = serde_yaml::Deserializer::from_str(text);
     let err = match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => return Ok(v),
@@ -532,6 +581,7 @@ fn quoted(msg: &str, open: &str) -> Option<String> {
 /// Reads YAML as compose and the file checks see it: anchors resolved and `<<`
 /// merges applied, as a JSON value. Several documents: the first one.
 pub fn yaml_value(text: &str) -> Result<serde_json::Value, String> {
+    limits::check(text).map_err(|e| e.to_string())?;
     use serde::Deserialize;
     let mut v = match serde_yaml::Deserializer::from_str(text).next() {
         Some(first) => serde_yaml::Value::deserialize(first).map_err(|e| e.to_string())?,

@@ -167,6 +167,10 @@ impl Index {
     /// Builds the index; a document the event parser cannot read gives an empty index
     /// (serde_yaml reports that error with its own position).
     pub fn build(text: &str) -> Index {
+        // Too big or too deep: no index (the parse that follows refuses the text).
+        if super::limits::check(text).is_err() {
+            return Index { nodes: Vec::new() };
+        }
         let mut b = Builder {
             stack: Vec::new(),
             nodes: Vec::new(),

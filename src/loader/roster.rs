@@ -39,15 +39,7 @@ impl Report<'_> {
 }
 
 fn read(path: &Path) -> Result<String, Vec<Diagnostic>> {
-    std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic {
-            file: path.display().to_string(),
-            line: None,
-            column: None,
-            path: String::new(),
-            message: format!("cannot read: {e}"),
-        }]
-    })
+    super::read_text(path).map_err(|d| vec![d])
 }
 
 /// Reads a roster file. `var` looks up environment variables (a parameter so tests
@@ -212,6 +204,17 @@ pub fn parse_manual_scores(
         index: &index,
         out: Vec::new(),
     };
+    // serde keeps the last of two equal keys; an instructor meant one of them.
+    if let Some(n) = index.duplicate_key() {
+        let at = n.key.unwrap_or(n.value);
+        return Err(vec![Diagnostic {
+            file: file.to_string(),
+            line: Some(at.line),
+            column: Some(at.column),
+            path: n.path.clone(),
+            message: format!("`{}` is given twice; keep one", n.path),
+        }]);
+    }
     for (who, by_lab) in &scores {
         if !trainees.iter().any(|t| t == who) {
             let near = crate::error::nearest(who, trainees.iter().map(String::as_str));

@@ -551,6 +551,7 @@ fn steps_ok(
             question,
             value,
             measured,
+            ..
         } => {
             if !questions.contains_key(question.as_str()) {
                 r.at(
@@ -727,4 +728,20 @@ pub fn across_labs(labs: &[LoadedLab]) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod limit_tests {
+    #[test]
+    fn nan_and_infinite_comparisons_are_refused() {
+        // Found by issue 14: `== NaN` and `>= 1e999999` validated.
+        for v in ["== NaN", ">= 1e999999", "< -inf", "!= nan", "> infinity"] {
+            assert!(!super::comparison_ok(v), "{v}");
+            assert!(
+                !super::comparison_ok(v)
+                    || crate::probe::prometheus::Comparison::parse(v).is_none()
+            );
+        }
+        assert!(super::comparison_ok(">= 1e9"));
+    }
 }

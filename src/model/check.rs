@@ -30,8 +30,63 @@ pub struct Check {
     /// ...`), replacing the probe's own words for them.
     #[serde(default)]
     pub causes: BTreeMap<String, String>,
+    /// The most of a response body an HTTP-backed check reads (default 4 MiB):
+    /// `512KiB`, `16MiB`, or a number of bytes.
+    #[serde(default)]
+    pub max_body: Option<ByteSize>,
     #[serde(flatten)]
     pub spec: CheckSpec,
+}
+
+/// A size in bytes, written `512KiB`, `16MiB`, `1GiB` or as a plain number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ByteSize(pub usize);
+
+/// The largest `max_body` a check may ask for.
+pub const MAX_BODY_LIMIT: usize = 1 << 30;
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: usize = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size such as 512KiB, 16MiB or 4096"))?;
+        let mul: usize = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" | "KB" | "K" => 1 << 10,
+            "MiB" | "MB" | "M" => 1 << 20,
+            "GiB" | "GB" | "G" => 1 << 30,
+            u => {
+                return Err(format!(
+                    "`{u}` in `{s}` is not a size unit (KiB, MiB or GiB)"
+                ))
+            }
+        };
+        let bytes = n
+            .checked_mul(mul)
+            .filter(|b| (1..=MAX_BODY_LIMIT).contains(b))
+            .ok_or_else(|| format!("`{s}` is not between 1 byte and 1GiB"))?;
+        Ok(ByteSize(bytes))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::N(n) => n.to_string(),
+            Raw::S(s) => s,
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 fn one() -> i64 {

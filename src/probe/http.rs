@@ -307,6 +307,61 @@ mod tests {
         ts::assert_no_password(&r);
     }
 
+    /// A server that answers HTTP 200 and then sends `chunk` every `pause`, forever.
+    async fn streaming(chunk: usize, pause: Duration) -> String {
+        use tokio::io::AsyncWriteExt;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut req = [0u8; 4096];
+                    let _ = tokio::io::AsyncReadExt::read(&mut s, &mut req).await;
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+                        .await;
+                    let block = vec![b'x'; chunk];
+                    while s.write_all(&block).await.is_ok() {
+                        tokio::time::sleep(pause).await;
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut_at_the_cap_not_read_whole() {
+        // Found by issue 14: a 2 GB body took `lab check` to several GB.
+        let url = streaming(64 << 10, Duration::ZERO).await;
+        let started = Instant::now();
+        let r = crate::probe::MAX_BODY
+            .scope(1 << 20, probe(&check("{anchore}/metrics"), &quick(&url)))
+            .await;
+        let e = r.expect_err("too big");
+        assert!(
+            e.contains("larger than 1 MiB") && e.contains("max_body"),
+            "{e}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn a_server_still_streaming_at_the_deadline_is_not_called_silent() {
+        // Found by issue 14: "did not respond" for a server that was sending.
+        let url = streaming(10, Duration::from_millis(50)).await;
+        let r = probe(
+            &check("{anchore}/metrics"),
+            &ts::ctx(&url, Duration::from_millis(400)),
+        )
+        .await;
+        let e = r.expect_err("never ends");
+        assert!(
+            e.contains("still sending") && !e.contains("did not respond"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn segments_and_queries_are_encoded() {
         assert_eq!(segment("a b/c"), "a%20b%2Fc");

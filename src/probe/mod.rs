@@ -63,7 +63,18 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Registers the password (and any password in the URL's userinfo) with
+    /// [`crate::redact`], so no output shows it.
     pub fn new(url: &str, user: &str, password: &str) -> Self {
+        crate::redact::register_credentials(user, password);
+        if let Ok(u) = reqwest::Url::parse(url) {
+            if let Some(pw) = u.password() {
+                crate::redact::register_credentials(u.username(), pw);
+                if let Ok(plain) = percent_encoding::percent_decode_str(pw).decode_utf8() {
+                    crate::redact::register_credentials(u.username(), &plain);
+                }
+            }
+        }
         Endpoint {
             url: url.trim_end_matches('/').to_string(),
             user: user.into(),
@@ -236,16 +247,71 @@ impl Ctx {
         if let Some(ep) = auth {
             req = req.basic_auth(&ep.user, Some(ep.password.expose()));
         }
-        let resp = req.send().await.map_err(|e| http_error(url, &e, limit))?;
+        let mut resp = req.send().await.map_err(|e| http_error(url, &e, limit))?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| http_error(url, &e, limit))?;
+        // Streamed, and never more than the cap: a server that sends without end
+        // costs a few MiB, not all the memory there is.
+        let cap = max_body();
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if buf.len() + chunk.len() > cap {
+                        return Err(format!(
+                            "{} answered HTTP {status} with a body larger than {} (the check's                              `max_body`); it was not read further",
+                            strip_query(&crate::redact::url(url)),
+                            show_size(cap)
+                        ));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => {
+                    return Err(format!(
+                        "{} answered HTTP {status} but its body did not end within {} ({} read;                          the server is still sending)",
+                        strip_query(&crate::redact::url(url)),
+                        crate::model::format_duration(limit),
+                        show_size(buf.len())
+                    ))
+                }
+                Err(e) => return Err(http_error(url, &e, limit)),
+            }
+        }
+        // Redacted before anything keeps it: a server may echo the credentials.
+        let body = crate::redact::text(&String::from_utf8_lossy(&buf));
         Ok((status, body))
+    }
+}
+
+/// How much of a response body a probe reads by default (a check's `max_body`
+/// overrides it).
+pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+
+tokio::task_local! {
+    /// The body cap of the check being probed (the runner sets it per check).
+    pub static MAX_BODY: usize;
+}
+
+/// The body cap in force: the check's, else [`DEFAULT_MAX_BODY`].
+pub fn max_body() -> usize {
+    MAX_BODY.try_with(|m| *m).unwrap_or(DEFAULT_MAX_BODY)
+}
+
+/// `n` bytes in words: `4 MiB`, `512 KiB`, `100 bytes`.
+pub fn show_size(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
     }
 }
 
 /// A reqwest error in words: which URL, and whether it was refused, timed out, or else.
 pub fn http_error(url: &str, e: &reqwest::Error, limit: Duration) -> String {
-    let base = strip_query(url);
+    let shown = crate::redact::url(url);
+    let base = strip_query(&shown);
     if e.is_timeout() {
         format!(
             "no answer from {base} within {} (the server accepted the connection but did not respond)",
@@ -258,9 +324,12 @@ pub fn http_error(url: &str, e: &reqwest::Error, limit: Duration) -> String {
             cause = s.to_string();
             src = s.source();
         }
-        format!("cannot connect to {base}: {cause}")
+        format!("cannot connect to {base}: {}", crate::redact::text(&cause))
     } else {
-        format!("request to {base} failed: {e}")
+        format!(
+            "request to {base} failed: {}",
+            crate::redact::text(&e.to_string())
+        )
     }
 }
 

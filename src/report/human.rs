@@ -76,7 +76,7 @@ impl Live {
                 if !(self.ui.quiet && result.status == Status::Passed) {
                     // Results are what the user asked for: stdout, above the spinners.
                     let text = render_check(result, &self.ui);
-                    bars.suspend(|| print!("{text}"));
+                    bars.suspend(|| crate::redact::print(&text));
                 }
             }
         }

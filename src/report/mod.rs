@@ -5,7 +5,12 @@ pub mod gradebook;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
+pub mod metrics;
+pub mod page;
+pub mod scrub;
+pub mod serve;
 #[cfg(test)]
 mod tests;
 
@@ -68,7 +73,7 @@ impl Ui {
     pub fn error(&self, e: &Error) {
         let red = self.style(Style::new().red().bold());
         let cyan = self.style(Style::new().cyan().bold());
-        let msg = e.to_string();
+        let msg = crate::redact::clean(&e.to_string());
         let mut lines = msg.lines();
         if let Some(first) = lines.next() {
             eprintln!("{} {first}", red.apply_to("error:"));
@@ -77,8 +82,14 @@ impl Ui {
             eprintln!("{} {l}", red.apply_to("error:"));
         }
         if let Some(h) = e.hint() {
-            eprintln!("{} {h}", cyan.apply_to("hint:"));
+            eprintln!("{} {}", cyan.apply_to("hint:"), crate::redact::clean(&h));
         }
+    }
+
+    /// `warning: …` on stderr.
+    pub fn warn(&self, message: &str) {
+        let yellow = self.style(Style::new().yellow().bold());
+        eprintln!("{} {message}", yellow.apply_to("warning:"));
     }
 
     /// A cargo-style status line on stderr: the verb right-aligned in 12 columns.
@@ -87,6 +98,10 @@ impl Ui {
             return;
         }
         let green = self.style(Style::new().green().bold());
-        eprintln!("{} {message}", green.apply_to(format!("{verb:>12}")));
+        eprintln!(
+            "{} {}",
+            green.apply_to(format!("{verb:>12}")),
+            crate::redact::clean(message)
+        );
     }
 }

@@ -302,7 +302,7 @@ async fn run_one(
                 let _ = events.send(Event::Retrying {
                     index,
                     attempt,
-                    last,
+                    last: crate::redact::clean(&last),
                 });
                 tokio::time::sleep_until(next.into()).await;
             }
@@ -361,7 +361,9 @@ async fn attempt_once(check: &Check, res: &Resources, timeout: Duration) -> prob
         docker: res.docker.clone(),
         deadline: Instant::now() + timeout,
     };
-    match tokio::time::timeout(timeout + GRACE, probe::probe(&check.spec, &ctx)).await {
+    let cap = check.max_body.map_or(probe::DEFAULT_MAX_BODY, |b| b.0);
+    let probing = probe::MAX_BODY.scope(cap, probe::probe(&check.spec, &ctx));
+    match tokio::time::timeout(timeout + GRACE, probing).await {
         Ok(r) => r,
         Err(_) => Err(format!("timed out after {}", format_duration(timeout))),
     }
@@ -375,10 +377,14 @@ fn finish(
     duration: Duration,
     attempts: u32,
 ) -> CheckResult {
+    // What probes saw comes from servers, logs and trainees: redacted and stripped
+    // of control characters before it is kept.
+    let clean = |s: String| crate::redact::clean(&s);
     let (expected, actual) = match seen {
-        Some((e, a)) => (e, Some(a)),
+        Some((e, a)) => (e.map(clean), Some(clean(a))),
         None => (None, None),
     };
+    let message = message.map(clean);
     let c = &p.check;
     CheckResult {
         id: c.id.clone(),

@@ -18,6 +18,7 @@ fn shell(id: &str, script: &str) -> Planned {
             points: 2,
             hint: Some(format!("fix {id}")),
             causes: Default::default(),
+            max_body: None,
             spec: CheckSpec::Command(CommandCheck {
                 argv: vec![script.into()],
                 shell: true,

@@ -28,6 +28,7 @@ fn check(id: usize, spec: CheckSpec) -> Planned {
             points: 1,
             hint: None,
             causes: Default::default(),
+            max_body: None,
             spec,
         },
     }

@@ -1,5 +1,6 @@
 //! One integration test binary that runs the built `lab` as a user would.
 
+mod canary;
 mod commands;
 mod compose;
 mod docker;
@@ -11,3 +12,4 @@ mod smoke;
 mod support;
 mod trace;
 mod validate;
+mod watch;

@@ -65,6 +65,10 @@ pub enum Store {
     File,
 }
 
+static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"string "(?:[^"\\]|\\.)*"|"(?:[^"\\]|\\.)*""#).expect("static regex")
+});
+
 pub fn parse_config(text: &str) -> Result<DockerConfig, String> {
     if text.trim().is_empty() {
         return Ok(DockerConfig::default());
@@ -74,6 +78,8 @@ pub fn parse_config(text: &str) -> Result<DockerConfig, String> {
         let msg = msg
             .rsplit_once(" at line ")
             .map_or(msg.as_str(), |(m, _)| m);
+        // serde quotes the offending value, which may be an `auth`: never show it.
+        let msg = QUOTED.replace_all(msg, "a value");
         format!("{}:{}: {msg}", e.line(), e.column())
     })
 }
@@ -137,6 +143,7 @@ pub fn from_file(cfg: &DockerConfig, registry: &str) -> Result<Option<Credential
     };
     let (mut user, mut pass) = (e.username.clone(), e.password.clone());
     if let Some(a) = e.auth.as_deref().filter(|a| !a.is_empty()) {
+        crate::redact::register(a);
         let bytes = base64_decode(a)
             .ok_or_else(|| format!("the `auth` of `{key}` in `auths` is not valid base64"))?;
         let text = String::from_utf8(bytes)
@@ -146,8 +153,10 @@ pub fn from_file(cfg: &DockerConfig, registry: &str) -> Result<Option<Credential
             .ok_or_else(|| format!("the `auth` of `{key}` in `auths` is not `user:password`"))?;
         user = Some(u.to_string());
         pass = Some(p.to_string());
+        crate::redact::register_credentials(u, p);
     }
     if let Some(t) = e.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        crate::redact::register(t);
         return Ok(Some(Credential {
             username: user.unwrap_or_default(),
             secret: Secret::new(t),
@@ -564,5 +573,20 @@ mod tests {
         );
         let c = from_file(&cfg, "x.io").unwrap().unwrap();
         assert!(!format!("{c:?}").contains("T0KEN"));
+    }
+
+    #[test]
+    fn a_malformed_config_is_never_quoted_with_its_auth() {
+        // Found by issue 14: serde's message quoted the `auth` value.
+        for text in [
+            r#"{"auths":{"x.io":"Ym9iOnMzY3JldA=="}}"#,
+            r#"{"auths":{"x.io":{"auth":["Ym9iOnMzY3JldA=="]}}}"#,
+            r#"{"auths":{"x.io":{"auth":"Ym9iOnMzY3JldA==" "#,
+            r#"{"auths":{"x.io":{"Ym9iOnMzY3JldA==":1}}"#,
+        ] {
+            let e = parse_config(text).unwrap_err();
+            assert!(!e.contains("Ym9i"), "{e}");
+            assert!(e.contains(':'), "line:column kept: {e}");
+        }
     }
 }

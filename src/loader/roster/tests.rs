@@ -102,3 +102,43 @@ fn manual_score_mistakes_name_file_line_column_and_field() {
     let out: Vec<String> = cases.iter().map(|c| score_errors(c)).collect();
     insta::assert_snapshot!(out.join("\n---\n"));
 }
+
+#[test]
+fn duplicate_keys_in_manual_scores_are_refused_at_the_second() {
+    // Found by issue 14: serde kept the last of two, silently.
+    let e = parse_manual_scores(
+        "scores.yaml",
+        "alice:\n  02:\n    graph: 1\n    graph: 2\n",
+        &["alice".to_string()],
+        &labs(),
+    )
+    .unwrap_err();
+    let shown = e[0].to_string();
+    assert!(
+        shown.contains("scores.yaml:4:5") && shown.contains("twice"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_roster_that_is_not_utf8_is_named_with_line_and_column() {
+    // Found by issue 14: the error had no position.
+    let tmp = crate::probe::testing::TempDir::new();
+    let f = tmp.path().join("roster.yaml");
+    std::fs::write(&f, b"trainees:\n  - name: al\xffice\n").unwrap();
+    let e = roster(&f, &var).unwrap_err();
+    let shown = e[0].to_string();
+    assert!(
+        shown.contains("roster.yaml:2:13") && shown.contains("UTF-8"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_deep_roster_is_refused_quickly() {
+    let deep = format!("trainees: {}{}\n", "[".repeat(40_000), "]".repeat(40_000));
+    let t = std::time::Instant::now();
+    let e = roster_errors(&deep);
+    assert!(e.contains("nested more than"), "{e}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(1));
+}
