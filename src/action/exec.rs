@@ -8,7 +8,7 @@ use super::{preflight, pull};
 use crate::compose::{self, Compose};
 use crate::env::{self, Environment};
 use crate::error::{Error, Result};
-use crate::model::action::Measured;
+use crate::model::action::{Measured, Written};
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::probe::{Ctx, Target};
 use crate::report::Ui;
@@ -224,12 +224,27 @@ async fn run_step(
                 }
             )))
         }
-        Step::UncommentBlock { file, marker } => edit(
-            env,
+        Step::UncommentBlock {
             file,
-            &format!("uncommented the `{marker}` block"),
-            |t| compose_edit::uncomment_block(t, marker),
-        ),
+            marker,
+            otherwise_add,
+        } => {
+            let name = marker.trim().trim_end_matches(':').trim().to_string();
+            let snippet = match otherwise_add {
+                Some(s) => Some(asset_text(lab, s)?),
+                None => None,
+            };
+            edit(
+                env,
+                file,
+                &format!("uncommented (or added) the `{marker}` block"),
+                |t| match (compose_edit::uncomment_block(t, marker), &snippet) {
+                    (Ok(done), _) => Ok(done),
+                    (Err(_), Some(snippet)) => compose_edit::add_service(t, &name, snippet),
+                    (Err(e), None) => Err(e),
+                },
+            )
+        }
         Step::SetEnv {
             file,
             services,
@@ -241,6 +256,33 @@ async fn run_step(
             } else {
                 services.join(", ")
             };
+            // A deployment that takes the value from `.env` (Anchore 6.x) gets it
+            // changed there, as its instructions say; one service alone is changed
+            // in the compose file (`.env` would change them all).
+            let compose_text = std::fs::read_to_string(env.dir.join(file)).unwrap_or_default();
+            let from = services
+                .is_empty()
+                .then(|| compose_edit::interpolated_from(&compose_text, services, name))
+                .flatten();
+            if let Some(var) = from {
+                let dotenv = std::path::Path::new(file)
+                    .parent()
+                    .map(|p| p.join(".env"))
+                    .unwrap_or_else(|| ".env".into());
+                let dotenv = dotenv.display().to_string();
+                if !env.dir.join(&dotenv).exists() {
+                    write_atomic(&env.dir.join(&dotenv), b"").map_err(|source| Error::Write {
+                        path: dotenv.clone(),
+                        source,
+                    })?;
+                }
+                return edit(
+                    env,
+                    &dotenv,
+                    &format!("set {var}={value} in {dotenv} (which {name} on {which} reads)"),
+                    |t| Ok(compose_edit::dotenv_set(t, &var, value)),
+                );
+            }
             edit(env, file, &format!("set {name}={value} on {which}"), |t| {
                 compose_edit::set_env(t, services, name, value)
             })
@@ -343,10 +385,11 @@ async fn run_step(
             question,
             value,
             measured,
+            written,
         } => {
             let value = match (value, measured) {
                 (Some(v), _) => v.clone(),
-                (None, Some(m)) => measure(env, m).await?,
+                (None, Some(m)) => measure(env, m, *written).await?,
                 (None, None) => {
                     return Err(Error::Usage(
                         "an answer step needs `value` or `measured`".into(),
@@ -391,7 +434,7 @@ async fn run_step(
 }
 
 /// Reads an answer off the environment, as a trainee would.
-async fn measure(env: &Environment, m: &Measured) -> Result<String> {
+async fn measure(env: &Environment, m: &Measured, written: Written) -> Result<String> {
     let c = ctx(env, Duration::from_secs(30))?;
     let c = Ctx {
         docker: Arc::new(crate::docker::connect().await),
@@ -403,14 +446,14 @@ async fn measure(env: &Environment, m: &Measured) -> Result<String> {
             if let Ok(a) = &a {
                 keep_analysis(env, service, image, a)?;
             }
-            a.map(|a| format!("{:.3}s", a.duration.unwrap_or_default()))
+            a.map(|a| written.seconds(a.duration.unwrap_or_default()))
         }
         Measured::AnalysisThread { service, image } => {
             let a = crate::probe::answer::completed_analysis(&c, service, image).await;
             if let Ok(a) = &a {
                 keep_analysis(env, service, image, a)?;
             }
-            a.map(|a| a.thread)
+            a.map(|a| written.thread(&a.thread))
         }
         Measured::Prometheus(q) => crate::probe::prometheus::first_value(&c, q)
             .await

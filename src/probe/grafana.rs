@@ -292,13 +292,20 @@ pub async fn dashboard(c: &GrafanaDashboardCheck, ctx: &Ctx) -> ProbeResult {
         }
     }
     Ok(match first_failure {
-        Some(Observation::Fail { expected, actual }) if several => Observation::fail(
+        Some(Observation::Fail {
             expected,
-            format!(
+            actual,
+            cause,
+            reference,
+        }) if several => Observation::Fail {
+            expected,
+            actual: format!(
                 "{actual} ({} dashboards have this title; none passes)",
                 uids.len()
             ),
-        ),
+            cause,
+            reference,
+        },
         Some(f) => f,
         None => Observation::fail("a dashboard", "no dashboard"),
     })

@@ -14,6 +14,7 @@ pub mod http;
 pub mod jsonpath;
 pub mod logs;
 pub mod prometheus;
+pub mod scrape;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
@@ -166,6 +167,11 @@ pub enum Observation {
     Fail {
         expected: String,
         actual: String,
+        /// Which of the check's causes of failure the probe found, with its hint.
+        cause: Option<Cause>,
+        /// For instructors only (`lab grade --detail`): a value the trainee must
+        /// find themselves, such as the expected answer.
+        reference: Option<String>,
     },
     /// Nothing to judge yet: a free-text answer waits for the instructor.
     Pending {
@@ -190,6 +196,48 @@ impl Observation {
         Observation::Fail {
             expected: expected.into(),
             actual: actual.into(),
+            cause: None,
+            reference: None,
+        }
+    }
+
+    /// A failure whose cause the probe found: its id and the hint for it.
+    pub fn failed_because(
+        cause: Cause,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
+        Observation::Fail {
+            expected: expected.into(),
+            actual: actual.into(),
+            cause: Some(cause),
+            reference: None,
+        }
+    }
+
+    /// Adds what only an instructor may see to a failure.
+    pub fn with_reference(mut self, value: impl Into<String>) -> Self {
+        if let Observation::Fail { reference, .. } = &mut self {
+            *reference = Some(value.into());
+        }
+        self
+    }
+}
+
+/// Why a check failed, when its probe can tell one cause from another: a short id
+/// (`credentials-missing`, `metrics-off`, ...) a lab file may give its own hint
+/// (`causes:`), and the probe's hint for it, in words (never a regex or a JSON path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub id: &'static str,
+    pub hint: String,
+}
+
+impl Cause {
+    pub fn new(id: &'static str, hint: impl Into<String>) -> Self {
+        Cause {
+            id,
+            hint: hint.into(),
         }
     }
     pub fn fail_because(
@@ -358,6 +406,8 @@ pub async fn probe(spec: &CheckSpec, ctx: &Ctx) -> ProbeResult {
         CheckSpec::Http(c) => http::probe(c, ctx).await,
         CheckSpec::PrometheusQuery(c) => prometheus::query(c, ctx).await,
         CheckSpec::PrometheusTargets(c) => prometheus::targets(c, ctx).await,
+        CheckSpec::PrometheusConfig(c) => prometheus::loaded_config(c, ctx).await,
+        CheckSpec::ScrapeFile(c) => scrape::probe(c, ctx).await,
         CheckSpec::GrafanaDatasource(c) => grafana::datasource(c, ctx).await,
         CheckSpec::GrafanaDashboard(c) => grafana::dashboard(c, ctx).await,
         CheckSpec::AnchoreImage(c) => anchore::image(c, ctx).await,

@@ -322,7 +322,9 @@ pub fn texts(r: &super::ProbeResult) -> Vec<String> {
         Ok(super::Observation::Pass { actual }) | Ok(super::Observation::Pending { actual }) => {
             vec![actual.clone()]
         }
-        Ok(super::Observation::Fail { expected, actual }) => vec![expected.clone(), actual.clone()],
+        Ok(super::Observation::Fail {
+            expected, actual, ..
+        }) => vec![expected.clone(), actual.clone()],
         Ok(super::Observation::FailCause {
             expected,
             actual,

@@ -116,6 +116,13 @@ pub struct CheckResult {
     /// Why it erred or was skipped.
     pub message: Option<String>,
     pub hint: Option<String>,
+    /// Which cause of failure the probe found (`credentials-missing`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// What only an instructor may see (the expected answer): never serialized, so
+    /// `lab check --json` cannot show it; `lab grade --detail` reads it.
+    #[serde(skip)]
+    pub reference: Option<String>,
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
     pub attempts: u32,
@@ -140,7 +147,7 @@ pub enum Event {
     },
     Finished {
         index: usize,
-        result: CheckResult,
+        result: Box<CheckResult>,
     },
 }
 
@@ -252,7 +259,7 @@ pub async fn run_with(
             let _ = done.send(Some(result.status));
             let _ = events.send(Event::Finished {
                 index,
-                result: result.clone(),
+                result: Box::new(result.clone()),
             });
             (index, result)
         });
@@ -368,14 +375,6 @@ async fn run_one(
                         elapsed,
                         attempt,
                     ),
-                    Ok(Observation::Fail { expected, actual }) => finish(
-                        p,
-                        Status::Failed,
-                        Some((Some(expected), actual)),
-                        None,
-                        elapsed,
-                        attempt,
-                    ),
                     Ok(Observation::FailCause {
                         expected,
                         actual,
@@ -391,6 +390,28 @@ async fn run_one(
                         );
                         // The cause's own hint says what to fix better than the check's.
                         r.hint = Some(hint);
+                        r
+                    }
+                    Ok(Observation::Fail {
+                        expected,
+                        actual,
+                        cause,
+                        reference,
+                    }) => {
+                        let mut r = finish(
+                            p,
+                            Status::Failed,
+                            Some((Some(expected), actual)),
+                            None,
+                            elapsed,
+                            attempt,
+                        );
+                        if let Some(c) = cause {
+                            // The lab's own words for this cause, else the probe's.
+                            r.hint = Some(p.check.causes.get(c.id).cloned().unwrap_or(c.hint));
+                            r.cause = Some(c.id.to_string());
+                        }
+                        r.reference = reference;
                         r
                     }
                     Err(e) => finish(p, Status::Error, None, Some(e), elapsed, attempt),
@@ -452,6 +473,8 @@ fn finish(
         } else {
             None
         },
+        cause: None,
+        reference: None,
         duration,
         attempts,
         points: if status == Status::Passed {

@@ -20,6 +20,7 @@ fn shell(id: &str, script: &str) -> Planned {
             needs: vec![],
             points: 2,
             hint: Some(format!("fix {id}")),
+            causes: Default::default(),
             max_body: None,
             spec: CheckSpec::Command(CommandCheck {
                 argv: vec![script.into()],

@@ -39,7 +39,7 @@ const CASES: &[(&str, &[&str])] = &[
     // A kind or action that does not exist.
     (
         "07-unknown-check-kind.yaml",
-        &[r#"44:15: exercises[1].checks[0].kind: unknown variant `prometheus_target`, expected one of `container`, `compose`, `file`, `http`, `prometheus_query`, `prometheus_targets`, `grafana_datasource`, `grafana_dashboard`, `anchore_image`, `logs`, `answer`, `command`"#],
+        &[r#"44:15: exercises[1].checks[0].kind: unknown variant `prometheus_target`, expected one of `container`, `compose`, `file`, `http`, `prometheus_query`, `prometheus_targets`, `prometheus_config`, `scrape_file`, `grafana_datasource`, `grafana_dashboard`, `anchore_image`, `logs`, `answer`, `command`"#],
     ),
     (
         "08-unknown-action.yaml",
@@ -60,7 +60,7 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "12-missing-services.yaml",
-        &[r#"50:9: exercises[1].checks[1]: missing field `services`"#],
+        &[r#"50:9: exercises[1].checks[1].services: name at least one compose service"#],
     ),
     (
         "13-missing-path.yaml",
