@@ -360,8 +360,8 @@ async fn a_password_grafana_refused_is_sent_once_per_run() {
     .await;
     let dir = TempDir::new().unwrap();
     let mut target = target_in(dir.path());
-    target.grafana =
-        crate::probe::Endpoint::new(&srv.url, "admin", "wrong").once_refused_never_resent();
+    target.grafana = crate::probe::Endpoint::new(&srv.url, "admin", "a-refused-password")
+        .once_refused_never_resent();
     let login = |id: &str| {
         let mut c = shell(id, "true");
         c.check.spec = CheckSpec::Http(HttpCheck {
