@@ -104,6 +104,9 @@ pub enum Command {
     /// Run the checks and write a signed submission for an instructor who cannot
     /// reach this environment.
     Submit(Box<SubmitArgs>),
+    /// Instructors: each trainee's own signing key for `lab submit`, derived from the
+    /// course key (one trainee cannot sign as another).
+    Key(KeyArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -137,7 +140,13 @@ pub struct SmokeArgs {
     #[arg(long)]
     pub keep: bool,
 
-    /// The compose project of the smoke environments (they run one at a time).
+    /// How many scenarios run at once (default: two per core, as many stacks as
+    /// the available memory holds at the labs' `memory_mib` each).
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+
+    /// The prefix of the smoke environments' compose projects (each scenario has its
+    /// own: `lab-smoke-02-prometheus-solution`).
     #[arg(long, default_value = "lab-smoke")]
     pub project: String,
 
@@ -148,6 +157,12 @@ pub struct SmokeArgs {
     /// An Anchore Enterprise license file to copy into each environment.
     #[arg(long, value_name = "FILE")]
     pub license: Option<PathBuf>,
+
+    /// Use image TO wherever the stack uses FROM, in every scenario (repeatable; wins
+    /// over LAB_IMAGE_MAP), e.g. a Grafana release:
+    /// `docker.io/grafana/grafana:latest=lab-bench/grafana:12`.
+    #[arg(long = "image", value_name = "FROM=TO")]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +458,21 @@ pub struct GradeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The trainees, as the roster spells their names.
+    #[arg(required = true)]
+    pub trainees: Vec<String>,
+
+    /// The course key (else LAB_COURSE_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// The folder to write NAME.key into, one per trainee.
+    #[arg(long, short, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct SubmitArgs {
     /// The labs to submit (number, slug or id; default: all).
     pub labs: Vec<String>,
@@ -451,7 +481,8 @@ pub struct SubmitArgs {
     #[arg(long, env = "LAB_TRAINEE", value_name = "NAME")]
     pub trainee: String,
 
-    /// The course key your instructor handed out (else LAB_COURSE_KEY).
+    /// The key your instructor handed out: yours (`lab key`) or the course key
+    /// (else LAB_COURSE_KEY).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
 

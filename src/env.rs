@@ -275,14 +275,23 @@ impl Environment {
             .or_else(|| from_compose("grafana", "GF_SECURITY_ADMIN_PASSWORD"))
             .unwrap_or_else(|| "admin".into());
         let e = &self.state.endpoints;
+        // A damaged ports file is reported where the stack starts; checks then look
+        // at the course's ports.
+        let moved = crate::ports::load(&self.dir)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let url = |u: &str| crate::ports::rewrite_url(u, &moved);
         Target {
             workdir: self.dir.clone(),
             compose_file: self.compose_file(),
             project: self.state.project.clone(),
-            anchore: Endpoint::new(&e.anchore_url, &e.anchore_user, &anchore_password),
-            prometheus: Endpoint::new(&e.prometheus_url, "", ""),
-            grafana: Endpoint::new(&e.grafana_url, &e.grafana_user, &grafana_password),
+            anchore: Endpoint::new(&url(&e.anchore_url), &e.anchore_user, &anchore_password),
+            prometheus: Endpoint::new(&url(&e.prometheus_url), "", ""),
+            grafana: Endpoint::new(&url(&e.grafana_url), &e.grafana_user, &grafana_password)
+                .once_refused_never_resent(),
             answers,
+            moved_ports: moved,
         }
     }
 }

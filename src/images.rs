@@ -7,6 +7,7 @@
 
 use crate::action::files::write_atomic;
 use crate::error::{Error, Result};
+use crate::ports::Moved;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -219,14 +220,21 @@ pub fn service_images(compose: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The override document for `compose`: `image:` for each mapped service, with the
+/// The override document for `compose`: `image:` for each mapped service and
+/// `ports:` for each service that publishes a moved port (see `ports`), with the
 /// file's `version:` copied (compose v1 refuses to merge files of different
-/// versions). `None` when no service's image is mapped.
-pub fn override_doc(compose: &Value, map: &ImageMap) -> Option<Value> {
+/// versions). `None` when there is nothing to override.
+pub fn override_doc(compose: &Value, map: &ImageMap, moved: Option<&Moved>) -> Option<Value> {
     let mut services = Map::new();
     for (service, image) in service_images(compose) {
         if let Some(to) = map.get(&image) {
             services.insert(service, json!({ "image": to }));
+        }
+    }
+    if let Some(moved) = moved {
+        for (service, ports) in crate::ports::override_ports(compose, moved) {
+            let entry = services.entry(service).or_insert_with(|| json!({}));
+            entry["ports"] = Value::Array(ports);
         }
     }
     if services.is_empty() {
@@ -240,11 +248,14 @@ pub fn override_doc(compose: &Value, map: &ImageMap) -> Option<Value> {
     Some(Value::Object(doc))
 }
 
-/// Writes (or removes, when nothing is mapped) the environment's override file for
-/// the compose file at `compose_file`; returns its path when there is one.
+/// Writes (or removes, when nothing is mapped or moved) the environment's override
+/// file for the compose file at `compose_file`, picking a loopback port for each
+/// course port newly published when the environment's ports are moved; returns its
+/// path when there is one.
 pub fn write_override(dir: &Path, compose_file: &Path, map: &ImageMap) -> Result<Option<PathBuf>> {
     let path = override_path(dir);
-    let doc = if map.is_empty() {
+    let moving = crate::ports::load(dir)?.is_some();
+    let doc = if map.is_empty() && !moving {
         None
     } else {
         let text = std::fs::read_to_string(compose_file).map_err(|source| Error::Read {
@@ -254,7 +265,8 @@ pub fn write_override(dir: &Path, compose_file: &Path, map: &ImageMap) -> Result
         let compose = crate::loader::yaml_value(&text).map_err(|e| {
             Error::Usage(format!("{} is not valid YAML: {e}", compose_file.display()))
         })?;
-        override_doc(&compose, map)
+        let moved = crate::ports::ensure(dir, crate::ports::published(&compose))?;
+        override_doc(&compose, map, moved.as_ref())
     };
     let err = |source| Error::Write {
         path: path.display().to_string(),
@@ -270,12 +282,23 @@ pub fn write_override(dir: &Path, compose_file: &Path, map: &ImageMap) -> Result
             Ok(None)
         }
         Some(doc) => {
-            // JSON is YAML: compose reads it, and no YAML writer is needed.
+            // JSON is YAML: compose reads it, and no YAML writer is needed. A list of
+            // ports is tagged `!override` (compose 2.24.4 and later): without it,
+            // compose would publish the file's ports and these.
             let mut text = String::from(
-                "# Written by `lab` from the image map (.lab/images.yaml, LAB_IMAGE_MAP, --image);\n# passed to compose as an extra -f. Edits here are overwritten.\n",
+                "# Written by `lab` from the image map (.lab/images.yaml, LAB_IMAGE_MAP, --image)\n# and the moved ports (.lab/ports.json); passed to compose as an extra -f.\n# Edits here are overwritten.\n",
             );
-            text.push_str(&serde_json::to_string_pretty(&doc).expect("a JSON value"));
-            text.push('\n');
+            let json = serde_json::to_string_pretty(&doc).expect("a JSON value");
+            for line in json.lines() {
+                match line.strip_suffix("\"ports\": [") {
+                    Some(indent) if indent.trim().is_empty() => {
+                        text.push_str(indent);
+                        text.push_str("\"ports\": !override [");
+                    }
+                    _ => text.push_str(line),
+                }
+                text.push('\n');
+            }
             std::fs::create_dir_all(path.parent().expect("in .lab")).map_err(err)?;
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
                 write_atomic(&path, text.as_bytes()).map_err(err)?;
@@ -375,12 +398,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            override_doc(&compose, &m).unwrap(),
+            override_doc(&compose, &m, None).unwrap(),
             json!({"version": "2.1", "services": {
                 "api": {"image": "lab-bench/anchore"},
                 "db": {"image": "lab-bench/anchore-db"}}})
         );
-        assert_eq!(override_doc(&compose, &ImageMap::default()), None);
+        assert_eq!(override_doc(&compose, &ImageMap::default(), None), None);
     }
 
     #[test]
@@ -397,5 +420,34 @@ mod tests {
             None
         );
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn moved_ports_replace_the_files_ports_in_the_override() {
+        let dir = TempDir::new();
+        let compose = dir.path().join("docker-compose.yaml");
+        std::fs::write(
+            &compose,
+            "services:\n  api:\n    image: a\n    ports: [\"8228:8228\"]\n  db:\n    image: b\n",
+        )
+        .unwrap();
+        assert_eq!(
+            write_override(dir.path(), &compose, &ImageMap::default()).unwrap(),
+            None
+        );
+        crate::ports::enable(dir.path()).unwrap();
+        let p = write_override(dir.path(), &compose, &ImageMap::default())
+            .unwrap()
+            .unwrap();
+        let moved = crate::ports::load(dir.path()).unwrap().unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains(&format!(
+                "\"ports\": !override [\n        \"127.0.0.1:{}:8228\"",
+                moved[&8228]
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("\"db\""), "{text}");
     }
 }

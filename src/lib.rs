@@ -16,10 +16,13 @@ pub mod compose;
 pub mod docker;
 pub mod env;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod grade;
 pub mod images;
 pub mod loader;
 pub mod model;
+pub mod ports;
 pub mod probe;
 pub mod redact;
 pub mod report;
@@ -28,3 +31,7 @@ pub mod smoke;
 pub mod text;
 pub mod trace;
 pub mod trace_signals;
+
+#[cfg(test)]
+#[path = "../tests/fixtures/reference.rs"]
+pub(crate) mod reference;

@@ -147,6 +147,10 @@ pub struct Outcome {
     pub results: Vec<CheckResult>,
     /// A step or the environment failed: the scenario could not be judged.
     pub error: Option<String>,
+    /// Its environment was left running (`--keep`).
+    pub kept: bool,
+    /// What went wrong outside the lab's material (the engine), said but not counted.
+    pub warnings: Vec<String>,
 }
 
 impl Outcome {
@@ -157,6 +161,17 @@ impl Outcome {
     pub fn total(&self) -> Duration {
         self.phases.iter().map(|(_, d)| *d).sum()
     }
+}
+
+/// How many scenarios run at once by default: two per core (a scenario mostly
+/// waits on its containers), and no more stacks than the available memory holds at
+/// `stack_mib` each (the labs' own figure); at least one.
+pub fn default_jobs(cores: usize, available_mib: Option<u64>, stack_mib: u64) -> usize {
+    let by_cores = cores.max(1) * 2;
+    let by_memory = available_mib
+        .map(|m| usize::try_from(m / stack_mib.max(1)).unwrap_or(usize::MAX))
+        .unwrap_or(1);
+    by_cores.min(by_memory).max(1)
 }
 
 /// How often each check of a scenario gave the result it should, over repeats:
@@ -197,6 +212,8 @@ mod tests {
             actual: Some("y".into()),
             message: None,
             hint: None,
+            cause: None,
+            reference: None,
             duration: Duration::ZERO,
             attempts: 1,
             points: 0,
@@ -274,6 +291,14 @@ mod tests {
     }
 
     #[test]
+    fn default_jobs_follow_cores_and_memory() {
+        assert_eq!(default_jobs(2, Some(64_000), 4096), 4);
+        assert_eq!(default_jobs(8, Some(20_000), 8192), 2);
+        assert_eq!(default_jobs(8, Some(1_000), 8192), 1);
+        assert_eq!(default_jobs(4, None, 8192), 1);
+    }
+
+    #[test]
     fn pass_rates_count_each_check_over_repeats() {
         let o = |defects: Vec<Defect>| Outcome {
             lab: "01-x".into(),
@@ -285,6 +310,8 @@ mod tests {
                 result("b", Status::Passed, 1),
             ],
             error: None,
+            kept: false,
+            warnings: vec![],
         };
         let rates = pass_rates(&[o(vec![]), o(vec![defect("b", "flaky".into())]), o(vec![])]);
         let key = |c: &str| ("01-x".to_string(), "solution".to_string(), c.to_string());

@@ -5,6 +5,7 @@ pub mod check;
 pub mod doctor;
 pub mod grade;
 pub mod init;
+pub mod key;
 pub mod list;
 pub mod reset;
 pub mod show;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
             let labs = load(g)?;
             runtime()?.block_on(submit::run(&labs, *args, ui))
         }
+        Command::Key(args) => key::run(&args, ui),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "lab", &mut std::io::stdout());

@@ -14,8 +14,11 @@ use crate::report::Ui;
 use crate::runner::{self, CheckResult, Plan, Resources};
 use crate::smoke::{self, Outcome, Scenario};
 use console::Style;
+use futures_util::StreamExt;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
@@ -46,10 +49,23 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                 .map(move |s| (*l, s))
         })
         .collect();
+    // --keep keeps the first broken scenario: one at a time unless --jobs says otherwise.
+    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
+        if args.keep {
+            return 1;
+        }
+        let need = chosen
+            .iter()
+            .filter_map(|l| l.lab.prerequisites.memory_mib)
+            .max()
+            .unwrap_or(super::doctor::DEFAULT_MEMORY_MIB);
+        smoke::default_jobs(cores(), available_mib(), need)
+    });
+    let jobs = jobs.clamp(1, plan.len().max(1) * args.repeat as usize);
     ui.status(
         "Smoke",
         &format!(
-            "{} ({} in fresh environments{}) under {}",
+            "{} ({} in fresh environments{}), {} at once, under {}",
             crate::text::count(chosen.len(), "lab"),
             crate::text::count(plan.len(), "scenario"),
             if args.repeat > 1 {
@@ -57,41 +73,71 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             } else {
                 String::new()
             },
+            jobs,
             root.display()
         ),
     );
+    // Step lines only when one scenario runs at a time: several would interleave.
     let steps_ui = Ui {
-        quiet: ui.verbose == 0,
+        quiet: ui.verbose == 0 || jobs > 1,
         ..ui.clone()
     };
 
     let started = Instant::now();
+    let runs: Vec<(u32, &LoadedLab, &Scenario)> = (1..=args.repeat)
+        .flat_map(|round| plan.iter().map(move |(l, s)| (round, *l, s)))
+        .collect();
+    let total = runs.len();
+    // With --keep, the first broken scenario keeps its environment and no new one starts.
+    let stop = AtomicBool::new(false);
+    let kept: Mutex<Option<(std::path::PathBuf, String)>> = Mutex::new(None);
+    // The labs that replay the most earlier labs take longest: they start first, so
+    // the run does not end waiting on one of them; the report keeps the course's order.
+    let mut order: Vec<usize> = (0..total).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(runs[*i].1.lab.number));
+    let mut slots: Vec<Option<Option<Outcome>>> = vec![None; total];
+    let mut printed = 0;
     let mut outcomes = Vec::new();
-    let mut kept = None;
-    'all: for round in 1..=args.repeat {
-        for (i, (lab, scenario)) in plan.iter().enumerate() {
-            let dir = root.join(format!(
-                "{}-{}",
-                lab.lab.id(),
-                match scenario {
-                    Scenario::Solution => "solution".to_string(),
-                    Scenario::Variant(id) => id.clone(),
+    {
+        let mut results = futures_util::stream::iter(order)
+            .map(|i| {
+                let (round, lab, scenario) = runs[i];
+                let name = scenario_name(lab, scenario, round, args.repeat);
+                let dir = root.join(&name);
+                let project = format!("{}-{name}", args.project);
+                let (stop, kept, steps_ui, docker, args) =
+                    (&stop, &kept, &steps_ui, &docker, &args);
+                async move {
+                    if stop.load(Ordering::SeqCst) {
+                        return (i, None);
+                    }
+                    let last = i + 1 == total;
+                    let keep =
+                        |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
+                    let o = scenario_run(
+                        labs, lab, scenario, &dir, &project, args, docker, steps_ui, keep,
+                    )
+                    .await;
+                    if o.kept {
+                        *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir, project));
+                    }
+                    (i, Some(o))
                 }
-            ));
-            let last = round == args.repeat && i + 1 == plan.len();
-            let o = scenario_run(
-                labs, lab, scenario, &dir, &args, &docker, &steps_ui, ui, last,
-            )
-            .await;
-            print_outcome(&o, ui);
-            let failed = !o.ok();
-            outcomes.push(o);
-            if args.keep && (failed || last) {
-                kept = Some(dir);
-                break 'all;
+            })
+            .buffer_unordered(jobs);
+        while let Some((i, o)) = results.next().await {
+            slots[i] = Some(o);
+            // Each scenario's report as soon as every one before it has its own.
+            while let Some(Some(done)) = slots.get_mut(printed).map(Option::take) {
+                if let Some(o) = done {
+                    print_outcome(&o, ui);
+                    outcomes.push(o);
+                }
+                printed += 1;
             }
         }
     }
+    let kept = kept.into_inner().unwrap_or_else(|e| e.into_inner());
     let elapsed = started.elapsed();
 
     if let Some(path) = &args.junit {
@@ -113,11 +159,11 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         ui.status("Failed", &format!("{summary}; {bad} broken"));
     }
     match kept {
-        Some(dir) => eprintln!(
-            "Kept the environment in {} (compose project `{}`): `lab status --workspace {0}`, \
-             then `lab stop --workspace {0}` and remove the folder",
+        Some((dir, project)) => eprintln!(
+            "Kept the environment in {} (compose project `{project}`; its ports: {}): \
+             `lab status --workspace {0}`, then `lab stop --workspace {0}` and remove the folder",
             dir.display(),
-            args.project
+            crate::ports::path(&dir).display()
         ),
         None => {
             let _ = std::fs::remove_dir_all(&root);
@@ -137,11 +183,11 @@ async fn scenario_run(
     lab: &LoadedLab,
     scenario: &Scenario,
     dir: &Path,
+    project: &str,
     args: &SmokeArgs,
     docker: &std::result::Result<bollard::Docker, String>,
     steps_ui: &Ui,
-    ui: &Ui,
-    last: bool,
+    keep: impl FnOnce(bool) -> bool,
 ) -> Outcome {
     let mut o = Outcome {
         lab: lab.lab.id(),
@@ -150,12 +196,13 @@ async fn scenario_run(
         defects: Vec::new(),
         results: Vec::new(),
         error: None,
+        kept: false,
+        warnings: Vec::new(),
     };
-    ui.status(
-        "Running",
-        &format!("lab {} {}", lab.lab.id(), scenario.name()),
-    );
-    let env = match fresh(dir, &args.project, args.license.as_deref()) {
+    let env = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
+        e.images = crate::images::ImageMap::for_env(Some(&e.dir), &args.images)?;
+        Ok(e)
+    }) {
         Ok(e) => e,
         Err(e) => {
             o.error = Some(e.to_string());
@@ -224,15 +271,23 @@ async fn scenario_run(
         o.error = Some(e);
     }
 
-    let keep = args.keep && (!o.ok() || last);
-    if !keep {
+    o.kept = keep(o.ok());
+    if !o.kept {
         let t = Instant::now();
         let mut down: Vec<Step> = lab.lab.cleanup.clone();
         if uses_compose {
             down.push(Step::ComposeDown { volumes: true });
         }
         if let Err(e) = exec::run_steps(&env, &labs.labs, lab, &down, steps_ui).await {
-            if o.error.is_none() {
+            let e = e.to_string();
+            if e.contains("has active endpoints") {
+                // The engine still counts an endpoint on a network every container
+                // has left (moby/moby#43286): a defect of the engine, not of the lab.
+                o.warnings.push(format!(
+                    "cleanup left the compose project's network behind: {e} \
+                     (an engine bug, moby/moby#43286; restarting the engine frees it)"
+                ));
+            } else if o.error.is_none() {
                 o.error = Some(format!("cleanup: {e}"));
             }
         }
@@ -242,7 +297,49 @@ async fn scenario_run(
     o
 }
 
-/// A new environment in `dir`: the course's deployment, as `lab init` writes it.
+/// The scenario's folder and compose project suffix: `02-prometheus-solution`,
+/// `03-metrics-two-more-images-r2`.
+fn scenario_name(lab: &LoadedLab, scenario: &Scenario, round: u32, rounds: u32) -> String {
+    let mut name = format!(
+        "{}-{}",
+        lab.lab.id(),
+        match scenario {
+            Scenario::Solution => "solution",
+            Scenario::Variant(id) => id,
+        }
+    );
+    if rounds > 1 {
+        name.push_str(&format!("-r{round}"));
+    }
+    // A compose project name: lower-case letters, digits, `-` and `_`.
+    name.chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}
+
+/// MemAvailable, in MiB (`None` when /proc/meminfo cannot be read).
+fn available_mib() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    super::doctor::verdict::parse_meminfo(&text)
+        .ok()
+        .map(|m| m.available_kib / 1024)
+}
+
+/// A new environment in `dir`: the course's deployment, as `lab init` writes it,
+/// its stack on free loopback ports (`crate::ports`) so that scenarios run side by side.
 fn fresh(dir: &Path, project: &str, license: Option<&Path>) -> Result<Environment> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(write_err(dir))?;
@@ -258,6 +355,7 @@ fn fresh(dir: &Path, project: &str, license: Option<&Path>) -> Result<Environmen
         write_atomic(&to, &bytes).map_err(write_err(&to))?;
     }
     env.save()?;
+    crate::ports::enable(dir)?;
     Ok(env)
 }
 
@@ -314,6 +412,9 @@ fn print_outcome(o: &Outcome, ui: &Ui) {
     );
     if o.ok() {
         ui.status("Passed", &what);
+        for w in &o.warnings {
+            eprintln!("             note: {w}");
+        }
         return;
     }
     let red = ui.style(Style::new().red().bold());
@@ -326,6 +427,9 @@ fn print_outcome(o: &Outcome, ui: &Ui) {
             Some(c) => eprintln!("             check `{c}` {}", d.message),
             None => eprintln!("             {}", d.message),
         }
+    }
+    for w in &o.warnings {
+        eprintln!("             note: {w}");
     }
 }
 

@@ -27,6 +27,7 @@ fn check(id: usize, spec: CheckSpec) -> Planned {
             needs: vec![],
             points: 1,
             hint: None,
+            causes: Default::default(),
             max_body: None,
             spec,
         },
@@ -75,6 +76,7 @@ fn target(dir: &std::path::Path) -> Target {
         prometheus: Endpoint::new("http://127.0.0.1:9", "", ""),
         grafana: Endpoint::new("http://127.0.0.1:9", "admin", ""),
         answers: Default::default(),
+        moved_ports: Default::default(),
     }
 }
 

@@ -237,6 +237,7 @@ const ANSWERS_DONE: &[(&str, &str)] = &[
     ("graph", "A flat line at 1, since the app is scraped."),
 ];
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn grades_twelve_environments_in_different_states_at_once() {
     if !enabled("grades_twelve_environments_in_different_states_at_once") {
@@ -424,7 +425,18 @@ fn submissions_are_signed_and_edited_or_foreign_ones_rejected() {
             .args(["--grafana-url", &gok, "--output"])
             .arg(bundles.join(format!("{who}.json"))))
     };
-    let a = submit("alice", &key, ANSWERS_DONE);
+    // Alice got her own key (`lab key`), not the course key.
+    let keys = root.join("keys");
+    let k = run(grade_cmd()
+        .args(["key", "alice", "--key-file"])
+        .arg(&key)
+        .arg("--output-dir")
+        .arg(&keys));
+    assert_eq!(k.code, 0, "{}", k.stderr);
+    let alice_key = keys.join("alice.key");
+    let text = std::fs::read_to_string(&alice_key).unwrap();
+    assert!(text.starts_with("lab-trainee-key:v1:") && !text.contains("horse"));
+    let a = submit("alice", &alice_key, ANSWERS_DONE);
     assert_eq!(
         a.code, 0,
         "pending free text is not a failure: {}",

@@ -37,6 +37,28 @@ fn good_material_passes_its_solution_and_every_variant() {
 }
 
 #[test]
+fn scenarios_side_by_side_are_reported_in_the_courses_order() {
+    let r = smoke("good", &["--all", "--jobs", "3"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(", 3 at once, under "), "{}", r.stderr);
+    let at = |s: &str| {
+        r.stderr
+            .find(s)
+            .unwrap_or_else(|| panic!("no {s:?} in {}", r.stderr))
+    };
+    assert!(
+        at("01-notes solution") < at("variant wrong-word"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        at("variant wrong-word") < at("variant extra-line"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn a_check_passing_before_the_solution_and_an_unnoticed_mistake_are_named() {
     let dir = TempDir::new("smoke-junit");
     let junit = dir.path().join("smoke.xml");
