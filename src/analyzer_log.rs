@@ -578,23 +578,25 @@ fn finish(a: &mut Analysis, line: &Line, step: Step) {
     a.duration = a.started.map(|s| ((line.time - s) * 1e6).round() / 1e6);
 }
 
-/// Every analysis in `(source, line)` pairs (lines of one source together, in the
-/// order written), every line of each kept, sorted by dequeue time.
+/// Every analysis in `(source, line)` pairs (each source's lines in the order written;
+/// sources may interleave), every line of each kept, sorted by dequeue time.
 pub fn analyses<'a>(lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Analysis> {
     let mut done = Vec::new();
-    let mut current: Option<Assembler> = None;
+    let mut by_source: Vec<Assembler> = Vec::new();
     for (source, raw) in lines {
-        if current.as_ref().is_none_or(|c| c.source != source) {
-            if let Some(c) = current.take() {
-                c.finish(&mut |a| done.push(a));
+        let Some(line) = parse_line(raw.as_bytes()) else {
+            continue;
+        };
+        let i = match by_source.iter().position(|c| c.source == source) {
+            Some(i) => i,
+            None => {
+                by_source.push(Assembler::new(source, true));
+                by_source.len() - 1
             }
-            current = Some(Assembler::new(source, true));
-        }
-        if let (Some(c), Some(line)) = (current.as_mut(), parse_line(raw.as_bytes())) {
-            c.push(&line, &mut |a| done.push(a));
-        }
+        };
+        by_source[i].push(&line, &mut |a| done.push(a));
     }
-    if let Some(c) = current {
+    for c in by_source {
         c.finish(&mut |a| done.push(a));
     }
     done.sort_by(|a, b| by_start(a).total_cmp(&by_start(b)));
@@ -786,6 +788,31 @@ mod tests {
         assert_eq!(
             a[1].error.as_deref(),
             Some("problem analyzing image - exception: no space left")
+        );
+    }
+
+    #[test]
+    fn sources_may_interleave() {
+        let a = line(
+            "00:00:00",
+            "Thread-1",
+            "image dequeued for analysis: admin : sha256:aa",
+        );
+        let b = line("00:00:01", "Thread-9", "unrelated");
+        let c = line(
+            "00:00:05",
+            "Thread-1",
+            "analysis complete: admin : sha256:aa",
+        );
+        let got = analyses([
+            ("one", a.as_str()),
+            ("two", b.as_str()),
+            ("one", c.as_str()),
+        ]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].outcome, got[0].duration),
+            (Outcome::Complete, Some(5.0))
         );
     }
 
