@@ -24,7 +24,7 @@ pub struct Global {
     pub labs_dir: Option<PathBuf>,
 
     /// Output format: human text, or JSON for scripts (`lab grade` also writes csv,
-    /// junit and markdown).
+    /// junit and markdown; `lab trace` also csv).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
@@ -45,7 +45,7 @@ pub struct Global {
 pub enum Format {
     Human,
     Json,
-    /// `lab grade` only.
+    /// `lab grade` and `lab trace` only.
     Csv,
     /// `lab grade` only.
     Junit,
@@ -104,6 +104,9 @@ pub enum Command {
     /// Run the checks and write a signed submission for an instructor who cannot
     /// reach this environment.
     Submit(Box<SubmitArgs>),
+    /// Instructors: each trainee's own signing key for `lab submit`, derived from the
+    /// course key (one trainee cannot sign as another).
+    Key(KeyArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -154,6 +157,12 @@ pub struct SmokeArgs {
     /// An Anchore Enterprise license file to copy into each environment.
     #[arg(long, value_name = "FILE")]
     pub license: Option<PathBuf>,
+
+    /// Use image TO wherever the stack uses FROM, in every scenario (repeatable; wins
+    /// over LAB_IMAGE_MAP), e.g. a Grafana release:
+    /// `docker.io/grafana/grafana:latest=lab-bench/grafana:12`.
+    #[arg(long = "image", value_name = "FROM=TO")]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -285,16 +294,38 @@ pub struct AnswerArgs {
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    /// The image, by tag (`postgres:latest`) or digest (`sha256:07ad…`); without it,
-    /// every analysis is listed.
+    /// The image, by tag (`postgres:latest`) or digest (`sha256:07ad…`): its timeline,
+    /// line by line; without it, every analysis is listed (or summed up with --summary).
     pub image: Option<String>,
-    /// Read these log files (e.g. from a support bundle; `-` for standard input)
-    /// instead of the analyzer containers.
-    #[arg(long, value_name = "FILE")]
+    /// Read these instead of the analyzer containers: log files, folders (a support
+    /// bundle unpacked; analyzer logs are found by their content), .gz/.zst/.xz files,
+    /// .tar, .tar.gz/.tgz or .zip bundles (read in place), or `-` for standard input.
+    #[arg(long, value_name = "PATH")]
     pub log: Vec<PathBuf>,
     /// The compose services whose logs to read (default: every service named like `analyzer`).
     #[arg(long, value_name = "SERVICE")]
     pub service: Vec<String>,
+    /// Figures instead of the list: counts, analysis time percentiles, the slowest
+    /// images, failures by message, per hour and per analyzer, a histogram and a
+    /// timeline of analyses running, and Prometheus's _sum/_count for the same analyses.
+    #[arg(long)]
+    pub summary: bool,
+    /// Only analyses dequeued at or after this time (`2024-08-18T12:00:00+02:00`,
+    /// `2024-08-18 12:00`, `2024-08-18`; UTC unless an offset is given).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only analyses dequeued at or before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only analyses of this image (tag or digest); repeat for several.
+    #[arg(long = "image", value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Only failed analyses.
+    #[arg(long)]
+    pub failed: bool,
+    /// Only finished analyses that took longer than this (`90s`, `2m`).
+    #[arg(long, value_name = "DURATION")]
+    pub slower_than: Option<String>,
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -427,6 +458,21 @@ pub struct GradeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The trainees, as the roster spells their names.
+    #[arg(required = true)]
+    pub trainees: Vec<String>,
+
+    /// The course key (else LAB_COURSE_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// The folder to write NAME.key into, one per trainee.
+    #[arg(long, short, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct SubmitArgs {
     /// The labs to submit (number, slug or id; default: all).
     pub labs: Vec<String>,
@@ -435,7 +481,8 @@ pub struct SubmitArgs {
     #[arg(long, env = "LAB_TRAINEE", value_name = "NAME")]
     pub trainee: String,
 
-    /// The course key your instructor handed out (else LAB_COURSE_KEY).
+    /// The key your instructor handed out: yours (`lab key`) or the course key
+    /// (else LAB_COURSE_KEY).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
 

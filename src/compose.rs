@@ -256,6 +256,18 @@ impl Compose {
             .map(|_| ())
     }
 
+    /// The project as compose resolves it (`.env` and environment interpolation,
+    /// profiles, `extends`, `include`, merged files): v2's `config --format json`,
+    /// v1's `config` (YAML). Holds every value of the files, secrets included: the
+    /// caller reads what it needs and shows nothing else.
+    pub async fn resolved(&self) -> Result<String> {
+        let args: &[&str] = match self.flavor {
+            Flavor::V2 => &["config", "--format", "json"],
+            Flavor::V1 => &["config"],
+        };
+        Ok(self.run(args, self.timeouts.quick).await?.stdout)
+    }
+
     /// The services the files define (`config --services`), sorted. Only names:
     /// `config` without `--services` would print environment values.
     pub async fn services(&self) -> Result<Vec<String>> {

@@ -288,7 +288,8 @@ impl Environment {
             project: self.state.project.clone(),
             anchore: Endpoint::new(&url(&e.anchore_url), &e.anchore_user, &anchore_password),
             prometheus: Endpoint::new(&url(&e.prometheus_url), "", ""),
-            grafana: Endpoint::new(&url(&e.grafana_url), &e.grafana_user, &grafana_password),
+            grafana: Endpoint::new(&url(&e.grafana_url), &e.grafana_user, &grafana_password)
+                .once_refused_never_resent(),
             answers,
             moved_ports: moved,
         }

@@ -16,6 +16,8 @@ pub mod compose;
 pub mod docker;
 pub mod env;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod grade;
 pub mod images;
 pub mod loader;
@@ -27,4 +29,9 @@ pub mod report;
 pub mod runner;
 pub mod smoke;
 pub mod text;
+pub mod trace;
 pub mod trace_signals;
+
+#[cfg(test)]
+#[path = "../tests/fixtures/reference.rs"]
+pub(crate) mod reference;

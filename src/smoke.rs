@@ -212,6 +212,8 @@ mod tests {
             actual: Some("y".into()),
             message: None,
             hint: None,
+            cause: None,
+            reference: None,
             duration: Duration::ZERO,
             attempts: 1,
             points: 0,

@@ -252,6 +252,86 @@ enum EnvForm {
     Map,
 }
 
+/// The variable the services' `name` entries all take their value from, when each
+/// is an interpolation of the same one (`${ANCHORE_ENABLE_METRICS}`,
+/// `${X:-false}`, `$X`), as in Anchore 6.x's quickstart, which keeps the value in
+/// `.env`. `None` when any entry has a value of its own or none defines `name`.
+pub fn interpolated_from(text: &str, services: &[String], name: &str) -> Option<String> {
+    let ls: Vec<&str> = lines(text);
+    let svcs = top_level(&ls, "services")?;
+    let mut var: Option<String> = None;
+    let mut seen = false;
+    for (svc, at) in children(&ls, svcs) {
+        if !services.is_empty() && !services.iter().any(|s| s == svc) {
+            continue;
+        }
+        for (i, n, form) in env_lines(&ls, at) {
+            if n != name {
+                continue;
+            }
+            seen = true;
+            let body = content(ls[i]).trim_start();
+            let value = match form {
+                EnvForm::Map => body.split_once(':').map(|(_, v)| v)?,
+                EnvForm::List | EnvForm::ListQuoted(_) => body.split_once('=').map(|(_, v)| v)?,
+            };
+            let value = value.split(" #").next().unwrap_or("").trim();
+            let value = value.trim_matches(|c| c == '"' || c == '\'');
+            let v = variable_of(value)?;
+            match &var {
+                Some(existing) if *existing != v => return None,
+                _ => var = Some(v),
+            }
+        }
+    }
+    if seen {
+        var
+    } else {
+        None
+    }
+}
+
+/// `${X}`, `${X:-d}`, `${X-d}`, `${X:?e}` or `$X` → `X`.
+fn variable_of(value: &str) -> Option<String> {
+    let name = if let Some(inner) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+        inner.split([':', '-', '?', '+']).next().unwrap_or("")
+    } else {
+        value.strip_prefix('$')?
+    };
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    ok.then(|| name.to_string())
+}
+
+/// Sets `var=value` in a `.env` text: the existing line changes (comments and the
+/// other lines stay byte for byte), or a line is added at the end.
+pub fn dotenv_set(text: &str, var: &str, value: &str) -> String {
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let t = body.trim_start();
+        let t = t.strip_prefix("export ").unwrap_or(t).trim_start();
+        let is_it = t.split_once('=').is_some_and(|(k, _)| k.trim() == var);
+        if is_it && !done {
+            let ending = &line[body.len()..];
+            out.push_str(&format!("{var}={value}{ending}"));
+            done = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    if !done {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(nl);
+        }
+        out.push_str(&format!("{var}={value}{nl}"));
+    }
+    out
+}
+
 /// The environment entries of the service at line `at`: (line, name, form).
 fn env_lines(ls: &[&str], at: usize) -> Vec<(usize, String, EnvForm)> {
     let Some((_, e)) = children(ls, at)

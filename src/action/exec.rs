@@ -8,7 +8,7 @@ use super::{preflight, pull};
 use crate::compose::{self, Compose};
 use crate::env::{self, Environment};
 use crate::error::{Error, Result};
-use crate::model::action::Measured;
+use crate::model::action::{Measured, Written};
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::probe::{Ctx, Target};
 use crate::report::Ui;
@@ -224,12 +224,27 @@ async fn run_step(
                 }
             )))
         }
-        Step::UncommentBlock { file, marker } => edit(
-            env,
+        Step::UncommentBlock {
             file,
-            &format!("uncommented the `{marker}` block"),
-            |t| compose_edit::uncomment_block(t, marker),
-        ),
+            marker,
+            otherwise_add,
+        } => {
+            let name = marker.trim().trim_end_matches(':').trim().to_string();
+            let snippet = match otherwise_add {
+                Some(s) => Some(asset_text(lab, s)?),
+                None => None,
+            };
+            edit(
+                env,
+                file,
+                &format!("uncommented (or added) the `{marker}` block"),
+                |t| match (compose_edit::uncomment_block(t, marker), &snippet) {
+                    (Ok(done), _) => Ok(done),
+                    (Err(_), Some(snippet)) => compose_edit::add_service(t, &name, snippet),
+                    (Err(e), None) => Err(e),
+                },
+            )
+        }
         Step::SetEnv {
             file,
             services,
@@ -241,6 +256,33 @@ async fn run_step(
             } else {
                 services.join(", ")
             };
+            // A deployment that takes the value from `.env` (Anchore 6.x) gets it
+            // changed there, as its instructions say; one service alone is changed
+            // in the compose file (`.env` would change them all).
+            let compose_text = std::fs::read_to_string(env.dir.join(file)).unwrap_or_default();
+            let from = services
+                .is_empty()
+                .then(|| compose_edit::interpolated_from(&compose_text, services, name))
+                .flatten();
+            if let Some(var) = from {
+                let dotenv = std::path::Path::new(file)
+                    .parent()
+                    .map(|p| p.join(".env"))
+                    .unwrap_or_else(|| ".env".into());
+                let dotenv = dotenv.display().to_string();
+                if !env.dir.join(&dotenv).exists() {
+                    write_atomic(&env.dir.join(&dotenv), b"").map_err(|source| Error::Write {
+                        path: dotenv.clone(),
+                        source,
+                    })?;
+                }
+                return edit(
+                    env,
+                    &dotenv,
+                    &format!("set {var}={value} in {dotenv} (which {name} on {which} reads)"),
+                    |t| Ok(compose_edit::dotenv_set(t, &var, value)),
+                );
+            }
             edit(env, file, &format!("set {name}={value} on {which}"), |t| {
                 compose_edit::set_env(t, services, name, value)
             })
@@ -343,10 +385,11 @@ async fn run_step(
             question,
             value,
             measured,
+            written,
         } => {
             let value = match (value, measured) {
                 (Some(v), _) => v.clone(),
-                (None, Some(m)) => measure(env, m).await?,
+                (None, Some(m)) => measure(env, m, *written).await?,
                 (None, None) => {
                     return Err(Error::Usage(
                         "an answer step needs `value` or `measured`".into(),
@@ -410,7 +453,7 @@ async fn analysis_in_logs(
 }
 
 /// Reads an answer off the environment, as a trainee would.
-async fn measure(env: &Environment, m: &Measured) -> Result<String> {
+async fn measure(env: &Environment, m: &Measured, written: Written) -> Result<String> {
     let c = ctx(env, Duration::from_secs(30))?;
     let c = Ctx {
         docker: Arc::new(crate::docker::connect().await),
@@ -422,14 +465,14 @@ async fn measure(env: &Environment, m: &Measured) -> Result<String> {
             if let Ok(a) = &a {
                 keep_analysis(env, service, image, a)?;
             }
-            a.map(|a| format!("{:.3}s", a.duration.unwrap_or_default()))
+            a.map(|a| written.seconds(a.duration.unwrap_or_default()))
         }
         Measured::AnalysisThread { service, image } => {
             let a = analysis_in_logs(&c, service, image).await;
             if let Ok(a) = &a {
                 keep_analysis(env, service, image, a)?;
             }
-            a.map(|a| a.thread)
+            a.map(|a| written.thread(&a.thread))
         }
         Measured::Prometheus(q) => crate::probe::prometheus::first_value(&c, q)
             .await
@@ -650,6 +693,7 @@ async fn grafana_datasource(
     let g = &t.grafana;
     let get = format!("{}/api/datasources/name/{}", g.url, name);
     let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
+    refused(g, status)?;
     let want =
         json!({"name": name, "type": ds_type, "url": url, "access": "proxy", "isDefault": true});
     if status == 200 {
@@ -662,11 +706,22 @@ async fn grafana_datasource(
             )));
         }
         let uid = have["uid"].as_str().unwrap_or_default();
-        let put = format!("{}/api/datasources/uid/{uid}", g.url);
-        let (s, b) = c
+        let mut put = format!("{}/api/datasources/uid/{uid}", g.url);
+        let (mut s, mut b) = c
             .send(c.http.put(&put).json(&want), &put, Some(g))
             .await
             .map_err(Error::Usage)?;
+        // Grafana 9 has no PUT by uid (its router answers 404): update by id.
+        if s == 404 {
+            if let Some(id) = have["id"].as_i64() {
+                put = format!("{}/api/datasources/{id}", g.url);
+                (s, b) = c
+                    .send(c.http.put(&put).json(&want), &put, Some(g))
+                    .await
+                    .map_err(Error::Usage)?;
+            }
+        }
+        refused(g, s)?;
         if s != 200 {
             return Err(Error::Usage(format!(
                 "PUT {put} answered HTTP {s}: {}",
@@ -682,6 +737,7 @@ async fn grafana_datasource(
         .send(c.http.post(&post).json(&want), &post, Some(g))
         .await
         .map_err(Error::Usage)?;
+    refused(g, s)?;
     if s != 200 {
         return Err(Error::Usage(format!(
             "POST {post} answered HTTP {s}: {}",
@@ -691,6 +747,14 @@ async fn grafana_datasource(
     Ok(Done::Changed(format!(
         "added Grafana data source `{name}` ({ds_type}, {url})"
     )))
+}
+
+/// A 401 from Grafana: its refusal, which names the lockout (the password is not sent again).
+fn refused(g: &crate::probe::Endpoint, status: u16) -> Result<()> {
+    if status == 401 {
+        return Err(Error::Usage(crate::probe::grafana::refusal(g, false)));
+    }
+    Ok(())
 }
 
 /// Imports a dashboard as Grafana's UI does: every `__inputs` entry gets a value,
@@ -711,6 +775,7 @@ async fn grafana_import(
         Some(name) => {
             let get = format!("{}/api/datasources/name/{name}", g.url);
             let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
+            refused(g, status)?;
             if status != 200 {
                 return Err(Error::Usage(format!(
                     "Grafana has no data source `{name}` to bind the dashboard to (HTTP {status})"
@@ -760,6 +825,7 @@ async fn grafana_import(
         .send(c.http.post(&post).json(&body), &post, Some(g))
         .await
         .map_err(Error::Usage)?;
+    refused(g, s)?;
     if s != 200 {
         return Err(Error::Usage(format!(
             "POST {post} answered HTTP {s}: {}",

@@ -135,7 +135,8 @@ pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
     if !ui.json {
         ui.status("Checking", &format!("the prerequisites of {what}"));
     }
-    let (items, docker_up) = gather(&scope, &project, args.no_pull, ui).await;
+    let (mut items, docker_up) = gather(&scope, &project, args.no_pull, ui).await;
+    items.extend(server_items(&dir).await);
     let failed = items.iter().any(|i| i.status == Status::Fail);
     if ui.json {
         let report = Report {
@@ -156,6 +157,39 @@ pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
     } else {
         exit::OK
     })
+}
+
+/// The release of each server that answers at the environment's URLs (none answer
+/// before `lab start`: then no item), with a warning outside the tested range.
+async fn server_items(dir: &std::path::Path) -> Vec<Item> {
+    // The environment's URLs and passwords, or the defaults where there is none yet.
+    let env = crate::env::Environment::open(dir).unwrap_or_else(|_| {
+        crate::env::Environment::new(dir, DEFAULT_PROJECT, "docker-compose.yaml", false)
+    });
+    let target = env.target(Default::default());
+    let ctx = crate::probe::Ctx {
+        target: std::sync::Arc::new(target),
+        http: crate::runner::http_client(),
+        docker: std::sync::Arc::new(Err("not needed".into())),
+        deadline: std::time::Instant::now() + SHORT,
+    };
+    crate::probe::versions::servers(&ctx)
+        .await
+        .into_iter()
+        .filter_map(|v| {
+            let version = v.version.clone()?;
+            let name = format!("{} {version}", v.server);
+            let detail = format!("at {}: {}", v.url, v.describe());
+            Some(match v.tested {
+                Some(true) => Item::ok(name, detail),
+                _ => Item::warn(
+                    name,
+                    detail,
+                    "lab's checks may misjudge a release it is not tested with: if a check fails that should pass, report it with `lab check N -v` output",
+                ),
+            })
+        })
+        .collect()
 }
 
 /// The engine as the checks need it, once connected.

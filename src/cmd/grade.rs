@@ -17,6 +17,8 @@ use std::time::Instant;
 /// instructor's scores, each read and checked once.
 pub struct Class<'a> {
     pub chosen: Vec<&'a LoadedLab>,
+    /// Every lab of the course (a bundle naming another is rejected).
+    pub all: &'a [LoadedLab],
     pub roster: Option<Roster>,
     pub bundles: Option<(PathBuf, bundle::Key)>,
     pub manual: Option<ManualScores>,
@@ -32,7 +34,8 @@ impl Class<'_> {
             None => Vec::new(),
         };
         if let Some((dir, key)) = &self.bundles {
-            trainees.extend(bundle::grade_dir(dir, key, &self.chosen).map_err(Error::Usage)?);
+            trainees
+                .extend(bundle::grade_dir(dir, key, &self.chosen, self.all).map_err(Error::Usage)?);
         }
         let mut book = Gradebook::new(&self.chosen, trainees);
         if let Some(m) = &self.manual {
@@ -66,7 +69,7 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
             std::env::var("LAB_COURSE_KEY").ok(),
         )
         .map_err(Error::Usage)?;
-        from_bundles = bundle::grade_dir(dir, &key, &chosen).map_err(Error::Usage)?;
+        from_bundles = bundle::grade_dir(dir, &key, &chosen, &labs.labs).map_err(Error::Usage)?;
         bundles = Some((dir.clone(), key));
     }
 
@@ -102,6 +105,7 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
     };
     let class = Class {
         chosen,
+        all: &labs.labs,
         roster,
         bundles,
         manual,

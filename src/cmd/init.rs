@@ -246,10 +246,7 @@ mod tests {
 
     #[test]
     fn anchore_services_are_found_in_every_reference_compose_file() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/anchore/compose"
-        );
+        let dir = crate::reference::path("compose");
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let doc = loader::yaml_value(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
             let services: Vec<String> = doc["services"]

@@ -5,6 +5,7 @@ pub mod check;
 pub mod doctor;
 pub mod grade;
 pub mod init;
+pub mod key;
 pub mod list;
 pub mod reset;
 pub mod show;
@@ -25,10 +26,12 @@ use crate::report::Ui;
 
 pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
     let g = &cli.global;
+    let csv_here = g.format == crate::cli::Format::Csv && matches!(cli.command, Command::Trace(_));
     if matches!(
         g.format,
         crate::cli::Format::Csv | crate::cli::Format::Junit | crate::cli::Format::Markdown
     ) && !matches!(cli.command, Command::Grade(_))
+        && !csv_here
     {
         return Err(Error::Usage(
             "`--format csv`, `junit` and `markdown` are for `lab grade`; use `--format human` or `json` here".into(),
@@ -47,7 +50,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
             runtime()?.block_on(doctor::run(&labs, args, ui))
         }
         Command::Init(args) => init::run(args, ui),
-        Command::Trace(args) => runtime()?.block_on(trace::run(args, ui)),
+        Command::Trace(args) => {
+            let csv = g.format == crate::cli::Format::Csv;
+            runtime()?.block_on(trace::run(args, csv, ui))
+        }
         Command::Answer(args) => answer::run(&load(g)?, args, ui),
         Command::Start(args) => {
             let labs = load(g)?;
@@ -75,6 +81,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
             let labs = load(g)?;
             runtime()?.block_on(submit::run(&labs, *args, ui))
         }
+        Command::Key(args) => key::run(&args, ui),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "lab", &mut std::io::stdout());

@@ -199,7 +199,10 @@ async fn scenario_run(
         kept: false,
         warnings: Vec::new(),
     };
-    let env = match fresh(dir, project, args.license.as_deref()) {
+    let env = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
+        e.images = crate::images::ImageMap::for_env(Some(&e.dir), &args.images)?;
+        Ok(e)
+    }) {
         Ok(e) => e,
         Err(e) => {
             o.error = Some(e.to_string());

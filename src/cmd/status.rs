@@ -40,6 +40,12 @@ struct Service {
 struct Url {
     name: &'static str,
     url: String,
+    /// The release the server reports (`None`: it did not answer).
+    version: Option<String>,
+    /// Whether `lab` is tested with that release (`None`: unknown).
+    tested: Option<bool>,
+    /// The tested range, or why the version is unknown, in words.
+    note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,24 +95,54 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
     let mut urls = vec![Url {
         name: "Anchore API",
         url: e.anchore_url.clone(),
+        version: None,
+        tested: None,
+        note: None,
     }];
     if defined.iter().any(|s| s == "prometheus") {
         urls.push(Url {
             name: "Prometheus",
             url: e.prometheus_url.clone(),
+            version: None,
+            tested: None,
+            note: None,
         });
     }
     if defined.iter().any(|s| s == "grafana") {
         urls.push(Url {
             name: "Grafana",
             url: e.grafana_url.clone(),
+            version: None,
+            tested: None,
+            note: None,
         });
     }
     if defined.iter().any(|s| s == "ui") {
         urls.push(Url {
             name: "Anchore UI",
             url: "http://localhost:3000".into(),
+            version: None,
+            tested: None,
+            note: None,
         });
+    }
+    // Which release answers at each URL (a few seconds at most; Grafana without login).
+    let ctx = crate::probe::Ctx {
+        target: std::sync::Arc::new(env.target(Default::default())),
+        http: crate::runner::http_client(),
+        docker: std::sync::Arc::new(Err("not needed".into())),
+        deadline: std::time::Instant::now() + Duration::from_secs(3),
+    };
+    for v in crate::probe::versions::servers(&ctx).await {
+        let name = match v.server {
+            "Anchore Enterprise" => "Anchore API",
+            other => other,
+        };
+        if let Some(u) = urls.iter_mut().find(|u| u.name == name) {
+            u.note = Some(v.describe());
+            u.version = v.version;
+            u.tested = v.tested;
+        }
     }
     let status = Status {
         schema_version: 1,
@@ -285,8 +321,15 @@ fn render(s: &Status, ui: &Ui) -> String {
         out.push_str(&format!("  {:<w$}  {styled}{replicas}\n", svc.name));
     }
     out.push_str(&format!("{}\n", bold.apply_to("URLs")));
+    let yellow = ui.style(Style::new().yellow());
     for u in &s.urls {
-        out.push_str(&format!("  {:<12} {}\n", u.name, u.url));
+        let release = match (&u.version, u.tested, &u.note) {
+            (Some(_), Some(true), Some(n)) => format!("  {}", dim.apply_to(n)),
+            (Some(_), _, Some(n)) => format!("  {}", yellow.apply_to(format!("warning: {n}"))),
+            (None, _, Some(_)) => format!("  {}", dim.apply_to("(not answering)")),
+            _ => String::new(),
+        };
+        out.push_str(&format!("  {:<12} {}{release}\n", u.name, u.url));
     }
     if !s.results.is_empty() {
         out.push_str(&format!("{}\n", bold.apply_to("Last checks")));

@@ -94,7 +94,8 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
     });
     // Not through `check::write_atomic`: the payload is redacted before it is signed,
     // and redacting the signed text could break its signature.
-    crate::action::files::write_atomic(&path, bundle::sign(&payload, &key).as_bytes())
+    let signed = bundle::sign(&payload, &key).map_err(Error::Usage)?;
+    crate::action::files::write_atomic(&path, signed.as_bytes())
         .map_err(crate::error::write_err(&path))?;
     ui.status(
         "Wrote",
@@ -109,7 +110,7 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
 }
 
 /// A name fit for a file name on every system.
-fn file_safe(name: &str) -> String {
+pub(crate) fn file_safe(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {

@@ -1,80 +1,268 @@
-//! `lab trace [IMAGE]`: follows an image's analysis through the analyzer's logs
-//! (the containers of the environment, or log files from a support bundle) and
-//! prints its timeline and duration; with no image, lists every analysis.
+//! `lab trace [IMAGE]`: follows analyses through the analyzer's logs (the
+//! environment's containers, or files, folders and bundles from a support bundle):
+//! an image's timeline, every analysis, or `--summary`'s figures.
 
-use crate::analyzer_log::{self, Analysis, Outcome, Step};
+use crate::analyzer_log::{self, Analysis};
 use crate::cli::TraceArgs;
 use crate::error::{exit, Error, Result};
-use crate::model::format_duration;
 use crate::probe::Ctx;
+use crate::report::trace::{self as out, Format};
 use crate::report::Ui;
-use console::Style;
+use crate::trace::scan::{self, Mode, Stats};
+use crate::trace::summary::Summary;
+use crate::trace::Filter;
 use serde::Serialize;
-use std::io::Read;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Analyses of one image kept for its timeline.
+const MAX_TIMELINES: usize = 1_000;
+
 #[derive(Serialize)]
-struct Report<'a> {
+struct Timelines<'a> {
     schema_version: u32,
     image: Option<&'a str>,
-    analyses: Vec<&'a Analysis>,
+    analyses: &'a [Analysis],
     /// `anchore_analysis_time_seconds_sum / _count` from Prometheus, when it answered.
     prometheus_mean_seconds: Option<f64>,
+    /// With an image, read from the environment: the log lines, the image's events and what
+    /// Prometheus recorded meanwhile, on one time axis, each entry with its source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signals: Option<crate::trace_signals::Joined>,
 }
 
-pub async fn run(args: TraceArgs, ui: &Ui) -> Result<i32> {
-    let lines = if args.log.is_empty() {
-        from_containers(&args).await?
+pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
+    let filter = filter(&args)?;
+    let format = if csv {
+        Format::Csv
+    } else if ui.json {
+        Format::Json
     } else {
-        from_files(&args.log)?
+        Format::Human
     };
-    let all = analyzer_log::analyses(lines.iter().map(|(s, l)| (s.as_str(), l.as_str())));
-    let chosen: Vec<&Analysis> = match &args.image {
-        Some(img) => all.iter().filter(|a| analyzer_log::is_of(a, img)).collect(),
-        None => all.iter().collect(),
-    };
-    if let (Some(img), true) = (&args.image, chosen.is_empty()) {
-        let where_ = if args.log.is_empty() {
-            "the analyzer containers' logs"
-        } else {
-            "the given logs"
-        };
-        return Err(Error::Usage(format!(
-            "no analysis of {img} in {where_} ({} analyses found); check the tag or digest, or that the image was added",
-            all.len()
-        )));
+    if csv && args.image.is_some() {
+        return Err(Error::Usage(
+            "`--format csv` is for the list and the summary; for an image's timeline use `--format human` or `json`, or list it with `--image IMAGE`".into(),
+        ));
     }
-    let mean = if args.image.is_some() && args.log.is_empty() {
-        prometheus_mean(&args).await
+    let containers = if args.log.is_empty() {
+        Some(from_containers(&args).await?)
     } else {
         None
     };
-    if ui.json {
-        let report = Report {
-            schema_version: 1,
-            image: args.image.as_deref(),
-            analyses: chosen,
-            prometheus_mean_seconds: mean,
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("trace serializes")
-        );
-    } else if args.image.is_some() {
-        for a in &chosen {
-            print!("{}", timeline(a, ui));
-        }
-        if let Some(m) = mean {
-            println!(
-                "Prometheus: anchore_analysis_time_seconds_sum / _count = {:.3}s (the mean of every analysis since the analyzer started)",
-                m
-            );
-        }
+    let mode = if args.image.is_some() {
+        Mode::Every
     } else {
-        print!("{}", table(&chosen, ui));
+        Mode::Key
+    };
+    // Every analysis found goes through `sink`, in the order the logs end them.
+    let read = |sink: &mut dyn FnMut(Analysis)| -> Result<Stats> {
+        match &containers {
+            Some(lines) => {
+                analyzer_log::analyses(lines.iter().map(|(s, l)| (s.as_str(), l.as_str())))
+                    .into_iter()
+                    .for_each(sink);
+                Ok(Stats::default())
+            }
+            None => scan::run(&args.log, mode, sink),
+        }
+    };
+    let mut found = 0u64;
+    let stats;
+    if let Some(img) = &args.image {
+        let mut kept: Vec<Analysis> = Vec::new();
+        stats = read(&mut |a| {
+            found += 1;
+            if kept.len() < MAX_TIMELINES && analyzer_log::is_of(&a, img) && filter.keeps(&a) {
+                kept.push(a);
+            }
+        })?;
+        warn(&stats, ui);
+        if kept.is_empty() {
+            let where_ = if containers.is_some() {
+                "the analyzer containers' logs"
+            } else {
+                "the given logs"
+            };
+            return Err(Error::Usage(format!(
+                "no analysis of {img} in {where_} ({found} analyses found); check the tag or digest, the filters, or that the image was added"
+            )));
+        }
+        let mean = if containers.is_some() {
+            prometheus_mean(&args).await
+        } else {
+            None
+        };
+        // From the containers, the environment's API and Prometheus are there to ask; with
+        // log files (a support bundle), only when an Anchore or Prometheus URL is given.
+        let asked = args.target.anchore_url.is_some() || args.target.prometheus_url.is_some();
+        let signals = if containers.is_some() || asked {
+            let chosen: Vec<&Analysis> = kept.iter().collect();
+            signals(&args, img, &chosen).await
+        } else {
+            None
+        };
+        if format == Format::Json {
+            let report = Timelines {
+                schema_version: 1,
+                image: Some(img),
+                analyses: &kept,
+                prometheus_mean_seconds: mean,
+                signals,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("trace serializes")
+            );
+        } else {
+            for a in &kept {
+                print!("{}", out::timeline(a, ui));
+            }
+            if let Some(m) = mean {
+                println!(
+                    "Prometheus: anchore_analysis_time_seconds_sum / _count = {m:.3}s (the mean of every analysis since the analyzer started)"
+                );
+            }
+            if let Some(j) = &signals {
+                print!("\n{}", crate::trace_signals::render(j));
+            }
+        }
+    } else if args.summary {
+        let mut summary = Summary::new();
+        stats = read(&mut |a| {
+            found += 1;
+            if filter.keeps(&a) {
+                summary.add(&a);
+            }
+        })?;
+        warn(&stats, ui);
+        let tty = console::Term::stdout().is_term();
+        let columns = if tty {
+            (console::Term::stdout().size().1 as usize)
+                .saturating_sub(30)
+                .clamp(20, 120)
+        } else {
+            60
+        };
+        let report = summary.report(columns);
+        match format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "schema_version": 1,
+                    "found": found,
+                    "summary": report,
+                }))
+                .expect("summary serializes")
+            ),
+            Format::Csv => print!("{}", out::summary_csv(&report)),
+            Format::Human => print!("{}", out::summary_text(&report, tty, ui)),
+        }
+        closing(&stats, found, ui);
+    } else {
+        let stdout = std::io::stdout();
+        let mut list = out::List::new(std::io::BufWriter::new(stdout.lock()), format, ui);
+        let mut failed: Option<std::io::Error> = None;
+        stats = read(&mut |a| {
+            found += 1;
+            if failed.is_none() && filter.keeps(&a) {
+                failed = list.add(&a).err();
+            }
+        })?;
+        warn(&stats, ui);
+        match failed {
+            // A closed pipe (`lab trace --log x | head`) is not an error.
+            Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
+            Some(e) => return Err(Error::Usage(format!("cannot write the list: {e}"))),
+            None => {}
+        }
+        match list.end(found) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(Error::Usage(format!("cannot write the list: {e}")))
+            }
+            _ => {}
+        }
+        closing(&stats, found, ui);
     }
     Ok(exit::OK)
+}
+
+fn filter(args: &TraceArgs) -> Result<Filter> {
+    let when = |flag: &str, v: &Option<String>| -> Result<Option<f64>> {
+        v.as_deref()
+            .map(|s| {
+                crate::trace::parse_when(s).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{flag} {s}: not a time; write it as 2024-08-18T12:00:00+02:00, 2024-08-18 12:00 or 2024-08-18 (UTC unless an offset is given)"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let slower_than = args
+        .slower_than
+        .as_deref()
+        .map(|s| {
+            crate::model::parse_duration(s)
+                .map(|d| d.as_secs_f64())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--slower-than {s}: not a duration; write it as 90s, 2m or 1h30m"
+                    ))
+                })
+        })
+        .transpose()?;
+    Ok(Filter {
+        since: when("--since", &args.since)?,
+        until: when("--until", &args.until)?,
+        images: args.images.clone(),
+        failed: args.failed,
+        slower_than,
+    })
+}
+
+/// Inputs that could not be read are said on stderr; what could be read is used.
+fn warn(stats: &Stats, ui: &Ui) {
+    let yellow = ui.style(console::Style::new().yellow().bold());
+    for w in &stats.warnings {
+        eprintln!(
+            "{} {}",
+            yellow.apply_to("warning:"),
+            crate::text::clip(w, 300)
+        );
+    }
+}
+
+/// What was read, on stderr (stdout stays the list or the summary).
+fn closing(stats: &Stats, found: u64, ui: &Ui) {
+    if ui.quiet || stats.logs.is_empty() {
+        return;
+    }
+    let _ = std::io::stdout().flush();
+    let skipped = if stats.skipped > 0 {
+        format!(
+            "; {} that are not analyzer logs skipped",
+            crate::text::count(stats.skipped, "file")
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "{} in {} ({:.1} MB){skipped}",
+        if found == 1 {
+            "1 analysis".to_string()
+        } else {
+            format!("{found} analyses")
+        },
+        crate::text::count(stats.logs.len(), "analyzer log"),
+        stats.bytes as f64 / 1e6
+    );
+    if found == 0 && stats.skipped > 0 {
+        eprintln!(
+            "hint: a file is taken for an analyzer log when its first MB names the analyzer (`service:analyzer`, `process_analyzer_job`, `image dequeued for analysis`); name a log file itself with --log to read it whatever it holds"
+        );
+    }
 }
 
 async fn from_containers(args: &TraceArgs) -> Result<Vec<(String, String)>> {
@@ -124,31 +312,21 @@ async fn from_containers(args: &TraceArgs) -> Result<Vec<(String, String)>> {
     Ok(lines)
 }
 
-fn from_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
-    let mut lines = Vec::new();
-    for p in paths {
-        let (name, text) = if p.as_os_str() == "-" {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|source| Error::Read {
-                    path: "standard input".into(),
-                    source,
-                })?;
-            ("stdin".to_string(), s)
-        } else {
-            let bytes = std::fs::read(p).map_err(|source| Error::Read {
-                path: p.display().to_string(),
-                source,
-            })?;
-            (
-                p.display().to_string(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            )
-        };
-        lines.extend(text.lines().map(|l| (name.clone(), l.to_string())));
-    }
-    Ok(lines)
+/// The image's log lines joined with its events and Prometheus's record (each source that does
+/// not answer within a few seconds is named, not fatal).
+async fn signals(
+    args: &TraceArgs,
+    image: &str,
+    chosen: &[&Analysis],
+) -> Option<crate::trace_signals::Joined> {
+    let target = super::check::target(&args.target).ok()?;
+    let ctx = Ctx {
+        target: Arc::new(target),
+        http: crate::runner::http_client(),
+        docker: Arc::new(Err("not needed".into())),
+        deadline: Instant::now() + Duration::from_secs(5),
+    };
+    Some(crate::trace_signals::join(&ctx, image, chosen).await)
 }
 
 async fn prometheus_mean(args: &TraceArgs) -> Option<f64> {
@@ -165,108 +343,4 @@ async fn prometheus_mean(args: &TraceArgs) -> Option<f64> {
     )
     .await
     .ok()
-}
-
-fn label(step: Step) -> &'static str {
-    match step {
-        Step::Dequeued => "dequeued",
-        Step::Performing => "performing",
-        Step::Analyzing => "analyzing",
-        Step::Pulling => "pulling",
-        Step::AnalysisDone => "analysed",
-        Step::Complete => "complete",
-        Step::Failed => "FAILED",
-        Step::Other => "",
-    }
-}
-
-fn timeline(a: &Analysis, ui: &Ui) -> String {
-    let bold = ui.style(Style::new().bold());
-    let dim = ui.style(Style::new().dim());
-    let mut out = format!(
-        "{} {} {}\n",
-        bold.apply_to("Analysis of"),
-        a.tag
-            .as_deref()
-            .or(a.pull_string.as_deref())
-            .unwrap_or("an unknown image"),
-        dim.apply_to(format!(
-            "({}, {} on {})",
-            a.digest.as_deref().map(short_digest).unwrap_or_default(),
-            a.thread,
-            a.source
-        ))
-    );
-    let start = a.events.first().map(|e| e.time).unwrap_or(0.0);
-    for e in a
-        .events
-        .iter()
-        .filter(|e| e.step != Step::Other || e.message.contains("image"))
-    {
-        out.push_str(&format!(
-            "  {}  {:>9}  {:<10} {}\n",
-            clock(&e.stamp),
-            format!("+{:.3}s", e.time - start),
-            label(e.step),
-            crate::text::clip(&e.message, 100)
-        ));
-    }
-    match (a.outcome, a.duration) {
-        (Outcome::Complete, Some(d)) => out.push_str(&format!(
-            "  took {d:.3}s ({}) from dequeue to analysis complete\n\n",
-            format_duration(Duration::from_secs_f64(d))
-        )),
-        (Outcome::Failed, Some(d)) => out.push_str(&format!(
-            "  failed after {d:.3}s ({})\n\n",
-            format_duration(Duration::from_secs_f64(d))
-        )),
-        _ => out.push_str("  not finished: no `analysis complete` or failure line yet\n\n"),
-    }
-    out
-}
-
-/// `12:59:13.476` out of `2024-08-18T12:59:13.476831+00:00`.
-fn clock(stamp: &str) -> String {
-    stamp.get(11..23).unwrap_or(stamp).to_string()
-}
-
-fn short_digest(d: &str) -> String {
-    d.get(..19).unwrap_or(d).to_string()
-}
-
-fn table(all: &[&Analysis], ui: &Ui) -> String {
-    if all.is_empty() {
-        return "no analyses found\n".into();
-    }
-    let bold = ui.style(Style::new().bold());
-    let mut out = format!(
-        "{}\n",
-        bold.apply_to(format!(
-            "{:<23}  {:<12}  {:<10}  {:>10}  {}",
-            "dequeued", "thread", "outcome", "duration", "image"
-        ))
-    );
-    for a in all {
-        let outcome = match a.outcome {
-            Outcome::Complete => "complete",
-            Outcome::Failed => "failed",
-            Outcome::Unfinished => "running",
-        };
-        let duration = a
-            .duration
-            .map(|d| format_duration(Duration::from_secs_f64(d)))
-            .unwrap_or_else(|| "-".into());
-        out.push_str(&format!(
-            "{:<23}  {:<12}  {:<10}  {:>10}  {}\n",
-            a.events
-                .first()
-                .map(|e| e.stamp.get(..23).unwrap_or(&e.stamp).replace('T', " "))
-                .unwrap_or_default(),
-            a.thread,
-            outcome,
-            duration,
-            a.tag.as_deref().or(a.digest.as_deref()).unwrap_or("?")
-        ));
-    }
-    out
 }

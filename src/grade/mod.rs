@@ -94,7 +94,12 @@ impl GradedCheck {
             kind: r.kind.to_string(),
             description: r.description.clone(),
             status,
-            expected: r.expected.clone(),
+            // Instructors see the value a trainee is never shown (an answer's).
+            expected: match (&r.reference, &r.expected) {
+                (Some(v), Some(e)) => Some(format!("{e}: {v}")),
+                (Some(v), None) => Some(v.clone()),
+                (None, e) => e.clone(),
+            },
             actual: r.actual.clone(),
             message: r.message.clone(),
             hint,
@@ -374,7 +379,12 @@ pub async fn grade_roster(
 fn needs_workdir(spec: &CheckSpec) -> bool {
     matches!(
         spec,
-        CheckSpec::File(_) | CheckSpec::Compose(_) | CheckSpec::Answer(_) | CheckSpec::Command(_)
+        CheckSpec::File(_)
+            | CheckSpec::Compose(_)
+            | CheckSpec::Answer(_)
+            | CheckSpec::Command(_)
+            | CheckSpec::ScrapeFile(_)
+            | CheckSpec::PrometheusConfig(_)
     )
 }
 
@@ -568,7 +578,7 @@ async fn run_until(
             results = &mut run => return (results, false),
             Some(ev) = rx.recv() => {
                 if let Event::Finished { index, result } = ev {
-                    finished[index] = Some(result);
+                    finished[index] = Some(*result);
                 }
             }
             _ = &mut sleep => break,
@@ -576,7 +586,7 @@ async fn run_until(
     }
     while let Ok(ev) = rx.try_recv() {
         if let Event::Finished { index, result } = ev {
-            finished[index] = Some(result);
+            finished[index] = Some(*result);
         }
     }
     let why = format!(
@@ -597,6 +607,8 @@ async fn run_until(
                 actual: None,
                 message: Some(why.clone()),
                 hint: p.check.hint.clone(),
+                cause: None,
+                reference: None,
                 duration: budget,
                 attempts: 0,
                 points: 0,
@@ -641,7 +653,8 @@ fn target(
         project: t.project.clone(),
         anchore: endpoint(&t.anchore, &defaults.anchore_url, &defaults.anchore_user),
         prometheus: endpoint(&t.prometheus, &defaults.prometheus_url, ""),
-        grafana: endpoint(&t.grafana, &defaults.grafana_url, &defaults.grafana_user),
+        grafana: endpoint(&t.grafana, &defaults.grafana_url, &defaults.grafana_user)
+            .once_refused_never_resent(),
         answers,
         moved_ports: Default::default(),
     }

@@ -644,4 +644,19 @@ pub mod tests_support {
     pub fn index(text: &str) -> super::positions::Index {
         super::positions::Index::build(text)
     }
+
+    /// A lab file parsed and validated as the loader does (with a README beside it).
+    pub fn parse_and_validate(
+        file: &str,
+        text: &str,
+    ) -> Result<crate::model::LoadedLab, Vec<crate::error::Diagnostic>> {
+        let mut files = std::collections::BTreeMap::new();
+        files.insert("README.md".to_string(), b"# Lab\n".to_vec());
+        super::parse_raw(super::RawLab {
+            file: file.to_string(),
+            origin: "fuzz".into(),
+            text: text.to_string(),
+            files,
+        })
+    }
 }

@@ -203,6 +203,15 @@ pub fn lab(
                     format!("{p}.points"),
                     format!("points must not be negative (got {})", c.points),
                 );
+            } else if c.points > crate::model::lab::MAX_CHECK_POINTS {
+                r.at(
+                    format!("{p}.points"),
+                    format!(
+                        "points must be at most {} (got {}): totals must add up without overflow",
+                        crate::model::lab::MAX_CHECK_POINTS,
+                        c.points
+                    ),
+                );
             }
             if let Some(t) = c.timeout {
                 r.timeout(format!("{p}.timeout"), t.0);
@@ -304,7 +313,7 @@ pub fn lab(
 fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, AnswerType>) {
     match spec {
         CheckSpec::Container(c) => {
-            if c.services.is_empty() {
+            if c.services.is_empty() && !c.every_anchore_service {
                 r.at(format!("{p}.services"), "name at least one compose service");
             }
         }
@@ -315,14 +324,15 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, Ans
             let service_conditions = c.image.is_some()
                 || !c.ports.is_empty()
                 || !c.env.is_empty()
+                || !c.enabled.is_empty()
                 || !c.volumes.is_empty();
-            if service_conditions && c.services.is_empty() {
+            if service_conditions && c.services.is_empty() && !c.every_anchore_service {
                 r.at(
                     format!("{p}.services"),
                     "image, ports, env and volumes apply to services: name at least one",
                 );
             }
-            if c.services.is_empty() && c.top_level_volumes.is_empty() {
+            if c.services.is_empty() && !c.every_anchore_service && c.top_level_volumes.is_empty() {
                 r.at(
                     p.to_string(),
                     "the check verifies nothing: name services or top_level_volumes",
@@ -396,6 +406,19 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, Ans
                     format!("{p}.health"),
                     format!("health must be `up` or `down` (got `{}`)", t.health),
                 );
+            }
+        }
+        CheckSpec::PrometheusConfig(c) => {
+            if c.file.trim().is_empty() {
+                r.at(format!("{p}.file"), "file is empty");
+            }
+        }
+        CheckSpec::ScrapeFile(c) => {
+            if c.path.trim().is_empty() {
+                r.at(format!("{p}.path"), "path is empty");
+            }
+            if !c.metrics_path.starts_with('/') {
+                r.at(format!("{p}.metrics_path"), "a metrics path starts with /");
             }
         }
         CheckSpec::GrafanaDatasource(_) => {}
@@ -554,6 +577,7 @@ fn steps_ok(
     for a in step.assets() {
         let field = match step {
             Step::AddService { .. } => "snippet",
+            Step::UncommentBlock { .. } => "otherwise_add",
             Step::WriteAsset { .. } => "asset",
             _ => "dashboard",
         };
@@ -583,6 +607,7 @@ fn steps_ok(
             question,
             value,
             measured,
+            ..
         } => {
             if !questions.contains_key(question.as_str()) {
                 r.at(

@@ -22,8 +22,15 @@ pub enum Step {
         #[serde(default)]
         volumes: bool,
     },
-    /// Uncomment the commented-out block that starts with `marker` (e.g. `prometheus:`).
-    UncommentBlock { file: String, marker: String },
+    /// Uncomment the commented-out block that starts with `marker` (e.g. `prometheus:`);
+    /// in a file without that block, add the service from the snippet `otherwise_add`
+    /// (the course: "uncomment (or add and then uncomment)").
+    UncommentBlock {
+        file: String,
+        marker: String,
+        #[serde(default)]
+        otherwise_add: Option<String>,
+    },
     /// Set an environment variable on the named services (empty: every service that has it).
     SetEnv {
         file: String,
@@ -91,6 +98,10 @@ pub enum Step {
         value: Option<String>,
         #[serde(default)]
         measured: Option<Measured>,
+        /// How a measured answer is written, as a person might (`lab smoke` proves
+        /// each form is accepted): default as `lab` measures it.
+        #[serde(default)]
+        written: Written,
     },
     /// Replace a piece of text in one of the environment's files (wrong solutions use
     /// it to make one mistake); the rest of the file is kept byte for byte.
@@ -105,6 +116,45 @@ pub enum Step {
     /// Bring the environment to the end of an earlier lab: that lab's setup, then its
     /// solution (a later lab's setup starts where the earlier labs leave off).
     CompleteLab { lab: u32 },
+}
+
+/// How a measured answer is written down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Written {
+    /// `Thread-55181`, `79.123s`.
+    #[default]
+    AsMeasured,
+    /// `55181`, `79.123`.
+    Bare,
+    /// `[Thread-55181]`, `1:19.123`.
+    Clock,
+    /// `[Thread-55181]`, `PT1M19.123S`.
+    Iso8601,
+}
+
+impl Written {
+    /// A measured thread written this way.
+    pub fn thread(self, thread: &str) -> String {
+        let number = thread.rsplit('-').next().unwrap_or(thread);
+        match self {
+            Written::AsMeasured => thread.to_string(),
+            Written::Bare => number.to_string(),
+            Written::Clock | Written::Iso8601 => format!("[{thread}]"),
+        }
+    }
+
+    /// A measured number of seconds written this way.
+    pub fn seconds(self, secs: f64) -> String {
+        let whole = secs.trunc() as u64;
+        let (m, s) = (whole / 60, secs - (whole / 60 * 60) as f64);
+        match self {
+            Written::AsMeasured => format!("{secs:.3}s"),
+            Written::Bare => format!("{secs:.3}"),
+            Written::Clock => format!("{m}:{s:06.3}"),
+            Written::Iso8601 => format!("PT{m}M{s:.3}S"),
+        }
+    }
 }
 
 /// An answer read off the environment.
@@ -156,9 +206,40 @@ impl Step {
     pub fn assets(&self) -> Vec<&str> {
         match self {
             Step::AddService { snippet, .. } => vec![snippet],
+            Step::UncommentBlock {
+                otherwise_add: Some(snippet),
+                ..
+            } => vec![snippet],
             Step::WriteAsset { asset, .. } => vec![asset],
             Step::GrafanaImport { dashboard, .. } => vec![dashboard],
             _ => vec![],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Written;
+    use crate::probe::answer::{parse_number, same_thread};
+
+    #[test]
+    fn every_written_form_reads_back_as_the_measured_value() {
+        for w in [
+            Written::AsMeasured,
+            Written::Bare,
+            Written::Clock,
+            Written::Iso8601,
+        ] {
+            let t = w.thread("Thread-55181");
+            assert!(same_thread(&t, "Thread-55181"), "{w:?}: {t}");
+            for secs in [79.123, 5.0, 3601.5] {
+                let d = w.seconds(secs);
+                let back = parse_number(&d).unwrap_or(f64::NAN);
+                assert!((back - secs).abs() < 0.001, "{w:?}: {d} read as {back}");
+            }
+        }
+        assert_eq!(Written::Clock.seconds(79.123), "1:19.123");
+        assert_eq!(Written::Iso8601.seconds(79.123), "PT1M19.123S");
+        assert_eq!(Written::Bare.thread("Thread-55181"), "55181");
     }
 }

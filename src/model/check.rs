@@ -26,6 +26,10 @@ pub struct Check {
     pub points: i64,
     #[serde(default)]
     pub hint: Option<String>,
+    /// Hints for the causes of failure the probe tells apart (`credentials-missing:
+    /// ...`), replacing the probe's own words for them.
+    #[serde(default)]
+    pub causes: BTreeMap<String, String>,
     /// The most of a response body an HTTP-backed check reads (default 4 MiB):
     /// `512KiB`, `16MiB`, or a number of bytes.
     #[serde(default)]
@@ -113,6 +117,8 @@ pub enum CheckSpec {
     Http(HttpCheck),
     PrometheusQuery(PrometheusQueryCheck),
     PrometheusTargets(PrometheusTargetsCheck),
+    PrometheusConfig(PrometheusConfigCheck),
+    ScrapeFile(ScrapeFileCheck),
     GrafanaDatasource(GrafanaDatasourceCheck),
     GrafanaDashboard(GrafanaDashboardCheck),
     AnchoreImage(AnchoreImageCheck),
@@ -130,6 +136,8 @@ impl CheckSpec {
             CheckSpec::Http(_) => "http",
             CheckSpec::PrometheusQuery(_) => "prometheus_query",
             CheckSpec::PrometheusTargets(_) => "prometheus_targets",
+            CheckSpec::PrometheusConfig(_) => "prometheus_config",
+            CheckSpec::ScrapeFile(_) => "scrape_file",
             CheckSpec::GrafanaDatasource(_) => "grafana_datasource",
             CheckSpec::GrafanaDashboard(_) => "grafana_dashboard",
             CheckSpec::AnchoreImage(_) => "anchore_image",
@@ -143,9 +151,19 @@ impl CheckSpec {
     pub fn needs_docker(&self) -> bool {
         match self {
             CheckSpec::Container(_) | CheckSpec::Logs(_) => true,
+            CheckSpec::PrometheusTargets(t) => t.every_anchore_service,
             CheckSpec::Answer(a) => {
                 matches!(a.expect, AnswerExpect::Number { ref of, .. } if matches!(of, Computed::AnalysisDuration { .. }))
             }
+            _ => false,
+        }
+    }
+
+    /// Whether the probe logs in to Grafana with the trainee's password.
+    pub fn logs_in_to_grafana(&self) -> bool {
+        match self {
+            CheckSpec::Http(h) => h.auth == Auth::Grafana,
+            CheckSpec::GrafanaDatasource(_) | CheckSpec::GrafanaDashboard(_) => true,
             _ => false,
         }
     }
@@ -166,12 +184,20 @@ pub enum ContainerState {
 #[serde(deny_unknown_fields)]
 pub struct ContainerCheck {
     /// The compose services whose containers are checked (every one must satisfy it).
+    #[serde(default)]
     pub services: Vec<String>,
+    /// Also every service whose containers run the Anchore Enterprise image (not the UI).
+    #[serde(default)]
+    pub every_anchore_service: bool,
     #[serde(default)]
     pub state: ContainerState,
     /// Environment variables that must be set to these values.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Boolean variables that must be on as Anchore reads them (`true`, `True`,
+    /// `yes`, `on`, `1`, ...).
+    #[serde(default)]
+    pub enabled: Vec<String>,
     /// Host ports that must be published (to any container port).
     #[serde(default)]
     pub publishes: Vec<u16>,
@@ -190,6 +216,10 @@ pub struct ComposeCheck {
     /// Services that must be defined and satisfy the conditions below.
     #[serde(default)]
     pub services: Vec<String>,
+    /// Also every service that runs the Anchore Enterprise image (not the UI), as
+    /// the resolved file says: the deployment's own list, 5.x or 6.x.
+    #[serde(default)]
+    pub every_anchore_service: bool,
     /// A regex the service's `image` must match.
     #[serde(default)]
     pub image: Option<String>,
@@ -199,6 +229,10 @@ pub struct ComposeCheck {
     /// Environment variables (list or map form in the file) that must have these values.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Boolean variables that must be on as Anchore reads them (`true`, `True`,
+    /// `yes`, `on`, `1`, ...), with the value compose resolves (`.env` included).
+    #[serde(default)]
+    pub enabled: Vec<String>,
     /// Mount targets (container paths) that must be present, optionally with a source:
     /// `/etc/prometheus/prometheus.yml` or `./anchore-prometheus.yml:/etc/prometheus/prometheus.yml`.
     #[serde(default)]
@@ -290,9 +324,19 @@ pub struct PrometheusQueryCheck {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusTargetsCheck {
-    /// Jobs whose targets must all be up; empty means every job.
+    /// Jobs whose targets must all be up; empty means every job (unless services
+    /// are named).
     #[serde(default)]
     pub jobs: Vec<String>,
+    /// Compose services that must each be scraped by a target that is up, whatever
+    /// its job is called: a target whose host is the service's name, one of its
+    /// containers' names, or one of their addresses (DNS discovery).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Every running service of the deployment that runs the Anchore Enterprise
+    /// image (not the UI), found with Docker, as if named in `services`.
+    #[serde(default)]
+    pub every_anchore_service: bool,
     /// `up` (default) or `down`: lets a lab assert that scraping fails before the fix.
     #[serde(default = "health_up")]
     pub health: String,
@@ -300,6 +344,37 @@ pub struct PrometheusTargetsCheck {
 
 fn health_up() -> String {
     "up".into()
+}
+
+/// Prometheus runs with the scrape file: the configuration it reports having loaded
+/// (`/api/v1/status/config`) has the file's jobs and targets, however the file got
+/// into the container (a file or a folder mount, a copy in an image).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfigCheck {
+    /// The scrape file, relative to the environment's folder.
+    pub file: String,
+}
+
+/// A scrape configuration file, read as Prometheus reads it (any YAML style,
+/// defaults applied, credentials from `basic_auth` or `authorization`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeFileCheck {
+    pub path: String,
+    /// Compose services some job must scrape (a target on that host, or a DNS name).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// The jobs scraping those services send credentials (default true).
+    #[serde(default = "yes")]
+    pub credentials: bool,
+    /// The metrics path those jobs must use, after defaults (default `/metrics`).
+    #[serde(default = "metrics_path")]
+    pub metrics_path: String,
+}
+
+fn metrics_path() -> String {
+    "/metrics".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,6 +4,9 @@ use super::action::Step;
 use super::check::Check;
 use serde::Deserialize;
 
+/// The most points one check may be worth.
+pub const MAX_CHECK_POINTS: i64 = 10_000;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lab {
@@ -136,7 +139,11 @@ impl Lab {
         self.exercises.iter().flat_map(|e| e.questions.iter())
     }
 
+    /// The lab's points; checked arithmetic (validation keeps each check at most
+    /// [`MAX_CHECK_POINTS`], so only an unvalidated lab can reach the cap).
     pub fn possible_points(&self) -> i64 {
-        self.checks().map(|(_, c)| c.points).sum()
+        self.checks()
+            .try_fold(0i64, |sum, (_, c)| sum.checked_add(c.points))
+            .unwrap_or(i64::MAX)
     }
 }

@@ -1,6 +1,7 @@
 //! The lab model: plain data read from lab files. No I/O happens here.
 
 pub mod action;
+pub mod analysis;
 pub mod check;
 pub mod duration;
 pub mod lab;

@@ -2,10 +2,9 @@
 //! value the check computes (a literal, a PromQL value, or an analysis's duration
 //! measured from the analyzer's logs), matched by a pattern, or kept for grading.
 
-use super::{Ctx, Observation, ProbeResult};
+use super::{Cause, Ctx, Observation, ProbeResult};
 use crate::analyzer_log::{self, Outcome};
 use crate::model::check::{AnswerCheck, AnswerExpect, Computed};
-use crate::model::parse_duration;
 use crate::text::clip;
 
 pub async fn probe(c: &AnswerCheck, ctx: &Ctx) -> ProbeResult {
@@ -38,10 +37,19 @@ pub async fn probe(c: &AnswerCheck, ctx: &Ctx) -> ProbeResult {
             Ok(if same_thread(answer, &a.thread) {
                 Observation::pass(format!("{} (the logs of {})", a.thread, a.source))
             } else {
-                Observation::fail(
-                    format!("{} (from {}'s log lines for {image})", a.thread, a.source),
+                // Never the thread itself: finding it is the exercise.
+                Observation::failed_because(
+                    Cause::new(
+                        "answer-wrong",
+                        format!(
+                            "The recorded thread is not the one whose log lines analyse {image}: \
+                             find the analyzer's line for that image and note the thread it names."
+                        ),
+                    ),
+                    format!("the thread that analysed {image}, as the analyzer's logs name it"),
                     format!("{:?}", clip(answer, 80)),
                 )
+                .with_reference(format!("{} (from {}'s log lines)", a.thread, a.source))
             })
         }
         AnswerExpect::AnchoreEvent {
@@ -64,29 +72,113 @@ pub async fn probe(c: &AnswerCheck, ctx: &Ctx) -> ProbeResult {
         }
         AnswerExpect::Number { of, tolerance } => {
             let Some(given) = parse_number(answer) else {
-                return Ok(Observation::fail(
+                return Ok(Observation::failed_because(
+                    Cause::new(
+                        "answer-unreadable",
+                        "Record a number of seconds or a duration, e.g. 79, 79s, 1m19s or 1:19.",
+                    ),
                     "a number or a duration such as 79s or 1m19s",
                     format!("{:?}", clip(answer, 80)),
                 ));
             };
             let (want, source) = compute(of, ctx).await?;
-            let expected = format!("{} ± {} ({source})", show(want), show(*tolerance));
             Ok(if (given - want).abs() <= *tolerance {
                 Observation::pass(format!("{} (measured {})", show(given), show(want)))
             } else {
-                Observation::fail(expected, show(given))
+                // Never the measured value: the trainee must measure it.
+                Observation::failed_because(
+                    Cause::new(
+                        "answer-wrong",
+                        format!(
+                            "The recorded value does not match {}: measure it again, from the first \
+                             to the last line of that analysis.",
+                            source.public
+                        ),
+                    ),
+                    format!("{} (within ±{})", source.public, show(*tolerance)),
+                    show(given),
+                )
+                .with_reference(format!("{} ({})", show(want), source.private))
             })
         }
     }
 }
 
-/// `79`, `79.5`, `79s`, `1m19s`: a plain number or a duration in seconds.
+/// A number of seconds as a person may write it: `79`, `79.2`, `79s`, `79 s`,
+/// `79 sec`, `1m19s`, `1 min 19 s`, `1:19`, `0:01:19`, `PT1M19S`.
 pub fn parse_number(s: &str) -> Option<f64> {
     let s = s.trim();
-    s.parse::<f64>()
+    let n = s
+        .parse::<f64>()
         .ok()
-        .filter(|n| n.is_finite())
-        .or_else(|| parse_duration(s).map(|d| d.as_secs_f64()))
+        .or_else(|| clock(s))
+        .or_else(|| iso8601(s))
+        .or_else(|| units(s))?;
+    (n.is_finite() && n >= 0.0).then_some(n)
+}
+
+/// `1:19` (minutes:seconds) or `0:01:19` (hours:minutes:seconds).
+fn clock(s: &str) -> Option<f64> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if !(2..=3).contains(&parts.len()) {
+        return None;
+    }
+    let mut total = 0f64;
+    for (i, p) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let ok = !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || (last && c == '.'));
+        if !ok {
+            return None;
+        }
+        let v: f64 = p.parse().ok()?;
+        if i > 0 && v >= 60.0 {
+            return None;
+        }
+        total = total * 60.0 + v;
+    }
+    Some(total)
+}
+
+/// ISO 8601 durations without dates: `PT79S`, `PT1M19S`, `PT1H2M3.5S`.
+fn iso8601(s: &str) -> Option<f64> {
+    let rest = s.strip_prefix("PT").or_else(|| s.strip_prefix("pt"))?;
+    let total = units(rest)?;
+    // Units only from H, M, S: reject `PT1ms` and the like.
+    let ok = rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || "hmsHMS".contains(c))
+        && !rest.to_ascii_lowercase().contains("ms");
+    ok.then_some(total)
+}
+
+/// Numbers with units, spaces allowed: `79 s`, `79 sec`, `1m19s`, `1 minute 19 seconds`.
+fn units(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    let mut rest = lower.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..num_end].parse().ok()?;
+        rest = rest[num_end..].trim_start();
+        let unit_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "ms" => 0.001,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
+            _ => return None,
+        };
+        total += number * factor;
+        rest = rest[unit_end..].trim_start();
+    }
+    Some(total)
 }
 
 fn show(n: f64) -> String {
@@ -94,19 +186,43 @@ fn show(n: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The value an answer is compared with, and where it came from in words.
-async fn compute(of: &Computed, ctx: &Ctx) -> Result<(f64, String), String> {
+/// Where a computed value came from: in words a trainee may read (`public`), and
+/// with the details that would give it away (`private`, for instructors).
+struct Source {
+    public: String,
+    private: String,
+}
+
+/// The value an answer is compared with, and where it came from.
+async fn compute(of: &Computed, ctx: &Ctx) -> Result<(f64, Source), String> {
     match of {
-        Computed::Literal(v) => Ok((*v, "the model answer".into())),
+        Computed::Literal(v) => Ok((
+            *v,
+            Source {
+                public: "the model answer".into(),
+                private: "the model answer".into(),
+            },
+        )),
         Computed::Prometheus(query) => {
             let v = super::prometheus::first_value(ctx, query).await?;
-            Ok((v, format!("Prometheus: {query}")))
+            Ok((
+                v,
+                Source {
+                    public: "the value Prometheus measured".into(),
+                    private: format!("Prometheus: {query}"),
+                },
+            ))
         }
         Computed::AnalysisDuration { service, image } => {
             let a = completed_analysis(ctx, service, image).await?;
             Ok((
                 a.duration.unwrap_or_default(),
-                format!("measured from {}'s {} log lines", a.source, a.thread),
+                Source {
+                    public: format!(
+                        "the duration of the analysis of {image} in the {service} logs"
+                    ),
+                    private: format!("measured from {}'s {} log lines", a.source, a.thread),
+                },
             ))
         }
     }
@@ -137,6 +253,7 @@ pub async fn completed_analysis(
             events: Vec::new(),
             duration: seen.duration,
             outcome: Outcome::Complete,
+            ..Default::default()
         }),
         None => from_logs,
     }
@@ -167,14 +284,26 @@ pub async fn in_logs(
     ))
 }
 
-/// `[Thread-55181]`, `thread-55181 ` and `Thread-55181` name the same thread.
+/// `[Thread-55181]`, `thread-55181 `, `Thread 55181` and `55181` name the thread
+/// `Thread-55181`.
 pub fn same_thread(answer: &str, thread: &str) -> bool {
     let a = answer
         .trim()
         .trim_start_matches('[')
         .trim_end_matches(']')
         .trim();
-    a.eq_ignore_ascii_case(thread)
+    if a.eq_ignore_ascii_case(thread) {
+        return true;
+    }
+    let number = |s: &str| -> Option<String> {
+        let lower = s.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("thread")
+            .map(|r| r.trim_start_matches(['-', '_', ' ']))
+            .unwrap_or(&lower);
+        (!rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())).then(|| rest.to_string())
+    };
+    matches!((number(a), number(thread)), (Some(x), Some(y)) if x == y)
 }
 
 #[cfg(test)]
@@ -210,6 +339,73 @@ mod tests {
         assert_eq!(parse_number("NaN"), None);
     }
 
+    #[test]
+    fn every_way_a_person_writes_79_seconds_is_79() {
+        for s in [
+            "79",
+            "79s",
+            "79 s",
+            "79 sec",
+            "79 secs",
+            "79 seconds",
+            "1m19s",
+            "1m 19s",
+            "1 min 19 sec",
+            "1 minute 19 seconds",
+            "1:19",
+            "0:01:19",
+            "PT79S",
+            "PT1M19S",
+            "pt1m19s",
+            "79S",
+            " 79 ",
+        ] {
+            assert_eq!(parse_number(s), Some(79.0), "{s:?}");
+        }
+        assert_eq!(parse_number("79.2"), Some(79.2));
+        assert_eq!(parse_number("1:19.5"), Some(79.5));
+        assert_eq!(parse_number("79200ms"), Some(79.2));
+    }
+
+    #[test]
+    fn what_is_not_a_duration_is_refused() {
+        for s in [
+            "",
+            "s",
+            "79 parsecs",
+            "1:79",
+            "1::19",
+            ":19",
+            "1:2:3:4",
+            "PT",
+            "PT1X",
+            "PT1ms",
+            "-5",
+            "1e400",
+            "79 s s",
+            "seventy-nine",
+        ] {
+            assert_eq!(parse_number(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_thread_is_recognised_however_it_is_written() {
+        for a in [
+            "Thread-55181",
+            "[Thread-55181]",
+            "55181",
+            "thread 55181",
+            " thread-55181 ",
+            "[55181]",
+        ] {
+            assert!(same_thread(a, "Thread-55181"), "{a:?}");
+        }
+        for a in ["55180", "Thread-5518", "Thread-55181x", "", "thread"] {
+            assert!(!same_thread(a, "Thread-55181"), "{a:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_duration_within_tolerance_passes_and_outside_fails() {
         let c = check(AnswerExpect::Number {
@@ -222,10 +418,21 @@ mod tests {
             Observation::Pass { .. }
         ));
         let (_d, ctx) = ctx_with(Some("90s"));
-        assert_eq!(
-            probe(&c, &ctx).await.unwrap(),
-            Observation::fail("79 ± 2 (the model answer)", "90")
-        );
+        match probe(&c, &ctx).await.unwrap() {
+            Observation::Fail {
+                expected,
+                actual,
+                cause,
+                reference,
+            } => {
+                // The trainee is never told the value; the instructor is.
+                assert!(!expected.contains("79"), "{expected}");
+                assert_eq!(actual, "90");
+                assert_eq!(cause.map(|c| c.id), Some("answer-wrong"));
+                assert_eq!(reference.as_deref(), Some("79 (the model answer)"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -300,12 +507,14 @@ mod tests {
             of: Computed::Literal(79.0),
             tolerance: 2.0,
         });
-        assert_eq!(
-            probe(&c, &ctx).await.unwrap(),
-            Observation::fail(
-                "a number or a duration such as 79s or 1m19s",
-                "\"about a minute\""
-            )
-        );
+        match probe(&c, &ctx).await.unwrap() {
+            Observation::Fail {
+                expected, cause, ..
+            } => {
+                assert_eq!(expected, "a number or a duration such as 79s or 1m19s");
+                assert_eq!(cause.map(|c| c.id), Some("answer-unreadable"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

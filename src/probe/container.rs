@@ -71,6 +71,110 @@ pub async fn list_service(
     Ok(found)
 }
 
+/// A container of a compose project, as the Prometheus checks need it: which
+/// service it runs, its name and image, whether it runs, and its addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Member {
+    pub service: String,
+    pub name: String,
+    pub image: String,
+    pub running: bool,
+    pub addresses: Vec<String>,
+    /// When the container was created, in seconds since the epoch.
+    pub created: i64,
+}
+
+impl Member {
+    /// Whether the container runs the Anchore Enterprise image (`anchore/enterprise`,
+    /// any registry and tag; not `anchore/enterprise-ui`).
+    pub fn runs_anchore(&self) -> bool {
+        let repo = self.image.split('@').next().unwrap_or("");
+        // The tag follows the last `:` after the last `/` (a registry may have a port).
+        let repo = match repo.rsplit_once('/') {
+            Some((head, last)) => {
+                let last = last.split(':').next().unwrap_or(last);
+                format!("{head}/{last}")
+            }
+            None => repo.to_string(),
+        };
+        repo == "anchore/enterprise" || repo.ends_with("/anchore/enterprise")
+    }
+}
+
+/// Every container compose made for `project`, in one call to the engine.
+pub async fn project_members(
+    docker: &Docker,
+    project: &str,
+    limit: Duration,
+) -> Result<Vec<Member>, String> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{PROJECT_LABEL}={project}")],
+    )]);
+    let opts = ListContainersOptions {
+        all: true,
+        filters: Some(filters),
+        ..Default::default()
+    };
+    let list = tokio::time::timeout(limit, docker.list_containers(Some(opts)))
+        .await
+        .map_err(|_| {
+            format!(
+                "Docker engine at {}: listing the containers of project `{project}` took longer than {}",
+                host(),
+                crate::model::format_duration(limit)
+            )
+        })?
+        .map_err(|e| {
+            format!(
+                "Docker engine at {}: cannot list the containers of project `{project}`: {}",
+                host(),
+                short(&e)
+            )
+        })?;
+    let mut members: Vec<Member> = list
+        .into_iter()
+        .map(|s| {
+            let service = s
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_LABEL))
+                .cloned()
+                .unwrap_or_default();
+            let name = s
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default();
+            let running = s
+                .state
+                .map(|st| st.to_string() == "running")
+                .unwrap_or(false);
+            let addresses = s
+                .network_settings
+                .and_then(|n| n.networks)
+                .map(|nets| {
+                    nets.values()
+                        .filter_map(|e| e.ip_address.clone())
+                        .filter(|ip| !ip.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Member {
+                service,
+                name,
+                image: s.image.unwrap_or_default(),
+                running,
+                addresses,
+                created: s.created.unwrap_or_default(),
+            }
+        })
+        .collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(members)
+}
+
 fn found_of(s: ContainerSummary) -> Option<Found> {
     let id = s.id?;
     let name = s
@@ -241,6 +345,9 @@ fn expected(c: &ContainerCheck) -> String {
         let kv: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         parts.push(format!("{} on {on}", kv.join(", ")));
     }
+    if !c.enabled.is_empty() {
+        parts.push(format!("{} switched on on {on}", c.enabled.join(", ")));
+    }
     if !c.publishes.is_empty() {
         parts.push(format!(
             "host {} {} published on {on}",
@@ -305,6 +412,13 @@ fn container_problems(c: &ContainerCheck, f: &Facts) -> Vec<String> {
             None => out.push(format!("{k} not set")),
         }
     }
+    for k in &c.enabled {
+        match f.env.get(k).cloned().flatten() {
+            Some(v) if super::compose::anchore_reads_on(Some(&v)) => {}
+            Some(v) => out.push(format!("{k}={v} (off)")),
+            None => out.push(format!("{k} not set")),
+        }
+    }
     let missing: Vec<&u16> = c
         .publishes
         .iter()
@@ -346,7 +460,7 @@ fn describe(c: &ContainerCheck, f: &Facts) -> String {
     if c.state == ContainerState::Healthy {
         parts.push("healthy".into());
     }
-    for k in c.env.keys() {
+    for k in c.env.keys().chain(c.enabled.iter()) {
         if let Some(Some(v)) = f.env.get(k) {
             parts.push(format!("{k}={v}"));
         }
@@ -363,9 +477,28 @@ fn describe(c: &ContainerCheck, f: &Facts) -> String {
 pub async fn probe(c: &ContainerCheck, ctx: &Ctx) -> ProbeResult {
     let docker = ctx.docker()?;
     let project = ctx.target.project.as_str();
-    let wanted: Vec<&str> = c.env.keys().map(String::as_str).collect();
+    let wanted: Vec<&str> = c
+        .env
+        .keys()
+        .chain(c.enabled.iter())
+        .map(String::as_str)
+        .collect();
+    let mut names = c.services.clone();
+    if c.every_anchore_service {
+        for m in project_members(docker, project, ctx.remaining()).await? {
+            if m.running && m.runs_anchore() && !names.contains(&m.service) {
+                names.push(m.service);
+            }
+        }
+        if names.is_empty() {
+            return Ok(Observation::fail(
+                "every Anchore service running",
+                format!("no running Anchore container in compose project `{project}`"),
+            ));
+        }
+    }
     let mut services = Vec::new();
-    for service in &c.services {
+    for service in &names {
         let found = list_service(docker, project, service, ctx.remaining()).await?;
         let mut containers = Vec::new();
         for f in found {
@@ -425,6 +558,8 @@ mod tests {
             services: services.iter().map(|s| s.to_string()).collect(),
             state,
             env: BTreeMap::new(),
+            enabled: vec![],
+            every_anchore_service: false,
             publishes: vec![],
             mounts: vec![],
         }

@@ -169,7 +169,11 @@ pub fn judge(
     {
         return Observation::fail_because(
             expected,
-            format!("{shown} is the {} of {} {} event", field.words(), e.level, e.event_type),
+            format!(
+                "{shown} is the {} of an {} event",
+                field.words(),
+                e.level
+            ),
             format!(
                 "That event is not the one asked for: it is {} {}. List only the ones asked about with {list}, then read the {} of the one your step caused (`anchorectl event get ID` shows it whole).",
                 if e.level == "INFO" { "an INFO event, which reports something that went right, not" } else { "of another level than" },

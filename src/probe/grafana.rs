@@ -2,8 +2,9 @@
 //! Grafana's health check) and `grafana_dashboard` (a dashboard exists and its
 //! panels return data), through Grafana's HTTP API.
 
-use super::http::{base, json_answer, message_of, one_line, rejected, segment};
-use super::{Ctx, Observation, ProbeResult};
+use super::grafana_schema as schema;
+use super::http::{base, json_answer, message_of, one_line, segment};
+use super::{Ctx, Endpoint, Observation, ProbeResult};
 use crate::model::check::{GrafanaDashboardCheck, GrafanaDatasourceCheck};
 use crate::text::count;
 use futures_util::stream::{self, StreamExt};
@@ -12,6 +13,25 @@ use std::collections::BTreeMap;
 
 /// How many panel queries run at once.
 const PARALLEL_PANELS: usize = 4;
+
+/// Why a request with Grafana's credentials is not sent again, or failed: the
+/// message for a 401. Names the user and the variable, never the password.
+pub fn refusal(ep: &Endpoint, again: bool) -> String {
+    let what = if again {
+        format!(
+            "not asking Grafana at {} again: it refused the password of user `{}` earlier in this run",
+            ep.url, ep.user
+        )
+    } else {
+        format!(
+            "Grafana at {} refused the password of user `{}` (HTTP 401)",
+            ep.url, ep.user
+        )
+    };
+    format!(
+        "{what}; lab sends a refused password only once per run, because Grafana locks the account for 5 minutes after 5 failed logins (then even the right password fails): set LAB_GRAFANA_PASSWORD to the password you log in with (admin on a fresh Grafana, or the one you chose when it asked you to change it)"
+    )
+}
 
 /// GET or POST to Grafana with its credentials; the answer as JSON. A 401 is an error
 /// naming the user and the variable with the password.
@@ -26,7 +46,7 @@ async fn call(ctx: &Ctx, path: &str, body: Option<&Value>) -> Result<(u16, Value
         }
     };
     if status == 401 {
-        return Err(rejected("Grafana", &url, ep, "LAB_GRAFANA_PASSWORD"));
+        return Err(refusal(ep, false));
     }
     Ok((status, json_answer(&url, status, &text)?))
 }
@@ -163,6 +183,20 @@ pub async fn datasource(c: &GrafanaDatasourceCheck, ctx: &Ctx) -> ProbeResult {
                     if msg.is_empty() { "healthy" } else { &msg }
                 )));
             }
+            // No health check here (Grafana 9's Prometheus plugin has none: its
+            // "Save & test" runs a query in the browser): run a real query instead.
+            404 => match test_query(ctx, d).await? {
+                Ok(how) => {
+                    return Ok(Observation::pass(format!(
+                        "{} {}: {how}",
+                        d.ds_type,
+                        d.show()
+                    )))
+                }
+                Err(why) => {
+                    failures.push(format!("{} fails a test query: {why}", d.show()));
+                }
+            },
             200 | 400 | 500 | 502 | 503 if !state.is_empty() || !msg.is_empty() => {
                 let why = if msg.is_empty() {
                     state.to_string()
@@ -175,6 +209,23 @@ pub async fn datasource(c: &GrafanaDatasourceCheck, ctx: &Ctx) -> ProbeResult {
         }
     }
     Ok(Observation::fail(expected, failures.join("; ")))
+}
+
+/// What Grafana's own "Save & test" does where the server has no health check: an
+/// instant query through the data source. `Ok` says how it answered, `Err` why not.
+async fn test_query(ctx: &Ctx, d: &DataSource) -> Result<Result<String, String>, String> {
+    let query = json!({
+        "refId": "A", "datasource": {"type": d.ds_type, "uid": d.uid},
+        "expr": "1+1", "instant": true, "range": false,
+        "intervalMs": 15000, "maxDataPoints": 100
+    });
+    Ok(match query_panel(ctx, &[query]).await? {
+        None => {
+            Ok("a test query through it answered (this Grafana has no health check for it)".into())
+        }
+        Some(Problem::QueryFailed(why)) => Err(why),
+        Some(_) => Err("the test query returned nothing".into()),
+    })
 }
 
 fn show_url(u: &str) -> &str {
@@ -224,18 +275,13 @@ pub async fn dashboard(c: &GrafanaDashboardCheck, ctx: &Ctx) -> ProbeResult {
     let mut first_failure = None;
     let several = uids.len() > 1;
     for uid in &uids {
-        let path = format!("/api/dashboards/uid/{}", segment(uid));
-        let (status, doc) = call(ctx, &path, None).await?;
-        if status == 404 {
+        let Some(dash) = read_dashboard(ctx, uid).await? else {
             return Ok(Observation::fail(
                 format!("a dashboard with uid {uid}"),
                 format!("no dashboard with uid {uid}"),
             ));
-        }
-        if status != 200 {
-            return Err(http_failure(ctx, &path, status, &doc));
-        }
-        let dash = doc.get("dashboard").unwrap_or(&Value::Null);
+        };
+        let dash = &dash;
         match judge_dashboard(c, dash, uid, ctx).await? {
             pass @ Observation::Pass { .. } => return Ok(pass),
             fail => {
@@ -246,16 +292,65 @@ pub async fn dashboard(c: &GrafanaDashboardCheck, ctx: &Ctx) -> ProbeResult {
         }
     }
     Ok(match first_failure {
-        Some(Observation::Fail { expected, actual }) if several => Observation::fail(
+        Some(Observation::Fail {
             expected,
-            format!(
+            actual,
+            cause,
+            reference,
+        }) if several => Observation::Fail {
+            expected,
+            actual: format!(
                 "{actual} ({} dashboards have this title; none passes)",
                 uids.len()
             ),
-        ),
+            cause,
+            reference,
+        },
         Some(f) => f,
         None => Observation::fail("a dashboard", "no dashboard"),
     })
+}
+
+/// A dashboard in the classic shape, through whichever API the server answers: the
+/// legacy one, or (where it answers 406 for a v2 dashboard, Grafana 12-13) the
+/// `dashboard.grafana.app` one; library panels filled in. `None`: no such dashboard.
+async fn read_dashboard(ctx: &Ctx, uid: &str) -> Result<Option<Value>, String> {
+    let path = format!("/api/dashboards/uid/{}", segment(uid));
+    let (status, doc) = call(ctx, &path, None).await?;
+    let mut dash = match status {
+        404 => return Ok(None),
+        200 => doc.get("dashboard").cloned().unwrap_or(Value::Null),
+        406 => {
+            let v2 = schema::v2_path(&message_of(&doc).unwrap_or_default(), &segment(uid));
+            let (status, resource) = call(ctx, &v2, None).await?;
+            match status {
+                404 => return Ok(None),
+                200 => schema::from_resource(&resource),
+                _ => return Err(http_failure(ctx, &v2, status, &resource)),
+            }
+        }
+        _ => return Err(http_failure(ctx, &path, status, &doc)),
+    };
+    let uids = schema::library_uids(&dash);
+    if !uids.is_empty() {
+        let mut models = BTreeMap::new();
+        for lib in uids {
+            let path = format!("/api/library-elements/{}", segment(&lib));
+            let (status, doc) = call(ctx, &path, None).await?;
+            match status {
+                // A library panel deleted since: it stays a panel without queries.
+                404 => {}
+                200 => {
+                    if let Some(m) = doc.pointer("/result/model") {
+                        models.insert(lib, m.clone());
+                    }
+                }
+                _ => return Err(http_failure(ctx, &path, status, &doc)),
+            }
+        }
+        schema::fill_library_panels(&mut dash, &models);
+    }
+    Ok(Some(dash))
 }
 
 /// Why a panel does not count as returning data.
@@ -918,15 +1013,129 @@ mod tests {
             Reply::json(401, json!({"message": "Invalid username or password"})),
         ))
         .await;
-        let e = run_ds(&ds_check(None, true), &srv).await.expect_err("401");
+        let ctx = ts::ctx(&srv.url, Duration::from_secs(5));
+        let e = datasource(&ds_check(None, true), &ctx)
+            .await
+            .expect_err("401");
         assert!(
             e.contains(&format!(
-                "Grafana at {}/api/datasources rejected the credentials of user `admin`",
+                "Grafana at {} refused the password of user `admin` (HTTP 401)",
                 srv.url
             )),
             "{e}"
         );
         assert!(e.contains("LAB_GRAFANA_PASSWORD"), "{e}");
+        assert!(e.contains("locks the account"), "{e}");
+        assert!(!e.contains(ts::GRAFANA_PASSWORD), "{e}");
+        // The same run never sends the refused password again: 5 would lock the account.
+        let again = dashboard(&dash_check(&["*"]), &ctx)
+            .await
+            .expect_err("latched");
+        assert!(again.contains("not asking Grafana"), "{again}");
+        assert_eq!(srv.requests().len(), 1);
+    }
+
+    /// Grafana 12-13: the legacy API answers 406 for a v2 dashboard and names the
+    /// `dashboard.grafana.app` path; panels live in `elements`, placed by `layout`;
+    /// a library panel is filled in from the library elements API.
+    #[tokio::test]
+    async fn dashboard_in_the_v2_schema_is_judged_like_a_classic_one() {
+        let v2 =
+            format!("/apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/{DASH_UID}");
+        let query = |expr: &str| {
+            json!({"kind": "PanelQuery", "spec": {"refId": "A", "hidden": false,
+            "query": {"kind": "DataQuery", "group": "prometheus", "version": "v0",
+                      "datasource": {"name": DS_UID}, "spec": {"expr": expr}}}})
+        };
+        let resource = json!({"kind": "Dashboard", "apiVersion": "dashboard.grafana.app/v2beta1",
+            "metadata": {"name": DASH_UID},
+            "spec": {"title": "Anchore Enterprise",
+                "variables": [{"kind": "ConstantVariable", "spec": {"name": "window", "query": "1m", "current": {"text": "1m", "value": "1m"}}}],
+                "elements": {
+                    "panel-1": {"kind": "Panel", "spec": {"id": 1, "title": "CPU Usage",
+                        "data": {"kind": "QueryGroup", "spec": {"queries": [query("rate(process_cpu_seconds_total[$window]) * 100")]}},
+                        "vizConfig": {"kind": "VizConfig", "group": "timeseries", "spec": {}}}},
+                    "panel-2": {"kind": "LibraryPanel", "spec": {"id": 2, "title": "Queue",
+                        "libraryPanel": {"uid": "lib1", "name": "Queue"}}}},
+                "layout": {"kind": "RowsLayout", "spec": {"rows": [{"kind": "RowsLayoutRow", "spec": {"title": "Analyzer", "collapse": true,
+                    "layout": {"kind": "GridLayout", "spec": {"items": [
+                        {"kind": "GridLayoutItem", "spec": {"element": {"kind": "ElementReference", "name": "panel-2"}}},
+                        {"kind": "GridLayoutItem", "spec": {"element": {"kind": "ElementReference", "name": "panel-1"}}}]}}}}]}}},
+            "status": {}});
+        let library = json!({"result": {"uid": "lib1", "name": "Queue", "kind": 1, "type": "stat",
+            "model": {"type": "stat", "title": "Queue", "datasource": {"type": "prometheus", "uid": DS_UID},
+                      "targets": [{"refId": "A", "expr": "anchore_queue_length"}]}}});
+        let routes = Routes::new()
+            .get("/api/datasources", Reply::json(200, json!([prometheus_ds("http://prometheus:9090")])))
+            .get(
+                &format!("/api/dashboards/uid/{DASH_UID}"),
+                Reply::json(406, json!({"message": format!("dashboard api version not supported, use {v2} instead")})),
+            )
+            .get(&v2, Reply::json(200, resource))
+            .get("/api/library-elements/lib1", Reply::json(200, library))
+            .with("POST", "/api/ds/query", ds_query(|_| Answer::Data));
+        let srv = TestServer::start(routes).await;
+        let r = run_dash(&dash_check(&["CPU Usage", "Queue"]), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::pass(
+                "\"Anchore Enterprise\": CPU Usage, Queue return data"
+            ))
+        );
+        let exprs: Vec<Value> = sent_queries(&srv)
+            .iter()
+            .map(|q| q["expr"].clone())
+            .collect();
+        assert_eq!(
+            exprs,
+            [
+                json!("rate(process_cpu_seconds_total[1m]) * 100"),
+                json!("anchore_queue_length")
+            ]
+        );
+        for q in sent_queries(&srv) {
+            assert_eq!(
+                q["datasource"],
+                json!({"type": "prometheus", "uid": DS_UID})
+            );
+        }
+    }
+
+    /// Grafana 9's Prometheus data source has no health check (404 "Not found"):
+    /// a real query through it decides.
+    #[tokio::test]
+    async fn datasource_without_a_health_route_is_tested_with_a_query() {
+        let health = format!("/api/datasources/uid/{DS_UID}/health");
+        let routes = |answer: Answer| {
+            Routes::new()
+                .get(
+                    "/api/datasources",
+                    Reply::json(200, json!([prometheus_ds("http://prometheus:9090")])),
+                )
+                .get(&health, Reply::json(404, json!({"message": "Not found"})))
+                .with("POST", "/api/ds/query", ds_query(move |_| answer))
+        };
+        let srv = TestServer::start(routes(Answer::Data)).await;
+        let r = run_ds(&ds_check(Some("http://prometheus:9090"), true), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::pass("prometheus `prometheus` (http://prometheus:9090): a test query through it answered (this Grafana has no health check for it)"))
+        );
+        let sent = sent_queries(&srv);
+        assert_eq!(sent[0]["expr"], json!("1+1"));
+        assert_eq!(sent[0]["datasource"]["uid"], json!(DS_UID));
+        let srv = TestServer::start(routes(Answer::Error(
+            "Post \"http://prometheus:9090/api/v1/query\": dial tcp: connection refused",
+        )))
+        .await;
+        let r = run_ds(&ds_check(Some("http://prometheus:9090"), true), &srv).await;
+        assert_eq!(
+            r,
+            Ok(Observation::fail(
+                "a prometheus data source with URL http://prometheus:9090 that passes Grafana's health check",
+                "`prometheus` (http://prometheus:9090) fails a test query: Post \"http://prometheus:9090/api/v1/query\": dial tcp: connection refused"
+            ))
+        );
     }
 
     #[tokio::test]
@@ -958,11 +1167,7 @@ mod tests {
     // ---- dashboards ----
 
     fn course_dashboard_text() -> String {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/anchore/grafana/grafana_dashboard_enterprise.json"
-        );
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+        crate::reference::read("grafana/grafana_dashboard_enterprise.json")
     }
 
     /// The course dashboard as `/api/dashboards/uid/…` returns it after an import that
@@ -989,6 +1194,7 @@ mod tests {
         })
     }
 
+    #[derive(Clone, Copy)]
     enum Answer {
         Data,
         Empty,

@@ -15,6 +15,12 @@ pub async fn probe(c: &HttpCheck, ctx: &Ctx) -> ProbeResult {
         Auth::Grafana => Some(&ctx.target.grafana),
     };
     let (status, body) = ctx.get(&url, auth).await?;
+    if status == 401 && c.status != 401 && c.auth == Auth::Grafana {
+        return Ok(Observation::fail(
+            format!("HTTP {}", c.status),
+            super::grafana::refusal(&ctx.target.grafana, false),
+        ));
+    }
     if status != c.status {
         return Ok(Observation::fail(
             format!("HTTP {}", c.status),

@@ -9,19 +9,23 @@ pub mod container;
 pub mod events;
 pub mod file;
 pub mod grafana;
+mod grafana_schema;
 pub mod http;
 pub mod jsonpath;
 pub mod logs;
 pub mod prometheus;
+pub mod scrape;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
 pub mod testserver;
+pub mod versions;
 
 use crate::model::CheckSpec;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +64,10 @@ pub struct Endpoint {
     pub url: String,
     pub user: String,
     pub password: Secret,
+    /// Set when the server refused these credentials (HTTP 401) and they must not be
+    /// sent again: shared by every clone, so by every check and retry of one run.
+    /// `None`: the server does not lock accounts, retries may send them again.
+    refused: Option<Arc<AtomicBool>>,
 }
 
 impl Endpoint {
@@ -79,6 +87,29 @@ impl Endpoint {
             url: url.trim_end_matches('/').to_string(),
             user: user.into(),
             password: Secret::new(password),
+            refused: None,
+        }
+    }
+
+    /// Credentials sent at most until the server refuses them once. Grafana counts
+    /// every refused password, basic auth included, and after 5 within 5 minutes
+    /// refuses even the right one for the rest of those 5 minutes (brute-force
+    /// login protection, on by default).
+    pub fn once_refused_never_resent(mut self) -> Self {
+        self.refused = Some(Arc::new(AtomicBool::new(false)));
+        self
+    }
+
+    /// Whether the server already refused these credentials in this run.
+    pub fn was_refused(&self) -> bool {
+        self.refused
+            .as_ref()
+            .is_some_and(|r| r.load(Ordering::SeqCst))
+    }
+
+    fn mark_refused(&self) {
+        if let Some(r) = &self.refused {
+            r.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -136,6 +167,11 @@ pub enum Observation {
     Fail {
         expected: String,
         actual: String,
+        /// Which of the check's causes of failure the probe found, with its hint.
+        cause: Option<Cause>,
+        /// For instructors only (`lab grade --detail`): a value the trainee must
+        /// find themselves, such as the expected answer.
+        reference: Option<String>,
     },
     /// Nothing to judge yet: a free-text answer waits for the instructor.
     Pending {
@@ -160,6 +196,48 @@ impl Observation {
         Observation::Fail {
             expected: expected.into(),
             actual: actual.into(),
+            cause: None,
+            reference: None,
+        }
+    }
+
+    /// A failure whose cause the probe found: its id and the hint for it.
+    pub fn failed_because(
+        cause: Cause,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
+        Observation::Fail {
+            expected: expected.into(),
+            actual: actual.into(),
+            cause: Some(cause),
+            reference: None,
+        }
+    }
+
+    /// Adds what only an instructor may see to a failure.
+    pub fn with_reference(mut self, value: impl Into<String>) -> Self {
+        if let Observation::Fail { reference, .. } = &mut self {
+            *reference = Some(value.into());
+        }
+        self
+    }
+}
+
+/// Why a check failed, when its probe can tell one cause from another: a short id
+/// (`credentials-missing`, `metrics-off`, ...) a lab file may give its own hint
+/// (`causes:`), and the probe's hint for it, in words (never a regex or a JSON path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub id: &'static str,
+    pub hint: String,
+}
+
+impl Cause {
+    pub fn new(id: &'static str, hint: impl Into<String>) -> Self {
+        Cause {
+            id,
+            hint: hint.into(),
         }
     }
     pub fn fail_because(
@@ -219,10 +297,18 @@ impl Ctx {
         let limit = self.remaining();
         let mut req = req.timeout(limit);
         if let Some(ep) = auth {
+            if ep.was_refused() {
+                return Err(grafana::refusal(ep, true));
+            }
             req = req.basic_auth(&ep.user, Some(ep.password.expose()));
         }
         let mut resp = req.send().await.map_err(|e| http_error(url, &e, limit))?;
         let status = resp.status().as_u16();
+        if status == 401 {
+            if let Some(ep) = auth {
+                ep.mark_refused();
+            }
+        }
         // Streamed, and never more than the cap: a server that sends without end
         // costs a few MiB, not all the memory there is.
         let cap = max_body();
@@ -320,6 +406,8 @@ pub async fn probe(spec: &CheckSpec, ctx: &Ctx) -> ProbeResult {
         CheckSpec::Http(c) => http::probe(c, ctx).await,
         CheckSpec::PrometheusQuery(c) => prometheus::query(c, ctx).await,
         CheckSpec::PrometheusTargets(c) => prometheus::targets(c, ctx).await,
+        CheckSpec::PrometheusConfig(c) => prometheus::loaded_config(c, ctx).await,
+        CheckSpec::ScrapeFile(c) => scrape::probe(c, ctx).await,
         CheckSpec::GrafanaDatasource(c) => grafana::datasource(c, ctx).await,
         CheckSpec::GrafanaDashboard(c) => grafana::dashboard(c, ctx).await,
         CheckSpec::AnchoreImage(c) => anchore::image(c, ctx).await,

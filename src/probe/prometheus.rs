@@ -1,9 +1,11 @@
 //! `prometheus_query` (an instant query whose series are counted and compared) and
 //! `prometheus_targets` (the health of the scrape targets).
 
+use super::container::Member;
 use super::http::{base, json_answer, with_query};
-use super::{Ctx, Endpoint, Observation, ProbeResult};
-use crate::model::check::{PrometheusQueryCheck, PrometheusTargetsCheck};
+use super::scrape::Loaded;
+use super::{Cause, Ctx, Endpoint, Observation, ProbeResult};
+use crate::model::check::{PrometheusConfigCheck, PrometheusQueryCheck, PrometheusTargetsCheck};
 use crate::text::{clip, count};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -202,7 +204,9 @@ async fn instant(query: &str, ctx: &Ctx) -> Result<Vec<Series>, String> {
                             .collect()
                     })
                     .unwrap_or_default();
-                sample(s.get("value")).map(|(raw, value)| Series { labels, raw, value })
+                sample(s.get("value"))
+                    .or_else(|| histogram(s.get("histogram")))
+                    .map(|(raw, value)| Series { labels, raw, value })
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(unexpected),
@@ -217,6 +221,13 @@ async fn instant(query: &str, ctx: &Ctx) -> Result<Vec<Series>, String> {
         Some("matrix") => Err(format!(
             "the query `{query}` returns a range vector; an instant query needs an instant vector (drop the `[…]` range or wrap it in a function such as rate())"
         )),
+        Some("string") => {
+            let text = result.get(1).and_then(Value::as_str).ok_or_else(unexpected)?;
+            Err(format!(
+                "the query `{query}` returns the string {:?}, not a number",
+                clip(text, 60)
+            ))
+        }
         Some(other) => Err(format!(
             "the query `{query}` returns a {other}, not a number"
         )),
@@ -385,6 +396,21 @@ fn sample(v: Option<&Value>) -> Option<(String, f64)> {
     Some((raw, value))
 }
 
+/// A native histogram sample (Prometheus 2.40+ with native histograms on, the
+/// default for some metrics in 3.x): `[1712345678.123, {"count": "12", "sum": "3.4",
+/// "buckets": [...]}]` → ("histogram of 12 observations, sum 3.4", 12.0). A
+/// comparison judges its count.
+fn histogram(v: Option<&Value>) -> Option<(String, f64)> {
+    let h = v?.as_array()?.get(1)?;
+    let count_raw = h.get("count")?.as_str()?;
+    let count = parse_number(count_raw)?;
+    let sum = h.get("sum").and_then(Value::as_str).unwrap_or("?");
+    Some((
+        format!("histogram of {count_raw} observations, sum {sum}"),
+        count,
+    ))
+}
+
 pub async fn query(c: &PrometheusQueryCheck, ctx: &Ctx) -> ProbeResult {
     let cmp = match &c.value {
         Some(v) => Some(
@@ -471,12 +497,17 @@ fn matching_note(labels: &BTreeMap<String, String>, n: usize) -> String {
 }
 
 /// One active scrape target.
+#[derive(Debug, Clone, Default)]
 struct ScrapeTarget {
     job: String,
     pool: String,
     instance: String,
+    /// The host Prometheus connects to (from the scrape URL).
+    host: String,
     health: String,
     last_error: String,
+    /// When Prometheus last scraped it, in seconds since the epoch.
+    last_scrape: Option<f64>,
 }
 
 impl ScrapeTarget {
@@ -495,7 +526,15 @@ impl ScrapeTarget {
     }
 }
 
-pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
+/// `http://api:8228/metrics` → `api`.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    super::scrape::host_of(authority).to_string()
+}
+
+async fn active_targets(ctx: &Ctx) -> Result<Vec<ScrapeTarget>, String> {
     let endpoint = format!("{}/api/v1/targets", ctx.target.prometheus.url);
     let url = with_query(&endpoint, &[("state", "active")])?;
     let (status, body) = ctx
@@ -508,7 +547,7 @@ pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
         .and_then(Value::as_array)
         .ok_or_else(|| format!("unexpected answer from {endpoint}: {}", clip(&body, 120)))?;
     let text = |t: &Value, k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let all: Vec<ScrapeTarget> = active
+    Ok(active
         .iter()
         .map(|t| {
             let labels = t.get("labels").unwrap_or(&Value::Null);
@@ -516,19 +555,240 @@ pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
             let job = Some(text(labels, "job"))
                 .filter(|j| !j.is_empty())
                 .unwrap_or_else(|| pool.clone());
+            let scrape_url = text(t, "scrapeUrl");
             let instance = Some(text(labels, "instance"))
                 .filter(|i| !i.is_empty())
-                .unwrap_or_else(|| text(t, "scrapeUrl"));
+                .unwrap_or_else(|| scrape_url.clone());
+            let host = if scrape_url.is_empty() {
+                super::scrape::host_of(&instance).to_string()
+            } else {
+                url_host(&scrape_url)
+            };
             ScrapeTarget {
                 job,
                 pool,
                 instance,
+                host,
                 health: text(t, "health"),
                 last_error: text(t, "lastError"),
+                last_scrape: crate::analyzer_log::parse_time(&text(t, "lastScrape")),
             }
         })
-        .collect();
+        .collect())
+}
 
+/// The scrape jobs of the configuration Prometheus loaded (`/api/v1/status/config`).
+async fn loaded_jobs(ctx: &Ctx) -> Result<Vec<super::scrape::Job>, String> {
+    let url = format!("{}/api/v1/status/config", ctx.target.prometheus.url);
+    let (status, body) = ctx
+        .get(&url, prometheus_auth(&ctx.target.prometheus))
+        .await?;
+    let doc = json_answer(&url, status, &body)?;
+    let yaml = doc
+        .get("data")
+        .and_then(|d| d.get("yaml"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("unexpected answer from {url}: {}", clip(&body, 120)))?;
+    super::scrape::read(yaml).map_err(|e| match e {
+        super::scrape::ReadError::Yaml(m) | super::scrape::ReadError::Shape(m) => {
+            format!("Prometheus at {url} reports a configuration lab cannot read: {m}")
+        }
+    })
+}
+
+pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
+    let all = active_targets(ctx).await?;
+    if c.services.is_empty() && !c.every_anchore_service {
+        return Ok(by_jobs(c, &all));
+    }
+    let members = match ctx.docker() {
+        Ok(d) => super::container::project_members(d, &ctx.target.project, ctx.remaining()).await,
+        Err(e) => Err(e),
+    };
+    let members = match members {
+        Ok(m) => m,
+        // Without the engine, targets are matched by service name alone.
+        Err(_) if !c.every_anchore_service => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut services = c.services.clone();
+    if c.every_anchore_service {
+        for m in members.iter().filter(|m| m.running && m.runs_anchore()) {
+            if !services.contains(&m.service) {
+                services.push(m.service.clone());
+            }
+        }
+        if services.is_empty() {
+            return Ok(Observation::failed_because(
+                Cause::new(
+                    "deployment-down",
+                    "No Anchore service runs: start the deployment with `docker compose up -d`.",
+                ),
+                "every Anchore service scraped by a target that is up",
+                format!(
+                    "no running Anchore container in compose project `{}`",
+                    ctx.target.project
+                ),
+            ));
+        }
+    }
+    // Only needed to tell missing credentials from wrong ones.
+    let loaded = if all.iter().any(|t| t.last_error.contains("401")) {
+        loaded_jobs(ctx).await.ok()
+    } else {
+        None
+    };
+    Ok(judge_services(
+        &services,
+        &members,
+        &all,
+        loaded.as_deref(),
+        &c.health,
+    ))
+}
+
+/// Whether a target points at `service`: its host is the service's name, one of
+/// its containers' names, or one of their addresses (as DNS discovery finds them).
+fn points_at(t: &ScrapeTarget, service: &str, members: &[Member]) -> bool {
+    t.host.eq_ignore_ascii_case(service)
+        || members.iter().filter(|m| m.service == service).any(|m| {
+            t.host.eq_ignore_ascii_case(&m.name) || m.addresses.iter().any(|a| a == &t.host)
+        })
+}
+
+/// Why a target is down, from Prometheus's last scrape error.
+fn cause_of(t: &ScrapeTarget, loaded: Option<&[super::scrape::Job]>) -> Cause {
+    let e = t.last_error.to_ascii_lowercase();
+    if t.health == "unknown" || (t.health != "up" && e.is_empty()) {
+        Cause::new(
+            "not-scraped-yet",
+            "Prometheus has not scraped this target yet: wait one scrape interval and check again.",
+        )
+    } else if e.contains("401") {
+        let sends = loaded
+            .and_then(|jobs| jobs.iter().find(|j| j.name == t.pool || j.name == t.job))
+            .map(|j| j.credentials.present());
+        if sends == Some(true) {
+            Cause::new(
+                "credentials-wrong",
+                "The service answers 401 Unauthorized although the job sends credentials: the user \
+                 or password is not the Anchore admin's.",
+            )
+        } else {
+            Cause::new(
+                "credentials-missing",
+                "The service answers 401 Unauthorized: the job sends no credentials. Give it \
+                 `basic_auth` with the Anchore admin user and password.",
+            )
+        }
+    } else if e.contains("404") {
+        Cause::new(
+            "metrics-off",
+            "The service answers 404 on its metrics path: its metrics are off. Set \
+             ANCHORE_ENABLE_METRICS to true for it and recreate it (`docker compose up -d`); \
+             if they are on, the job's metrics path is wrong.",
+        )
+    } else if e.contains("no such host") || e.contains("server misbehaving") || e.contains("lookup")
+    {
+        Cause::new(
+            "target-unresolvable",
+            "Prometheus cannot resolve the target's host name: use the compose service's name \
+             as the host, and run Prometheus in the same compose project as Anchore.",
+        )
+    } else if e.contains("connection refused") {
+        Cause::new(
+            "target-refused",
+            "Nothing listens at the target: check its port (the Anchore services listen on 8228 \
+             inside the compose network) and that the service runs.",
+        )
+    } else {
+        Cause::new(
+            "target-down",
+            "Open Prometheus's Targets page: the target's error says why the scrape fails.",
+        )
+    }
+}
+
+fn judge_services(
+    services: &[String],
+    members: &[Member],
+    all: &[ScrapeTarget],
+    loaded: Option<&[super::scrape::Job]>,
+    want: &str,
+) -> Observation {
+    let expected = format!(
+        "each of {} scraped by a target that is {want}, whatever its job is called",
+        services.join(", ")
+    );
+    let mut missing = Vec::new();
+    let mut bad: Vec<(ScrapeTarget, &str)> = Vec::new();
+    let mut stale: Vec<(ScrapeTarget, &str)> = Vec::new();
+    let mut good = 0usize;
+    for svc in services {
+        let mine: Vec<&ScrapeTarget> = all.iter().filter(|t| points_at(t, svc, members)).collect();
+        if mine.is_empty() {
+            missing.push(svc.as_str());
+        }
+        // A container recreated since the last scrape (its metrics just switched off,
+        // say) has not been judged yet: Prometheus still shows the old one's health.
+        let newest = members
+            .iter()
+            .filter(|m| m.service == *svc && m.running)
+            .map(|m| m.created)
+            .max();
+        for t in mine {
+            let before = match (newest, t.last_scrape) {
+                (Some(c), Some(at)) => at < (c + 1) as f64,
+                _ => false,
+            };
+            if before {
+                let t = ScrapeTarget {
+                    health: "unknown".into(),
+                    last_error: String::new(),
+                    ..t.clone()
+                };
+                stale.push((t, svc.as_str()));
+            } else if t.health == want {
+                good += 1;
+            } else {
+                bad.push((t.clone(), svc.as_str()));
+            }
+        }
+    }
+    // The targets not judged yet come last: a real failure names the cause.
+    bad.extend(stale);
+    if missing.is_empty() && bad.is_empty() {
+        return Observation::pass(format!(
+            "{} {want} for {}",
+            count(good, "target"),
+            services.join(", ")
+        ));
+    }
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("no target scrapes {}", missing.join(", ")));
+    }
+    problems.extend(bad.iter().map(|(t, svc)| format!("{svc}: {}", t.show())));
+    let cause = if !missing.is_empty() {
+        Cause::new(
+            "job-missing",
+            "Prometheus scrapes no target on these services: add a scrape job (any name) whose \
+             target is the service's compose name and API port, and make Prometheus reload it \
+             (`docker compose restart prometheus`).",
+        )
+    } else if want == "up" {
+        cause_of(&bad[0].0, loaded)
+    } else {
+        Cause::new(
+            "target-up",
+            "These targets were expected to fail their scrapes at this point of the lab.",
+        )
+    };
+    Observation::failed_because(cause, expected, problems.join("; "))
+}
+
+/// The verdict by job names (labs that name jobs rather than services).
+fn by_jobs(c: &PrometheusTargetsCheck, all: &[ScrapeTarget]) -> Observation {
     let want = c.health.as_str();
     let expected = if c.jobs.is_empty() {
         format!("every scrape target {want}")
@@ -543,10 +803,7 @@ pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
             .collect()
     };
     if all.is_empty() {
-        return Ok(Observation::fail(
-            expected,
-            "Prometheus has no active scrape targets",
-        ));
+        return Observation::fail(expected, "Prometheus has no active scrape targets");
     }
     let mut problems: Vec<String> = c
         .jobs
@@ -556,17 +813,95 @@ pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
         .collect();
     problems.extend(chosen.iter().filter(|t| t.health != want).map(|t| t.show()));
     if !problems.is_empty() {
-        return Ok(Observation::fail(expected, problems.join("; ")));
+        return Observation::fail(expected, problems.join("; "));
     }
     let mut jobs: Vec<&str> = chosen.iter().map(|t| t.job.as_str()).collect();
-    jobs.dedup();
     jobs.sort_unstable();
     jobs.dedup();
-    Ok(Observation::pass(format!(
+    Observation::pass(format!(
         "{} {want} ({})",
         count(chosen.len(), "target"),
         jobs.join(", ")
-    )))
+    ))
+}
+
+/// Prometheus runs with the trainee's scrape file, however it got there.
+pub async fn loaded_config(c: &PrometheusConfigCheck, ctx: &Ctx) -> ProbeResult {
+    let path = ctx.target.path(&c.file);
+    let text = match tokio::fs::read_to_string(&path).await {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Observation::failed_because(
+                Cause::new(
+                    "file-missing",
+                    format!("Save the scrape configuration as {} first.", c.file),
+                ),
+                format!("Prometheus running with {}", c.file),
+                format!("no file {}", c.file),
+            ))
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let file = match super::scrape::read(&text) {
+        Ok(j) => j,
+        Err(super::scrape::ReadError::Yaml(m) | super::scrape::ReadError::Shape(m)) => {
+            return Ok(Observation::failed_because(
+                Cause::new(
+                    "yaml-invalid",
+                    format!(
+                        "{} cannot be read as a scrape configuration; fix it first.",
+                        c.file
+                    ),
+                ),
+                format!("Prometheus running with {}", c.file),
+                format!("{}: {m}", c.file),
+            ))
+        }
+    };
+    let loaded = loaded_jobs(ctx).await?;
+    Ok(judge_loaded(&c.file, &loaded, &file))
+}
+
+fn judge_loaded(
+    file_name: &str,
+    loaded: &[super::scrape::Job],
+    file: &[super::scrape::Job],
+) -> Observation {
+    let expected = format!("Prometheus running with {file_name}");
+    match super::scrape::compare(loaded, file) {
+        Loaded::Same => Observation::pass(format!(
+            "Prometheus loaded {file_name} ({})",
+            count(file.len(), "job")
+        )),
+        Loaded::Other { default: true, .. } => Observation::failed_because(
+            Cause::new(
+                "config-not-mounted",
+                format!(
+                    "Prometheus runs with its image's own configuration: {file_name} does not reach \
+                     the path Prometheus reads (/etc/prometheus/prometheus.yml). Mount the file \
+                     there, or its folder at /etc/prometheus, and recreate the service."
+                ),
+            ),
+            expected,
+            "Prometheus runs its default configuration (one job, prometheus, scraping itself)",
+        ),
+        Loaded::Other { jobs, .. } => Observation::failed_because(
+            Cause::new(
+                "config-stale",
+                format!(
+                    "Prometheus runs another configuration than {file_name}: if you changed the \
+                     file, restart Prometheus (`docker compose restart prometheus`); otherwise \
+                     check which file the service mounts."
+                ),
+            ),
+            expected,
+            format!(
+                "Prometheus runs a configuration with {}: {}",
+                count(jobs.len(), "job"),
+                clip(&jobs.join(", "), 200)
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -806,7 +1141,9 @@ mod tests {
         c.min_series = Some(3);
         let r = run(&c, &srv).await;
         match r {
-            Ok(Observation::Fail { expected, actual }) => {
+            Ok(Observation::Fail {
+                expected, actual, ..
+            }) => {
                 assert_eq!(expected, "at least 3 series");
                 assert!(actual.starts_with("2 series: "), "{actual}");
             }
@@ -896,6 +1233,121 @@ mod tests {
         assert!(e.contains(&format!("{}/api/v1/query", srv.url)), "{e}");
     }
 
+    /// Prometheus's API doc (docs/querying/api.md, "Native histograms"): a vector
+    /// sample carries `histogram` instead of `value`.
+    #[tokio::test]
+    async fn query_native_histogram_samples_compare_their_count() {
+        let body = json!({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"__name__": "anchore_analysis_time_seconds", "job": "analyzer"},
+             "histogram": [1712345678.123, {"count": "4", "sum": "10.5",
+                "buckets": [[0, "2", "4", "3"], [0, "4", "8", "1"]]}]}]}});
+        let srv = answering(body, 200).await;
+        let mut c = q("anchore_analysis_time_seconds");
+        c.value = Some(">= 4".into());
+        assert_eq!(
+            run(&c, &srv).await,
+            Ok(Observation::pass(
+                "1 series; anchore_analysis_time_seconds{job=\"analyzer\"} = histogram of 4 observations, sum 10.5"
+            ))
+        );
+        c.value = Some("> 4".into());
+        assert!(matches!(run(&c, &srv).await, Ok(Observation::Fail { .. })));
+    }
+
+    /// Contract test: answers recorded from the real Debian Prometheus 2.53.3 and
+    /// 3.5.3 (tests/fixtures/reference/prometheus/record.sh) read as lab reads a live one.
+    #[tokio::test]
+    async fn recorded_answers_of_prometheus_2_53_and_3_5_are_read() {
+        for release in ["2.53", "3.5"] {
+            let file = |name: &str| -> serde_json::Value {
+                let path = format!(
+                    "{}/tests/fixtures/reference/prometheus/{release}/{name}.json",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture"))
+                    .expect("recorded JSON")
+            };
+            let serve = |name: &str, status: u16| {
+                let body = file(name);
+                async move {
+                    TestServer::start(Routes::new().get("/api/v1/query", Reply::json(status, body)))
+                        .await
+                }
+            };
+            let mut c = q("up");
+            c.labels = BTreeMap::from([("job".to_string(), "prometheus".to_string())]);
+            c.value = Some("== 1".into());
+            let r = run(&c, &serve("query-vector", 200).await).await;
+            assert!(
+                matches!(r, Ok(Observation::Pass { .. })),
+                "{release}: {r:?}"
+            );
+            let mut c = q("scalar(sum(up))");
+            c.value = Some("== 1".into());
+            let r = run(&c, &serve("query-scalar", 200).await).await;
+            assert!(
+                matches!(r, Ok(Observation::Pass { .. })),
+                "{release}: {r:?}"
+            );
+            let e = run(&q("up[5s]"), &serve("query-matrix", 200).await)
+                .await
+                .expect_err("matrix");
+            assert!(e.contains("range vector"), "{release}: {e}");
+            let e = run(&q("\"anchore\""), &serve("query-string", 200).await)
+                .await
+                .expect_err("string");
+            assert!(
+                e.contains("returns the string \"anchore\""),
+                "{release}: {e}"
+            );
+            let mut c = q("prometheus_http_request_duration_seconds");
+            c.value = Some(">= 1".into());
+            let r = run(&c, &serve("query-native-histogram", 200).await).await;
+            match &r {
+                Ok(Observation::Pass { actual }) => {
+                    assert!(
+                        actual.contains("histogram of 1 observations"),
+                        "{release}: {actual}"
+                    )
+                }
+                other => panic!("{release}: {other:?}"),
+            }
+            let e = run(&q("sum(up"), &serve("query-error", 400).await)
+                .await
+                .expect_err("bad query");
+            assert!(
+                e.contains("bad_data") && e.contains("unclosed left parenthesis"),
+                "{release}: {e}"
+            );
+            let srv = TestServer::start(
+                Routes::new().get("/api/v1/targets", Reply::json(200, file("targets"))),
+            )
+            .await;
+            let r = run_targets(&tc(&["prometheus", "analyzer"], "up"), &srv).await;
+            match &r {
+                Ok(Observation::Fail { actual, .. }) => {
+                    assert!(
+                        actual.starts_with("analyzer (127.0.0.1:9) down: "),
+                        "{release}: {actual}"
+                    );
+                    assert!(actual.contains("connection refused"), "{release}: {actual}");
+                }
+                other => panic!("{release}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn query_string_result_errs_saying_it_is_not_a_number() {
+        let body = json!({"status": "success", "data": {"resultType": "string", "result": [1712345678.123, "hello"]}});
+        let srv = answering(body, 200).await;
+        let e = run(&q("\"hello\""), &srv).await.expect_err("string");
+        assert!(
+            e.contains("returns the string \"hello\", not a number"),
+            "{e}"
+        );
+    }
+
     #[tokio::test]
     async fn query_range_vector_errs_explaining_why() {
         let body = json!({"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "1"]]}]}});
@@ -974,6 +1426,8 @@ mod tests {
     fn tc(jobs: &[&str], health: &str) -> PrometheusTargetsCheck {
         PrometheusTargetsCheck {
             jobs: jobs.iter().map(|j| j.to_string()).collect(),
+            services: vec![],
+            every_anchore_service: false,
             health: health.into(),
         }
     }
@@ -1083,5 +1537,198 @@ mod tests {
         .expect_err("hang");
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(e.contains("no answer from"), "{e}");
+    }
+
+    fn st(job: &str, host: &str, health: &str, err: &str) -> ScrapeTarget {
+        ScrapeTarget {
+            job: job.into(),
+            pool: job.into(),
+            instance: format!("{host}:8228"),
+            host: host.into(),
+            health: health.into(),
+            last_error: err.into(),
+            last_scrape: Some(2000.0),
+        }
+    }
+
+    fn svc(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn cause_id(o: &Observation) -> Option<&'static str> {
+        match o {
+            Observation::Fail { cause, .. } => cause.as_ref().map(|c| c.id),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn url_host_takes_the_host_of_a_scrape_url() {
+        assert_eq!(url_host("http://api:8228/metrics"), "api");
+        assert_eq!(
+            url_host("https://172.18.0.5:8228/metrics?x=1"),
+            "172.18.0.5"
+        );
+        assert_eq!(url_host("http://u@api:8228/metrics"), "api");
+    }
+
+    /// Services scraped and up, however the jobs are called and however the
+    /// targets are found: each must pass.
+    #[test]
+    fn services_up_pass_whatever_the_jobs_are_called() {
+        let members = vec![
+            Member {
+                service: "analyzer".into(),
+                name: "p-analyzer-1".into(),
+                image: "docker.io/anchore/enterprise:v5.17.0".into(),
+                running: true,
+                addresses: vec!["172.18.0.5".into()],
+                created: 1000,
+            },
+            Member {
+                service: "analyzer".into(),
+                name: "p-analyzer-2".into(),
+                image: "docker.io/anchore/enterprise:v5.17.0".into(),
+                running: true,
+                addresses: vec!["172.18.0.6".into()],
+                created: 1000,
+            },
+        ];
+        let cases: Vec<(&str, Vec<ScrapeTarget>)> = vec![
+            (
+                "course names",
+                vec![
+                    st("api", "api", "up", ""),
+                    st("analyzer", "analyzer", "up", ""),
+                ],
+            ),
+            (
+                "anchore- names",
+                vec![
+                    st("anchore-api", "api", "up", ""),
+                    st("anchore-analyzer", "analyzer", "up", ""),
+                ],
+            ),
+            (
+                "one job",
+                vec![
+                    st("anchore", "api", "up", ""),
+                    st("anchore", "analyzer", "up", ""),
+                ],
+            ),
+            (
+                "dns replicas",
+                vec![
+                    st("api", "api", "up", ""),
+                    st("analyzer", "172.18.0.5", "up", ""),
+                    st("analyzer", "172.18.0.6", "up", ""),
+                ],
+            ),
+            (
+                "container names",
+                vec![
+                    st("api", "API", "up", ""),
+                    st("a", "p-analyzer-1", "up", ""),
+                    st("a", "p-analyzer-2", "up", ""),
+                ],
+            ),
+        ];
+        for (name, targets) in cases {
+            let o = judge_services(&svc(&["api", "analyzer"]), &members, &targets, None, "up");
+            assert!(matches!(o, Observation::Pass { .. }), "{name}: {o:?}");
+        }
+    }
+
+    /// Each way of getting scraping wrong fails with the cause that names it.
+    #[test]
+    fn down_targets_fail_with_their_cause() {
+        use crate::probe::scrape::Job;
+        let with_auth = crate::probe::scrape::read(
+            "scrape_configs:\n- job_name: api\n  basic_auth: {username: admin, password: <secret>}\n  static_configs: [{targets: ['api:8228']}]\n",
+        )
+        .unwrap();
+        let without = crate::probe::scrape::read(
+            "scrape_configs:\n- job_name: api\n  static_configs: [{targets: ['api:8228']}]\n",
+        )
+        .unwrap();
+        type Case<'a> = (&'a str, Vec<ScrapeTarget>, Option<&'a [Job]>, &'a str);
+        let cases: Vec<Case> = vec![
+            ("no target", vec![st("catalog", "catalog", "up", "")], None, "job-missing"),
+            ("401, no credentials", vec![st("api", "api", "down", "server returned HTTP status 401 UNAUTHORIZED")], Some(&without), "credentials-missing"),
+            ("401, wrong credentials", vec![st("api", "api", "down", "server returned HTTP status 401 UNAUTHORIZED")], Some(&with_auth), "credentials-wrong"),
+            ("404", vec![st("api", "api", "down", "server returned HTTP status 404 NOT FOUND")], None, "metrics-off"),
+            ("dns", vec![st("api", "api", "down", "Get \"http://api:8228/metrics\": dial tcp: lookup api on 127.0.0.11:53: no such host")], None, "target-unresolvable"),
+            ("refused", vec![st("api", "api", "down", "dial tcp 172.18.0.3:9999: connect: connection refused")], None, "target-refused"),
+            ("not yet", vec![st("api", "api", "unknown", "")], None, "not-scraped-yet"),
+        ];
+        for (name, targets, loaded, want) in cases {
+            let o = judge_services(&svc(&["api"]), &[], &targets, loaded, "up");
+            assert_eq!(cause_id(&o), Some(want), "{name}: {o:?}");
+        }
+    }
+
+    #[test]
+    fn the_anchore_image_is_told_from_the_ui_and_others() {
+        let m = |image: &str| Member {
+            image: image.into(),
+            ..Default::default()
+        };
+        assert!(m("docker.io/anchore/enterprise:v5.17.0").runs_anchore());
+        assert!(m("anchore/enterprise:v6.0.0").runs_anchore());
+        assert!(m("registry:5000/anchore/enterprise@sha256:abc").runs_anchore());
+        assert!(!m("docker.io/anchore/enterprise-ui:v5.17.0").runs_anchore());
+        assert!(!m("docker.io/library/postgres:13").runs_anchore());
+    }
+
+    #[test]
+    fn the_loaded_configuration_is_judged_against_the_file() {
+        let file = crate::probe::scrape::read(
+            "scrape_configs:\n  - job_name: api\n    static_configs: [{targets: ['api:8228']}]\n",
+        )
+        .unwrap();
+        let default = crate::probe::scrape::read(
+            "scrape_configs:\n- job_name: prometheus\n  static_configs: [{targets: ['localhost:9090']}]\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            judge_loaded("f.yml", &file, &file),
+            Observation::Pass { .. }
+        ));
+        assert_eq!(
+            cause_id(&judge_loaded("f.yml", &default, &file)),
+            Some("config-not-mounted")
+        );
+        let other = crate::probe::scrape::read(
+            "scrape_configs:\n- job_name: api\n  static_configs: [{targets: ['api:1']}]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cause_id(&judge_loaded("f.yml", &other, &file)),
+            Some("config-stale")
+        );
+    }
+
+    #[test]
+    fn a_target_not_scraped_since_its_container_was_recreated_is_not_judged_yet() {
+        let members = vec![Member {
+            service: "api".into(),
+            name: "p-api-1".into(),
+            running: true,
+            created: 3000,
+            ..Default::default()
+        }];
+        // Prometheus last scraped the old container (up) before the new one started.
+        let o = judge_services(
+            &svc(&["api"]),
+            &members,
+            &[st("api", "api", "up", "")],
+            None,
+            "up",
+        );
+        assert_eq!(cause_id(&o), Some("not-scraped-yet"), "{o:?}");
+        let mut fresh = st("api", "api", "up", "");
+        fresh.last_scrape = Some(3005.0);
+        let o = judge_services(&svc(&["api"]), &members, &[fresh], None, "up");
+        assert!(matches!(o, Observation::Pass { .. }), "{o:?}");
     }
 }

@@ -1,39 +1,25 @@
 //! Test helpers shared by the probes' unit tests: a context over a folder, and a
-//! temporary folder that removes itself.
+//! temporary folder that removes itself (the `tempfile` crate).
 
 use super::{Ctx, Endpoint, Target};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub struct TempDir(PathBuf);
-
-impl Default for TempDir {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// A folder removed when the test ends (made and removed by the `tempfile` crate).
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "lab-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
+        let dir = tempfile::Builder::new()
+            .prefix("lab-test-")
+            .tempdir()
+            .expect("a temporary folder");
+        TempDir(dir)
     }
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 
@@ -45,7 +31,8 @@ pub fn target_in(dir: &Path) -> Target {
         project: "lab-test".into(),
         anchore: Endpoint::new("http://127.0.0.1:9", "admin", "s3cret-anchore"),
         prometheus: Endpoint::new("http://127.0.0.1:9", "", ""),
-        grafana: Endpoint::new("http://127.0.0.1:9", "admin", "s3cret-grafana"),
+        grafana: Endpoint::new("http://127.0.0.1:9", "admin", "s3cret-grafana")
+            .once_refused_never_resent(),
         answers: Default::default(),
         moved_ports: Default::default(),
     }

@@ -184,7 +184,7 @@ async fn serve(
     };
     let reply = routes
         .iter()
-        .find(|r| r.method == req.method && r.path == req.path)
+        .find(|r| r.method == req.method && (r.path == req.path || r.path == "*"))
         .map(|r| (r.handler)(&req))
         .unwrap_or_else(|| Reply::json(404, serde_json::json!({"message": "Not found"})));
     if !reply.delay.is_zero() {
@@ -281,7 +281,7 @@ pub fn ctx_for(anchore: &str, prometheus: &str, grafana: &str, limit: Duration) 
         project: "test".into(),
         anchore: Endpoint::new(anchore, "admin", ANCHORE_PASSWORD),
         prometheus: Endpoint::new(prometheus, "", ""),
-        grafana: Endpoint::new(grafana, "admin", GRAFANA_PASSWORD),
+        grafana: Endpoint::new(grafana, "admin", GRAFANA_PASSWORD).once_refused_never_resent(),
         answers: BTreeMap::new(),
         moved_ports: Default::default(),
     };
@@ -322,7 +322,9 @@ pub fn texts(r: &super::ProbeResult) -> Vec<String> {
         Ok(super::Observation::Pass { actual }) | Ok(super::Observation::Pending { actual }) => {
             vec![actual.clone()]
         }
-        Ok(super::Observation::Fail { expected, actual }) => vec![expected.clone(), actual.clone()],
+        Ok(super::Observation::Fail {
+            expected, actual, ..
+        }) => vec![expected.clone(), actual.clone()],
         Ok(super::Observation::FailCause {
             expected,
             actual,

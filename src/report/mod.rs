@@ -13,6 +13,7 @@ pub mod scrub;
 pub mod serve;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 use crate::cli::{ColorChoice, Global};
 use crate::error::Error;

@@ -22,6 +22,8 @@ fn results() -> Vec<CheckResult> {
         actual: actual.map(Into::into),
         message: message.map(Into::into),
         hint: hint.map(Into::into),
+        cause: None,
+        reference: None,
         duration: Duration::from_millis(ms),
         attempts: 1,
         points,

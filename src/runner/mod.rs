@@ -1,14 +1,19 @@
 //! The engine: runs checks concurrently within a bound, honours `needs`, retries
 //! `eventually` checks, enforces timeouts, and reports through events. It prints
-//! nothing; reporters listen to its events.
+//! nothing; reporters listen to its events. What observes a check is a parameter
+//! ([`Prober`]): the real probes, or a scripted one in tests (on tokio's paused clock).
+//! Time is tokio's, so a paused clock drives retries and timeouts.
 
-use crate::model::{format_duration, Check, LoadedLab};
-use crate::probe::{self, Ctx, Observation, Target};
+use crate::model::{format_duration, Check, CheckSpec, LoadedLab};
+use crate::probe::{self, Ctx, Observation, ProbeResult, Target};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::time::Instant;
 
 /// The per-attempt limit when a check names none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,6 +116,13 @@ pub struct CheckResult {
     /// Why it erred or was skipped.
     pub message: Option<String>,
     pub hint: Option<String>,
+    /// Which cause of failure the probe found (`credentials-missing`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// What only an instructor may see (the expected answer): never serialized, so
+    /// `lab check --json` cannot show it; `lab grade --detail` reads it.
+    #[serde(skip)]
+    pub reference: Option<String>,
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
     pub attempts: u32,
@@ -135,7 +147,7 @@ pub enum Event {
     },
     Finished {
         index: usize,
-        result: CheckResult,
+        result: Box<CheckResult>,
     },
 }
 
@@ -179,12 +191,46 @@ pub fn http_client() -> reqwest::Client {
         .expect("a TLS backend is compiled in")
 }
 
-/// Runs the plan. Results come back in plan order; events arrive as things happen.
+/// What observes one check. The runner asks it once per attempt.
+pub trait Prober: Send + Sync + 'static {
+    fn probe<'a>(
+        &'a self,
+        spec: &'a CheckSpec,
+        ctx: &'a Ctx,
+    ) -> Pin<Box<dyn Future<Output = ProbeResult> + Send + 'a>>;
+}
+
+/// The real probes (`probe::probe`).
+pub struct Probes;
+
+impl Prober for Probes {
+    fn probe<'a>(
+        &'a self,
+        spec: &'a CheckSpec,
+        ctx: &'a Ctx,
+    ) -> Pin<Box<dyn Future<Output = ProbeResult> + Send + 'a>> {
+        Box::pin(probe::probe(spec, ctx))
+    }
+}
+
+/// Runs the plan with the real probes. Results come back in plan order; events arrive
+/// as things happen.
 pub async fn run(
     plan: &Plan,
     res: &Resources,
     opts: Options,
     events: mpsc::UnboundedSender<Event>,
+) -> Vec<CheckResult> {
+    run_with(plan, res, opts, events, Arc::new(Probes)).await
+}
+
+/// Runs the plan, observing each check with `prober`.
+pub async fn run_with(
+    plan: &Plan,
+    res: &Resources,
+    opts: Options,
+    events: mpsc::UnboundedSender<Event>,
+    prober: Arc<dyn Prober>,
 ) -> Vec<CheckResult> {
     let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     // Each check publishes its final status; dependants wait on it.
@@ -207,12 +253,13 @@ pub async fn run(
         let sem = sem.clone();
         let res = res.clone();
         let events = events.clone();
+        let prober = prober.clone();
         tasks.spawn(async move {
-            let result = run_one(index, &p, needs, &sem, &res, &events).await;
+            let result = run_one(index, &p, needs, &sem, &res, &events, &*prober).await;
             let _ = done.send(Some(result.status));
             let _ = events.send(Event::Finished {
                 index,
-                result: result.clone(),
+                result: Box::new(result.clone()),
             });
             (index, result)
         });
@@ -255,6 +302,7 @@ async fn run_one(
     sem: &Semaphore,
     res: &Resources,
     events: &mpsc::UnboundedSender<Event>,
+    prober: &dyn Prober,
 ) -> CheckResult {
     for (name, mut rx) in needs {
         let status = match rx.wait_for(Option::is_some).await {
@@ -279,12 +327,19 @@ async fn run_one(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let outcome = attempt_once(&p.check, res, timeout).await;
+        let outcome = attempt_once(&p.check, res, timeout, prober).await;
         let passed = matches!(
             outcome,
             Ok(Observation::Pass { .. }) | Ok(Observation::Pending { .. })
         );
-        let retry_at = p.check.eventually.map(|e| Instant::now() + e.every.0);
+        // A password Grafana refused is not sent again: 5 refusals lock the account.
+        let refused =
+            !passed && p.check.spec.logs_in_to_grafana() && res.target.grafana.was_refused();
+        let retry_at = p
+            .check
+            .eventually
+            .filter(|_| !refused)
+            .map(|e| Instant::now() + e.every.0);
         match (passed, window_end, retry_at) {
             (false, Some(end), Some(next)) if next < end => {
                 let last = match &outcome {
@@ -299,7 +354,7 @@ async fn run_one(
                     attempt,
                     last: crate::redact::clean(&last),
                 });
-                tokio::time::sleep_until(next.into()).await;
+                tokio::time::sleep_until(next).await;
             }
             _ => {
                 let elapsed = started.elapsed();
@@ -316,14 +371,6 @@ async fn run_one(
                         p,
                         Status::Pending,
                         Some((None, actual)),
-                        None,
-                        elapsed,
-                        attempt,
-                    ),
-                    Ok(Observation::Fail { expected, actual }) => finish(
-                        p,
-                        Status::Failed,
-                        Some((Some(expected), actual)),
                         None,
                         elapsed,
                         attempt,
@@ -345,6 +392,28 @@ async fn run_one(
                         r.hint = Some(hint);
                         r
                     }
+                    Ok(Observation::Fail {
+                        expected,
+                        actual,
+                        cause,
+                        reference,
+                    }) => {
+                        let mut r = finish(
+                            p,
+                            Status::Failed,
+                            Some((Some(expected), actual)),
+                            None,
+                            elapsed,
+                            attempt,
+                        );
+                        if let Some(c) = cause {
+                            // The lab's own words for this cause, else the probe's.
+                            r.hint = Some(p.check.causes.get(c.id).cloned().unwrap_or(c.hint));
+                            r.cause = Some(c.id.to_string());
+                        }
+                        r.reference = reference;
+                        r
+                    }
                     Err(e) => finish(p, Status::Error, None, Some(e), elapsed, attempt),
                 };
             }
@@ -352,15 +421,20 @@ async fn run_one(
     }
 }
 
-async fn attempt_once(check: &Check, res: &Resources, timeout: Duration) -> probe::ProbeResult {
+async fn attempt_once(
+    check: &Check,
+    res: &Resources,
+    timeout: Duration,
+    prober: &dyn Prober,
+) -> ProbeResult {
     let ctx = Ctx {
         target: res.target.clone(),
         http: res.http.clone(),
         docker: res.docker.clone(),
-        deadline: Instant::now() + timeout,
+        deadline: std::time::Instant::now() + timeout,
     };
     let cap = check.max_body.map_or(probe::DEFAULT_MAX_BODY, |b| b.0);
-    let probing = probe::MAX_BODY.scope(cap, probe::probe(&check.spec, &ctx));
+    let probing = probe::MAX_BODY.scope(cap, prober.probe(&check.spec, &ctx));
     match tokio::time::timeout(timeout + GRACE, probing).await {
         Ok(r) => r,
         Err(_) => Err(format!("timed out after {}", format_duration(timeout))),
@@ -399,6 +473,8 @@ fn finish(
         } else {
             None
         },
+        cause: None,
+        reference: None,
         duration,
         attempts,
         points: if status == Status::Passed {

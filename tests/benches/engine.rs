@@ -27,6 +27,7 @@ fn check(id: usize, spec: CheckSpec) -> Planned {
             needs: vec![],
             points: 1,
             hint: None,
+            causes: Default::default(),
             max_body: None,
             spec,
         },

@@ -50,33 +50,8 @@ exercises:
 }
 
 pub mod tempdir {
-    use std::path::{Path, PathBuf};
-
-    /// A temporary folder removed when dropped.
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new(tag: &str) -> Dir {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "lab-cli-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    /// A temporary folder removed when dropped: the suite's one helper (tempfile).
+    pub use crate::support::TempDir as Dir;
 }
 
 #[test]

@@ -175,6 +175,7 @@ fn turned_healthy_at(container: &str) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(probes[first_pass].0)
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detect_finds_each_flavour_and_honours_the_choice() {
     if !enabled("detect_finds_each_flavour_and_honours_the_choice") {
@@ -191,6 +192,7 @@ async fn detect_finds_each_flavour_and_honours_the_choice() {
     assert_eq!(compose::detect_as(None).await.unwrap(), v2);
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_waits_until_healthy_and_down_keeps_volumes_unless_asked() {
     if !enabled("up_waits_until_healthy_and_down_keeps_volumes_unless_asked") {
@@ -284,6 +286,7 @@ const UNDEFINED_VOLUME: &str = r#"services:
       - grafana-db-volume:/var/lib/grafana
 "#;
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undefined_volume_fails_with_composes_own_message() {
     if !enabled("an_undefined_volume_fails_with_composes_own_message") {
@@ -338,6 +341,7 @@ async fn an_undefined_volume_fails_with_composes_own_message() {
     }
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_that_exits_fails_fast_with_its_last_lines() {
     if !enabled("a_service_that_exits_fails_fast_with_its_last_lines") {
@@ -437,6 +441,7 @@ async fn a_service_that_exits_fails_fast_with_its_last_lines() {
     }
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_names_each_service_that_did_not_come_up() {
     if !enabled("a_timeout_names_each_service_that_did_not_come_up") {
@@ -497,5 +502,92 @@ async fn a_timeout_names_each_service_that_did_not_come_up() {
             text.contains("service ghost did not start within 4s (no container)"),
             "{flavor}: {text}"
         );
+    }
+}
+
+/// The `compose` check as a trainee's compose sees the file: values from `.env`, an
+/// override file, `extends`; Anchore's spellings of on; compose's own message for a
+/// file it refuses. Needs only the compose CLI (`config` does not start anything).
+#[tokio::test]
+async fn the_compose_check_judges_values_as_compose_resolves_them() {
+    if !enabled("the_compose_check_judges_values_as_compose_resolves_them") {
+        return;
+    }
+    use lab::model::check::ComposeCheck;
+    use lab::probe::{compose::probe, Ctx, Endpoint, Observation, Target};
+    use std::sync::Arc;
+
+    let check = ComposeCheck {
+        file: None,
+        services: vec!["api".into(), "analyzer".into()],
+        image: None,
+        ports: vec![],
+        env: BTreeMap::new(),
+        enabled: vec!["ANCHORE_ENABLE_METRICS".into()],
+        every_anchore_service: false,
+        volumes: vec!["./anchore-prometheus.yml:/etc/prometheus/prometheus.yml".into()],
+        top_level_volumes: vec![],
+    };
+    let run = |dir: &std::path::Path| {
+        let check = check.clone();
+        let target = Target {
+            workdir: dir.to_path_buf(),
+            compose_file: dir.join("docker-compose.yaml"),
+            project: unique("labt-cfg"),
+            anchore: Endpoint::new("http://127.0.0.1:9", "", ""),
+            prometheus: Endpoint::new("http://127.0.0.1:9", "", ""),
+            grafana: Endpoint::new("http://127.0.0.1:9", "", ""),
+            answers: Default::default(),
+        };
+        let ctx = Ctx {
+            target: Arc::new(target),
+            http: lab::runner::http_client(),
+            docker: Arc::new(Err("not used".into())),
+            deadline: Instant::now() + Duration::from_secs(60),
+        };
+        async move { probe(&check, &ctx).await.expect("the probe answers") }
+    };
+    // 6.x style: the value in .env, interpolated on every service; the analyzer
+    // extends a common block; the mount comes from an override file.
+    let base = "x-common: &common\n  image: busybox\n  environment:\n    ANCHORE_ENABLE_METRICS: ${ANCHORE_ENABLE_METRICS}\nservices:\n  api:\n    <<: *common\n  base:\n    image: busybox\n    environment:\n      - ANCHORE_ENABLE_METRICS=${ANCHORE_ENABLE_METRICS}\n  analyzer:\n    extends: {service: base}\n    volumes: ['./anchore-prometheus.yml:/etc/prometheus/prometheus.yml']\n";
+    for (value, passes) in [
+        ("True", true),
+        ("yes", true),
+        ("1", true),
+        ("false", false),
+        ("0", false),
+    ] {
+        let dir = TempDir::new("compose-cfg");
+        std::fs::write(dir.path().join("docker-compose.yaml"), base).unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            format!("ANCHORE_ENABLE_METRICS={value}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.override.yml"),
+            "services:\n  api:\n    volumes: ['./anchore-prometheus.yml:/etc/prometheus/prometheus.yml']\n",
+        )
+        .unwrap();
+        let o = run(dir.path()).await;
+        assert_eq!(
+            matches!(o, Observation::Pass { .. }),
+            passes,
+            "{value}: {o:?}"
+        );
+    }
+    // A file compose refuses: failed with compose's message, naming the cause.
+    let dir = TempDir::new("compose-cfg");
+    std::fs::write(
+        dir.path().join("docker-compose.yaml"),
+        "services:\n  api:\n    image: busybox\n    volumes: [grafana-db-volume:/var/lib/grafana]\n",
+    )
+    .unwrap();
+    match run(dir.path()).await {
+        Observation::Fail { actual, cause, .. } => {
+            assert_eq!(cause.map(|c| c.id), Some("compose-invalid"));
+            assert!(actual.contains("grafana-db-volume"), "{actual}");
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -106,6 +106,7 @@ fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn container_and_logs_checks_pass_and_fail_against_real_containers() {
     if !enabled("container_and_logs_checks_pass_and_fail_against_real_containers") {
@@ -313,6 +314,7 @@ fn container_and_logs_checks_pass_and_fail_against_real_containers() {
     );
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn healthy_passes_once_the_healthcheck_passes_and_unhealthy_is_told_apart() {
     if !enabled("healthy_passes_once_the_healthcheck_passes_and_unhealthy_is_told_apart") {
@@ -381,6 +383,7 @@ fn healthy_passes_once_the_healthcheck_passes_and_unhealthy_is_told_apart() {
     );
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn doctor_reports_port_holders_and_image_presence() {
     if !enabled("doctor_reports_port_holders_and_image_presence") {
@@ -456,6 +459,7 @@ fn doctor_reports_port_holders_and_image_presence() {
     drop(held);
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn doctor_verifies_stored_logins_without_showing_secrets() {
     if !enabled("doctor_verifies_stored_logins_without_showing_secrets") {
@@ -583,6 +587,7 @@ const COURSE_LINES: &[&str] = &[
     "[service:anchore-enterprise-analyzer] [2024-08-18T13:00:32.494336+00:00] [MainProcess] [Thread-55181] [INFO] [anchore_enterprise.services.analyzer.analysis/process_analyzer_job():508] | analysis complete: admin : sha256:07ad6d6385313c68c8acd575ac8cc0d73921cdea430afd3dc228782ee1f5a73b",
 ];
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs() {
     if !enabled("an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs") {
@@ -645,6 +650,7 @@ fn an_answer_is_compared_with_the_duration_measured_from_the_analyzer_logs() {
     assert_eq!(text(&r["actual"]), "60");
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn status_shows_each_service_state_from_the_engine() {
     if !enabled("status_shows_each_service_state_from_the_engine") {
@@ -696,12 +702,14 @@ fn status_shows_each_service_state_from_the_engine() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("  Anchore API  http://localhost:8228\n"),
+        // Then the release that answers there, or "(not answering)".
+        r.stdout.contains("  Anchore API  http://localhost:8228  "),
         "{}",
         r.stdout
     );
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn trace_reads_the_analyzer_containers_of_the_environment() {
     if !enabled("trace_reads_the_analyzer_containers_of_the_environment") {

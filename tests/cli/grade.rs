@@ -237,6 +237,7 @@ const ANSWERS_DONE: &[(&str, &str)] = &[
     ("graph", "A flat line at 1, since the app is scraped."),
 ];
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn grades_twelve_environments_in_different_states_at_once() {
     if !enabled("grades_twelve_environments_in_different_states_at_once") {
@@ -424,7 +425,18 @@ fn submissions_are_signed_and_edited_or_foreign_ones_rejected() {
             .args(["--grafana-url", &gok, "--output"])
             .arg(bundles.join(format!("{who}.json"))))
     };
-    let a = submit("alice", &key, ANSWERS_DONE);
+    // Alice got her own key (`lab key`), not the course key.
+    let keys = root.join("keys");
+    let k = run(grade_cmd()
+        .args(["key", "alice", "--key-file"])
+        .arg(&key)
+        .arg("--output-dir")
+        .arg(&keys));
+    assert_eq!(k.code, 0, "{}", k.stderr);
+    let alice_key = keys.join("alice.key");
+    let text = std::fs::read_to_string(&alice_key).unwrap();
+    assert!(text.starts_with("lab-trainee-key:v1:") && !text.contains("horse"));
+    let a = submit("alice", &alice_key, ANSWERS_DONE);
     assert_eq!(
         a.code, 0,
         "pending free text is not a failure: {}",
@@ -485,4 +497,104 @@ fn a_bad_roster_is_named_with_file_line_and_field() {
     assert_eq!(r.code, 2);
     let shown = r.stderr.replace(&tmp.path().display().to_string(), "[TMP]");
     insta::assert_snapshot!("bad_roster", shown);
+}
+
+/// The course's lab 5 is graded like labs 1-4: a column of the gradebook, its answers beside
+/// their model answers, and its measured answers judged against the trainee's own deployment
+/// (here a loopback Prometheus and an Anchore API with one ERROR event).
+#[test]
+fn lab_5_is_graded_with_its_answers_measured_on_the_trainees_deployment() {
+    fn deployment(p: &str) -> (u16, String) {
+        if p.starts_with("/v2/events") {
+            return (
+                200,
+                r#"{"results":[{"event_id":"e1","event":{"type":"system.image_analysis.registry_lookup_failed",
+                    "level":"ERROR","resource":{"id":"docker.io/library/alpine:does-not-exist","type":"image_reference"},
+                    "source":{"service_name":"catalog","host_id":"c"},"timestamp":"2026-11-29T18:00:00Z"}}],
+                    "next_page":false,"item_count":1,"page":1}"#
+                    .into(),
+            );
+        }
+        if p.starts_with("/api/v1/query") {
+            return (
+                200,
+                r#"{"status":"success","data":{"resultType":"vector","result":[
+                    {"metric":{"job":"policy-engine"},"value":[1,"41000000"]},
+                    {"metric":{"job":"catalog"},"value":[1,"110000000"]}]}}"#
+                    .into(),
+            );
+        }
+        (404, r#"{"message":"not here"}"#.into())
+    }
+    let url = serve(deployment);
+    let root = TempDir::new("grade-lab5");
+    let w = root.path().join("alice");
+    std::fs::create_dir_all(w.join(".lab")).unwrap();
+    std::fs::write(
+        w.join(".lab/answers.json"),
+        r#"{"error-type": "system.image_analysis.registry_lookup_failed",
+            "error-resource": "docker.io/library/alpine:does-not-exist",
+            "memory-service": "policy-engine",
+            "api-cpu": "It rose while the images waited."}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("class.yaml"),
+        format!(
+            "trainees:\n  - name: alice\n    project: lab5-grade\n    docker: unix:///nonexistent/docker.sock\n    workdir: alice\n    anchore: {{url: \"{url}\"}}\n    prometheus: {{url: \"{url}\"}}\n    grafana: {{url: \"{url}\"}}\n"
+        ),
+    )
+    .unwrap();
+    let r = run(lab().env("CI", "1").current_dir(root.path()).args([
+        "--format",
+        "json",
+        "grade",
+        "--roster",
+        "class.yaml",
+        "5",
+        "--answers",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {} {}", r.stdout, r.stderr);
+    });
+    assert_eq!(v["labs"][0]["id"], "05-event-log");
+    let questions: Vec<&str> = v["labs"][0]["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        questions,
+        [
+            "error-type",
+            "error-resource",
+            "memory-service",
+            "api-cpu",
+            "docker-graphs"
+        ]
+    );
+    let checks = &v["trainees"][0]["labs"][0]["checks"];
+    let status = |id: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| (c["status"].as_str().unwrap().to_string(), c["hint"].clone()))
+            .unwrap()
+    };
+    assert_eq!(status("error-type-answered").0, "passed");
+    assert_eq!(status("error-resource-answered").0, "passed");
+    let (memory, hint) = status("memory-answered");
+    assert_eq!(memory, "failed");
+    assert!(
+        hint.as_str().unwrap().contains("Another series is higher"),
+        "{hint}"
+    );
+    assert_eq!(status("api-cpu-answered").0, "pending");
+    assert_eq!(
+        v["trainees"][0]["answers"]["api-cpu"],
+        "It rose while the images waited."
+    );
 }

@@ -8,6 +8,8 @@ mod envs;
 mod grade;
 mod init;
 mod json;
+#[path = "../fixtures/reference.rs"]
+mod reference;
 mod smoke;
 mod support;
 mod trace;

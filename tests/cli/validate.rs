@@ -39,7 +39,7 @@ const CASES: &[(&str, &[&str])] = &[
     // A kind or action that does not exist.
     (
         "07-unknown-check-kind.yaml",
-        &[r#"44:15: exercises[1].checks[0].kind: unknown variant `prometheus_target`, expected one of `container`, `compose`, `file`, `http`, `prometheus_query`, `prometheus_targets`, `grafana_datasource`, `grafana_dashboard`, `anchore_image`, `logs`, `answer`, `command`"#],
+        &[r#"44:15: exercises[1].checks[0].kind: unknown variant `prometheus_target`, expected one of `container`, `compose`, `file`, `http`, `prometheus_query`, `prometheus_targets`, `prometheus_config`, `scrape_file`, `grafana_datasource`, `grafana_dashboard`, `anchore_image`, `logs`, `answer`, `command`"#],
     ),
     (
         "08-unknown-action.yaml",
@@ -60,7 +60,7 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "12-missing-services.yaml",
-        &[r#"50:9: exercises[1].checks[1]: missing field `services`"#],
+        &[r#"50:9: exercises[1].checks[1].services: name at least one compose service"#],
     ),
     (
         "13-missing-path.yaml",
@@ -316,6 +316,19 @@ const CASES: &[(&str, &[&str])] = &[
         "73-answer-value-and-measured.yaml",
         &[r#"19:12: solve[2].value: give exactly one of `value` and `measured`"#],
     ),
+    // Hostile input (issue 14).
+    (
+        "74-huge-points.yaml",
+        &[r#"34:17: exercises[0].checks[1].points: points must be at most 10000 (got 9223372036854775807): totals must add up without overflow"#],
+    ),
+    (
+        "75-nested-too-deep.yaml",
+        &[r#"58:132: nested more than 128 levels deep; no lab, roster or compose file needs that many"#],
+    ),
+    (
+        "76-not-utf8.yaml",
+        &[r#"4:16: the file is not valid UTF-8 here; save it as UTF-8"#],
+    ),
 ];
 
 #[test]
@@ -363,7 +376,8 @@ fn every_fixture_has_an_expectation_and_names_its_mistake() {
     );
     assert!(CASES.len() >= 30);
     for (fixture, _) in CASES {
-        let text = std::fs::read_to_string(repo().join(MALFORMED).join(fixture)).unwrap();
+        let bytes = std::fs::read(repo().join(MALFORMED).join(fixture)).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
         assert!(
             text.is_empty() || text.starts_with("# Malformed: "),
             "{fixture} should open with `# Malformed: <the mistake>.`"
@@ -386,18 +400,15 @@ fn the_course_labs_are_valid() {
 }
 
 /// A folder of labs written for one test, removed when the test ends.
-struct Scratch(PathBuf);
+struct Scratch(crate::support::TempDir);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("lab-validate-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+        Scratch(crate::support::TempDir::new(&format!("validate-{name}")))
     }
 
     fn lab(&self, folder: &str, text: &str) -> PathBuf {
-        let dir = self.0.join(folder);
+        let dir = self.0.path().join(folder);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("README.md"), "# A lab\n").unwrap();
         std::fs::write(dir.join("lab.yaml"), text).unwrap();
@@ -405,13 +416,7 @@ impl Scratch {
     }
 
     fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 

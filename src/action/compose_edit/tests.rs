@@ -7,11 +7,7 @@ use crate::probe::Observation;
 use std::collections::BTreeMap;
 
 fn reference(name: &str) -> String {
-    let p = format!(
-        "{}/../shared/reference/anchore/compose/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    crate::reference::read(&format!("compose/{name}"))
 }
 
 const Q53: &str = "enterprise-5.3.0-quickstart-docker-compose.yaml";
@@ -56,6 +52,8 @@ fn compose_check(services: &[&str]) -> ComposeCheck {
         image: None,
         ports: vec![],
         env: BTreeMap::new(),
+        enabled: vec![],
+        every_anchore_service: false,
         volumes: vec![],
         top_level_volumes: vec![],
     }
@@ -315,4 +313,87 @@ fn a_snippet_may_open_with_comments_which_are_kept() {
         after,
         "services:\n  api:\n    image: a\n  # Grafana keeps its data in a volume.\n  grafana:\n    image: g\n"
     );
+}
+
+fn fixture_517() -> String {
+    let p = format!(
+        "{}/tests/fixtures/reference/anchore/compose/enterprise-5.17.0-s3c-anchore-compose.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+/// Anchore 6.x's quickstart keeps the value in `.env` and interpolates it on every
+/// service (issue 12's description of it; the file itself is not stored anywhere).
+const SIX_STYLE: &str = "services:\n  api:\n    image: docker.io/anchore/enterprise:v6.0.0\n    environment:\n      - ANCHORE_ENABLE_METRICS=${ANCHORE_ENABLE_METRICS}\n  component-catalog:\n    image: docker.io/anchore/enterprise:v6.0.0\n    environment:\n      ANCHORE_ENABLE_METRICS: \"${ANCHORE_ENABLE_METRICS:-false}\"\n";
+
+#[test]
+fn a_value_taken_from_dotenv_is_found_and_a_literal_one_is_not() {
+    assert_eq!(
+        interpolated_from(SIX_STYLE, &[], "ANCHORE_ENABLE_METRICS").as_deref(),
+        Some("ANCHORE_ENABLE_METRICS")
+    );
+    assert_eq!(
+        interpolated_from(&fixture_517(), &[], "ANCHORE_ENABLE_METRICS"),
+        None
+    );
+    assert_eq!(interpolated_from(SIX_STYLE, &[], "ANCHORE_LOG_LEVEL"), None);
+    let mixed = SIX_STYLE.replace("${ANCHORE_ENABLE_METRICS}", "true");
+    assert_eq!(
+        interpolated_from(&mixed, &[], "ANCHORE_ENABLE_METRICS"),
+        None
+    );
+}
+
+#[test]
+fn dotenv_set_changes_one_line_or_adds_it() {
+    let text = "# Anchore\nANCHORE_ENABLE_METRICS=false\nANCHORE_LOG_LEVEL=INFO\n";
+    assert_eq!(
+        dotenv_set(text, "ANCHORE_ENABLE_METRICS", "true"),
+        "# Anchore\nANCHORE_ENABLE_METRICS=true\nANCHORE_LOG_LEVEL=INFO\n"
+    );
+    assert_eq!(
+        dotenv_set("A=1", "ANCHORE_ENABLE_METRICS", "true"),
+        "A=1\nANCHORE_ENABLE_METRICS=true\n"
+    );
+    assert_eq!(
+        dotenv_set("", "ANCHORE_ENABLE_METRICS", "true"),
+        "ANCHORE_ENABLE_METRICS=true\n"
+    );
+    assert_eq!(
+        dotenv_set(
+            "export ANCHORE_ENABLE_METRICS=false\r\n",
+            "ANCHORE_ENABLE_METRICS",
+            "true"
+        ),
+        "ANCHORE_ENABLE_METRICS=true\r\n"
+    );
+}
+
+#[test]
+fn the_5_17_file_without_a_prometheus_block_gets_the_service_added() {
+    let text = fixture_517();
+    assert!(uncomment_block(&text, "prometheus:").is_err());
+    let snippet = std::fs::read_to_string(format!(
+        "{}/labs/02-prometheus/assets/prometheus-service.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let added = add_service(&text, "prometheus", &snippet).unwrap();
+    let on = set_env(&added, &[], "ANCHORE_ENABLE_METRICS", "true").unwrap();
+    let doc = crate::loader::yaml_value(&on).unwrap();
+    let mut c = compose_check(&["prometheus"]);
+    c.ports = vec!["9090:9090".into()];
+    assert!(matches!(judge(&c, &doc), Observation::Pass { .. }));
+    let mut c = compose_check(&[]);
+    c.every_anchore_service = true;
+    c.enabled = vec!["ANCHORE_ENABLE_METRICS".into()];
+    assert!(
+        matches!(judge(&c, &doc), Observation::Pass { .. }),
+        "{:?}",
+        judge(&c, &doc)
+    );
+    // Before: data-syncer and the others are off.
+    let before = crate::loader::yaml_value(&text).unwrap();
+    assert!(matches!(judge(&c, &before), Observation::Fail { .. }));
 }

@@ -289,6 +289,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             "/usr/bin/anchore-manager",
             "/usr/bin/pg_isready",
             "/usr/bin/redis-cli",
+            "/usr/bin/postgres",
         ],
     )?);
     let anchore_image = |tag: &str, aliases: &[&str], cmd: &[&str], port: u16| {
@@ -390,27 +391,78 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             env: vec![],
         },
         registry_image()?,
-    ])
+    ]
+    .into_iter()
+    .chain(prometheus_releases()?)
+    .chain(grafana_profiles())
+    .collect())
+}
+
+/// `lab-bench/grafana:9.5` … `:13`: the Grafana stand-in playing each release
+/// (`LAB_STANDIN_GRAFANA`), for `--image docker.io/grafana/grafana:latest=lab-bench/grafana:12`.
+fn grafana_profiles() -> Vec<ImageSpec> {
+    crate::grafana::profile::names()
+        .into_iter()
+        .map(|name| ImageSpec {
+            tag: format!("lab-bench/grafana:{name}"),
+            from: Some("lab-bench/grafana:latest".into()),
+            aliases: vec![],
+            files: vec![],
+            dirs: vec![],
+            entrypoint: vec![],
+            cmd: vec![],
+            healthcheck: None,
+            expose: vec![],
+            env: vec![("LAB_STANDIN_GRAFANA".into(), name.into())],
+        })
+        .collect()
 }
 
 /// Debian's Prometheus server, tagged as the course's `docker.io/prom/prometheus:latest`.
 pub fn prometheus_image() -> Result<ImageSpec, String> {
-    let prometheus = PathBuf::from("/usr/bin/prometheus");
+    prometheus_release(
+        Path::new("/usr/bin/prometheus"),
+        "lab-bench/prometheus:latest",
+        &["docker.io/prom/prometheus:latest", "prom/prometheus:latest"],
+        "installs Debian's prometheus",
+    )
+}
+
+/// The real Prometheus releases the course meets: Debian trixie's 2.53 and sid's 3.x
+/// (`.ci/setup` unpacks them), as `lab-bench/prometheus:2.53` and `:3`, for
+/// `--image docker.io/prom/prometheus:latest=lab-bench/prometheus:3`.
+pub fn prometheus_releases() -> Result<Vec<ImageSpec>, String> {
+    ["2.53", "3"]
+        .iter()
+        .map(|tag| {
+            prometheus_release(
+                &Path::new("/usr/local/lib/lab-bench").join(format!("prometheus-{tag}/prometheus")),
+                &format!("lab-bench/prometheus:{tag}"),
+                &[],
+                "unpacks Debian trixie's and sid's prometheus",
+            )
+        })
+        .collect()
+}
+
+fn prometheus_release(
+    prometheus: &Path,
+    tag: &str,
+    aliases: &[&str],
+    setup_does: &str,
+) -> Result<ImageSpec, String> {
     if !prometheus.is_file() {
-        return Err(
-            "/usr/bin/prometheus is missing: run `bash .ci/setup` (installs Debian's prometheus)"
-                .into(),
-        );
+        return Err(format!(
+            "{} is missing: run `bash .ci/setup` ({setup_does})",
+            prometheus.display()
+        ));
     }
     Ok(ImageSpec {
-        tag: "lab-bench/prometheus:latest".into(),
+        tag: tag.into(),
         from: None,
-        aliases: vec![
-            "docker.io/prom/prometheus:latest".into(),
-            "prom/prometheus:latest".into(),
-        ],
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
         files: {
-            let mut files = binary_with_libs(&prometheus, "/bin/prometheus", &[])?;
+            let mut files = binary_with_libs(prometheus, "/bin/prometheus", &[])?;
             // Like the real image, a default configuration that scrapes only itself.
             files.push(Entry {
                 from: Path::new(env!("CARGO_MANIFEST_DIR")).join("files/prometheus.yml"),

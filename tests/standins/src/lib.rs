@@ -4,3 +4,7 @@
 pub mod anchore;
 pub mod bench;
 pub mod grafana;
+
+#[cfg(test)]
+#[path = "../../fixtures/reference.rs"]
+pub(crate) mod reference;

@@ -978,3 +978,45 @@ async fn healthcheck_redis_ui_and_unreachable_anchorectl() {
     assert_eq!((code, out.as_str()), (1, ""));
     assert!(err.starts_with("error: 1 error occurred:\n\t* unable to get system status: cannot reach the Anchore API"), "{err}");
 }
+
+/// The quickstart's db service runs `command: ["postgres", "-c", "max_connections=1000"]`:
+/// called as `postgres`, the stand-in starts the db role and takes server settings.
+#[test]
+fn called_as_postgres_it_starts_the_db_role() {
+    let dir = std::env::temp_dir().join(format!("anchore-standin-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let postgres = dir.join("postgres");
+    let _ = std::fs::remove_file(&postgres);
+    std::os::unix::fs::symlink(STANDIN, &postgres).unwrap();
+    let bad = Command::new(&postgres)
+        .args(["-c", "max_connections"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("-c name=value"));
+    let port = free_port();
+    let mut child = Command::new(&postgres)
+        .args(["-c", "max_connections=1000"])
+        .env_clear()
+        .env("STANDIN_PORT", port.to_string())
+        .env("STANDIN_HEALTH_FILE", dir.join("health"))
+        .env("STANDIN_SCRATCH_DIR", &dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut up = false;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(up, "the db role did not listen on {port}");
+}

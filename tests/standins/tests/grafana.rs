@@ -15,15 +15,12 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_grafana-standin");
-const REFERENCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/reference/anchore/grafana"
-);
+#[path = "../../fixtures/reference.rs"]
+mod fixtures;
 const COURSE_DASHBOARD_UID: &str = "bdpa7hticyha8e";
 
 fn reference(name: &str) -> String {
-    let path = format!("{REFERENCE}/{name}");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference file {path}: {e}"))
+    fixtures::read(&format!("grafana/{name}"))
 }
 
 /// A directory under the system temp dir, removed on drop.
@@ -61,8 +58,19 @@ struct Grafana {
 impl Grafana {
     /// Starts on an ephemeral loopback port and waits until `/api/health` answers.
     async fn start(data: &Path, provisioning: &Path, password: Option<&str>) -> Grafana {
+        Grafana::start_as(data, provisioning, password, &[]).await
+    }
+
+    /// Starts with extra environment (a version profile, the lockout's settings).
+    async fn start_as(
+        data: &Path,
+        provisioning: &Path,
+        password: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Grafana {
         let mut cmd = Command::new(BIN);
         cmd.env_clear()
+            .envs(env.iter().copied())
             .env("GF_SERVER_HTTP_ADDR", "127.0.0.1")
             .env("GF_SERVER_HTTP_PORT", "0")
             .env("GF_PATHS_DATA", data)
@@ -747,4 +755,203 @@ async fn state_survives_a_restart_only_with_the_same_data_directory() {
     assert_eq!(uids, vec!["ddpsargv3rx8gb"]);
     let (status, hits) = call(c.get(g.url("/api/search?type=dash-db&query="))).await;
     assert_eq!((status, hits), (200, json!([])));
+}
+
+/// Grafana's brute-force login protection (pkg/services/loginattempt): 5 refused
+/// passwords for a login within 5 minutes block it, the right password included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_refused_passwords_lock_the_user_out() {
+    let data = TempDir::new("lock-data");
+    let prov = TempDir::new("lock-prov");
+    let g = Grafana::start(data.path(), prov.path(), None).await;
+    let c = client();
+    let user = |password: &'static str| {
+        let c = c.clone();
+        let url = g.url("/api/user");
+        async move {
+            c.get(url)
+                .basic_auth("admin", Some(password))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..4 {
+        assert_eq!(user("wrong").await, 401);
+    }
+    assert_eq!(user("admin").await, 200, "4 refusals do not lock");
+    assert_eq!(user("wrong").await, 401);
+    assert_eq!(
+        user("admin").await,
+        401,
+        "the 5th refusal locks the right password out"
+    );
+    assert!(g
+        .log_text()
+        .contains("too many consecutive incorrect login attempts"));
+    // Disabled as Grafana's setting disables it.
+    let data = TempDir::new("nolock-data");
+    let g = Grafana::start_as(
+        data.path(),
+        prov.path(),
+        None,
+        &[("GF_SECURITY_DISABLE_BRUTE_FORCE_LOGIN_PROTECTION", "true")],
+    )
+    .await;
+    for _ in 0..6 {
+        let r = c
+            .get(g.url("/api/user"))
+            .basic_auth("admin", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = c
+        .get(g.url("/api/user"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// The first login's "change password" screen sends `PUT /api/user/password`; after
+/// it, only the new password logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_login_password_change_replaces_admin_admin() {
+    let data = TempDir::new("pw-data");
+    let prov = TempDir::new("pw-prov");
+    let g = Grafana::start(data.path(), prov.path(), None).await;
+    let (status, body) = call(client().put(g.url("/api/user/password")).json(&json!({
+        "oldPassword": "admin", "newPassword": "n3w-secret", "confirmNew": "n3w-secret"
+    })))
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"message": "User password changed"}))
+    );
+    let r = client()
+        .get(g.url("/api/user"))
+        .basic_auth("admin", Some("n3w-secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) = call(client().get(g.url("/api/user"))).await;
+    assert_eq!(status, 401);
+}
+
+/// Profile 9.5: no backend health check for Prometheus (404 "Not found") and no PUT
+/// by uid; PUT by id works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_9_5_has_no_prometheus_health_check_and_no_put_by_uid() {
+    let data = TempDir::new("p95-data");
+    let prov = TempDir::new("p95-prov");
+    let g = Grafana::start_as(
+        data.path(),
+        prov.path(),
+        None,
+        &[("LAB_STANDIN_GRAFANA", "9.5")],
+    )
+    .await;
+    let (_, health) = call(client().get(g.url("/api/health"))).await;
+    assert_eq!(health["version"], "9.5.0");
+    let ds = add_prometheus(&g, "prometheus", "http://127.0.0.1:9").await;
+    let uid = ds["datasource"]["uid"].as_str().unwrap().to_string();
+    let id = ds["datasource"]["id"].as_i64().unwrap();
+    let (status, body) =
+        call(client().get(g.url(&format!("/api/datasources/uid/{uid}/health")))).await;
+    assert_eq!((status, body), (404, json!({"message": "Not found"})));
+    let update = json!({"name": "prometheus", "type": "prometheus", "access": "proxy", "url": "http://prometheus:9090"});
+    let (status, _) = call(
+        client()
+            .put(g.url(&format!("/api/datasources/uid/{uid}")))
+            .json(&update),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = call(
+        client()
+            .put(g.url(&format!("/api/datasources/{id}")))
+            .json(&update),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["datasource"]["url"], "http://prometheus:9090");
+}
+
+/// Profiles 12 and 13: dashboards live in the v2 schema; the legacy API answers 406
+/// naming the `dashboard.grafana.app` path, which answers the v2beta1 resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_13_serves_dashboards_in_the_v2_schema_only() {
+    let data = TempDir::new("p13-data");
+    let prov = TempDir::new("p13-prov");
+    let g = Grafana::start_as(
+        data.path(),
+        prov.path(),
+        None,
+        &[("LAB_STANDIN_GRAFANA", "13")],
+    )
+    .await;
+    let dashboard = json!({"uid": "d1", "title": "Mini", "templating": {"list": [
+            {"name": "window", "type": "constant", "query": "3h"}]},
+        "panels": [
+            {"id": 1, "type": "stat", "title": "Up", "datasource": {"type": "prometheus", "uid": "ds1"},
+             "targets": [{"refId": "A", "expr": "up"}]},
+            {"id": 2, "type": "row", "title": "More", "collapsed": true, "panels": [
+                {"id": 3, "type": "timeseries", "title": "Rate",
+                 "targets": [{"refId": "A", "expr": "rate(x[$window])", "hide": true,
+                              "datasource": {"type": "prometheus", "uid": "ds2"}}]}]}]});
+    let (status, body) = call(
+        client()
+            .post(g.url("/api/dashboards/db"))
+            .json(&json!({"dashboard": dashboard, "overwrite": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(client().get(g.url("/api/dashboards/uid/d1"))).await;
+    let v2 = "/apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/d1";
+    assert_eq!(
+        (status, body),
+        (
+            406,
+            json!({"message": format!("dashboard api version not supported, use {v2} instead")})
+        )
+    );
+    let (status, r) = call(client().get(g.url(v2))).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["apiVersion"], "dashboard.grafana.app/v2beta1");
+    let spec = &r["spec"];
+    assert_eq!(spec["title"], "Mini");
+    assert_eq!(
+        spec["elements"]["panel-3"]["spec"]["data"]["spec"]["queries"][0],
+        json!({"kind": "PanelQuery", "spec": {"refId": "A", "hidden": true, "query": {
+            "kind": "DataQuery", "group": "prometheus", "version": "v0",
+            "datasource": {"name": "ds2"}, "spec": {"expr": "rate(x[$window])"}}}})
+    );
+    assert_eq!(
+        spec["elements"]["panel-1"]["spec"]["vizConfig"]["group"],
+        "stat"
+    );
+    assert_eq!(spec["layout"]["spec"]["rows"][1]["spec"]["title"], "More");
+    assert_eq!(
+        spec["variables"][0],
+        json!({"kind": "ConstantVariable", "spec": {"name": "window", "query": "3h"}})
+    );
+    // The classic schema stays readable through v1beta1, as in Grafana 12-13.
+    let (status, r) = call(
+        client().get(g.url("/apis/dashboard.grafana.app/v1beta1/namespaces/default/dashboards/d1")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(r["spec"]["panels"][0]["title"], "Up");
+    let (status, _) = call(
+        client()
+            .get(g.url("/apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/nope")),
+    )
+    .await;
+    assert_eq!(status, 404);
 }

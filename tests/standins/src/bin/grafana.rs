@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         "info",
         "Starting Grafana",
         &[
-            ("version", lab_standins::grafana::GRAFANA_VERSION.into()),
+            ("version", config.profile.version.into()),
             ("commit", lab_standins::grafana::GRAFANA_COMMIT.into()),
         ],
     );

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::profile::Profile;
+
 /// Settings with Grafana's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -19,6 +21,11 @@ pub struct Config {
     pub provisioning_dir: PathBuf,
     /// `prometheusDataplane` listed in `GF_FEATURE_TOGGLES_ENABLE`.
     pub prometheus_dataplane: bool,
+    /// The release played: `LAB_STANDIN_GRAFANA` (default 11.1).
+    pub profile: Profile,
+    /// `GF_SECURITY_BRUTE_FORCE_LOGIN_PROTECTION_MAX_ATTEMPTS`, default 5; 0 when
+    /// `GF_SECURITY_DISABLE_BRUTE_FORCE_LOGIN_PROTECTION` is true.
+    pub max_login_attempts: usize,
 }
 
 impl Config {
@@ -34,7 +41,16 @@ impl Config {
             .parse::<u16>()
             .map_err(|_| format!("GF_SERVER_HTTP_PORT: {port_text:?} is not a port number"))?;
         let toggles = get("GF_FEATURE_TOGGLES_ENABLE", "");
+        let attempts_text = get("GF_SECURITY_BRUTE_FORCE_LOGIN_PROTECTION_MAX_ATTEMPTS", "5");
+        let mut max_login_attempts = attempts_text.parse::<usize>().map_err(|_| {
+            format!("GF_SECURITY_BRUTE_FORCE_LOGIN_PROTECTION_MAX_ATTEMPTS: {attempts_text:?} is not a number")
+        })?;
+        if get("GF_SECURITY_DISABLE_BRUTE_FORCE_LOGIN_PROTECTION", "false") == "true" {
+            max_login_attempts = 0;
+        }
         Ok(Config {
+            profile: Profile::named(lookup("LAB_STANDIN_GRAFANA").as_deref())?,
+            max_login_attempts,
             http_addr: get("GF_SERVER_HTTP_ADDR", ""),
             http_port,
             admin_user: get("GF_SECURITY_ADMIN_USER", "admin"),
@@ -100,6 +116,8 @@ mod tests {
             PathBuf::from("/etc/grafana/provisioning")
         );
         assert!(!c.prometheus_dataplane);
+        assert_eq!(c.max_login_attempts, 5);
+        assert_eq!(c.profile.version, "11.1.3");
     }
 
     #[test]

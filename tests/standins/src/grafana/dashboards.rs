@@ -464,18 +464,125 @@ pub fn search(state: &State, q: &SearchQuery) -> Value {
     )
 }
 
+/// A classic dashboard in Grafana 12-13's v2 schema (`dashboard.grafana.app/v2beta1`,
+/// the shape of Grafana's conversion test data): each panel an element, rows a
+/// `RowsLayout` of `GridLayout`s, each target a `PanelQuery` whose `DataQuery` names
+/// the plugin as `group` and the data source's uid as `datasource.name` (a target
+/// without a reference takes the panel's), variables as `…Variable` kinds.
+pub fn to_v2(classic: &Value) -> Value {
+    let mut elements = serde_json::Map::new();
+    let mut rows: Vec<(String, bool, Vec<String>)> = vec![(String::new(), false, vec![])];
+    let mut add = |p: &Value, rows: &mut Vec<(String, bool, Vec<String>)>| {
+        let id = p["id"].as_i64().unwrap_or(elements.len() as i64 + 1);
+        let name = format!("panel-{id}");
+        let panel_ds = p.get("datasource").cloned().unwrap_or(Value::Null);
+        let queries: Vec<Value> = p["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let mut spec = t.as_object().cloned().unwrap_or_default();
+                let ref_id = spec.remove("refId").unwrap_or(json!("A"));
+                let hidden = spec.remove("hide").and_then(|h| h.as_bool()).unwrap_or(false);
+                let ds = spec.remove("datasource").filter(|d| !d.is_null()).unwrap_or(panel_ds.clone());
+                let (group, uid) = match &ds {
+                    Value::Object(o) => (
+                        o.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
+                        o.get("uid").and_then(Value::as_str).map(str::to_string),
+                    ),
+                    Value::String(s) => (String::new(), Some(s.clone())),
+                    _ => (String::new(), None),
+                };
+                let mut query = json!({"kind": "DataQuery", "group": group, "version": "v0", "spec": spec});
+                if let Some(uid) = uid {
+                    query["datasource"] = json!({"name": uid});
+                }
+                json!({"kind": "PanelQuery", "spec": {"query": query, "refId": ref_id, "hidden": hidden}})
+            })
+            .collect();
+        elements.insert(
+            name.clone(),
+            json!({"kind": "Panel", "spec": {
+                "id": id, "title": p["title"].clone(), "description": p.get("description").cloned().unwrap_or(json!("")),
+                "links": [],
+                "data": {"kind": "QueryGroup", "spec": {"queries": queries, "transformations": [], "queryOptions": {}}},
+                "vizConfig": {"kind": "VizConfig", "group": p["type"].clone(), "version": "", "spec": {"options": {}, "fieldConfig": {"defaults": {}, "overrides": []}}}
+            }}),
+        );
+        if let Some(last) = rows.last_mut() {
+            last.2.push(name);
+        }
+    };
+    for p in classic["panels"].as_array().into_iter().flatten() {
+        if p["type"] == "row" {
+            let title = p["title"].as_str().unwrap_or("").to_string();
+            let collapsed = p["collapsed"].as_bool().unwrap_or(false);
+            rows.push((title, collapsed, vec![]));
+            for inner in p["panels"].as_array().into_iter().flatten() {
+                add(inner, &mut rows);
+            }
+        } else {
+            add(p, &mut rows);
+        }
+    }
+    let grid = |names: &[String]| {
+        json!({"kind": "GridLayout", "spec": {"items": names.iter().map(|n| json!({"kind": "GridLayoutItem",
+            "spec": {"x": 0, "y": 0, "width": 12, "height": 8, "element": {"kind": "ElementReference", "name": n}}})).collect::<Vec<_>>()}})
+    };
+    let row_kinds: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, _, names))| *i > 0 || !names.is_empty())
+        .map(|(i, (title, collapsed, names))| {
+            let mut spec = json!({"title": title, "collapse": collapsed, "layout": grid(names)});
+            if i == 0 {
+                spec["hideHeader"] = json!(true);
+            }
+            json!({"kind": "RowsLayoutRow", "spec": spec})
+        })
+        .collect();
+    let variables: Vec<Value> = classic["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let mut spec = v.as_object()?.clone();
+            let kind = match spec.remove("type")?.as_str()? {
+                "query" => "QueryVariable",
+                "custom" => "CustomVariable",
+                "constant" => "ConstantVariable",
+                "interval" => "IntervalVariable",
+                "textbox" => "TextVariable",
+                "datasource" => {
+                    if let Some(q) = spec.remove("query") {
+                        spec.insert("pluginId".into(), q);
+                    }
+                    "DatasourceVariable"
+                }
+                "adhoc" => "AdhocVariable",
+                _ => return None,
+            };
+            Some(json!({"kind": kind, "spec": spec}))
+        })
+        .collect();
+    json!({
+        "title": classic["title"].clone(),
+        "tags": classic.get("tags").cloned().unwrap_or(json!([])),
+        "editable": true,
+        "elements": elements,
+        "layout": {"kind": "RowsLayout", "spec": {"rows": row_kinds}},
+        "variables": variables,
+        "links": [],
+        "timeSettings": {"from": "now-6h", "to": "now", "timezone": "", "autoRefresh": ""},
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const COURSE_DASHBOARD: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/anchore/grafana/grafana_dashboard_enterprise.json"
-    );
-
     fn course_dashboard() -> Value {
-        let text = std::fs::read_to_string(COURSE_DASHBOARD)
-            .unwrap_or_else(|e| panic!("reference dashboard {COURSE_DASHBOARD}: {e}"));
+        let text = crate::reference::read("grafana/grafana_dashboard_enterprise.json");
         serde_json::from_str(&text).unwrap()
     }
 

@@ -1,4 +1,4 @@
-//! A stand-in for Grafana 11.1 that speaks the HTTP API the course's lab 4 uses, for tests on machines where Grafana cannot be installed.
+//! A stand-in for Grafana (11.1 by default; 9.5 to 13 by profile, see `profile`) that speaks the HTTP API the course's lab 4 uses, for tests on machines where Grafana cannot be installed.
 
 pub mod auth;
 pub mod config;
@@ -7,6 +7,7 @@ pub mod datasources;
 pub mod durations;
 pub mod frames;
 pub mod logfmt;
+pub mod profile;
 pub mod prometheus;
 pub mod provisioning;
 pub mod query;
@@ -14,8 +15,6 @@ pub mod server;
 pub mod store;
 pub mod timerange;
 
-/// The Grafana version the course's dashboard declares in `__requires`; the stand-in reports it.
-pub const GRAFANA_VERSION: &str = "11.1.3";
 /// Reported as `commit` in `/api/health`: the short-hash form Grafana uses, marking the build
 /// as the stand-in's rather than pretending to be a real Grafana commit.
 pub const GRAFANA_COMMIT: &str = "standin";

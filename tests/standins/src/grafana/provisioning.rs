@@ -267,15 +267,9 @@ mod tests {
         None
     }
 
-    const COURSE_FILE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/anchore/grafana/prometheus_datasource_config.yaml"
-    );
-
     #[test]
     fn the_course_file_provisions_a_read_only_default_prometheus() {
-        let text = std::fs::read_to_string(COURSE_FILE)
-            .unwrap_or_else(|e| panic!("reference file {COURSE_FILE}: {e}"));
+        let text = crate::reference::read("grafana/prometheus_datasource_config.yaml");
         let config = parse(&text, &no_env).unwrap();
         assert_eq!(config.datasources.len(), 1);
         let mut state = State::default();

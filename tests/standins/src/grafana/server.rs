@@ -24,7 +24,7 @@ use super::provisioning;
 use super::query;
 use super::store::{self, AdminUser, State};
 use super::timerange;
-use super::{ApiError, GRAFANA_COMMIT, GRAFANA_VERSION};
+use super::{ApiError, GRAFANA_COMMIT};
 
 /// Shared by every request.
 pub struct App {
@@ -32,7 +32,12 @@ pub struct App {
     pub state: Mutex<State>,
     pub state_path: PathBuf,
     pub client: reqwest::Client,
+    /// Refused logins (lower-cased login, when), for the brute-force protection.
+    pub refused_logins: Mutex<Vec<(String, Instant)>>,
 }
+
+/// Grafana's `loginAttemptsWindow`.
+const LOGIN_ATTEMPTS_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -122,6 +127,7 @@ pub fn prepare(config: Config) -> Result<App, String> {
         state: Mutex::new(state),
         state_path,
         client,
+        refused_logins: Mutex::new(Vec::new()),
     })
 }
 
@@ -141,7 +147,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(ds_get_name).delete(ds_delete_name),
         )
         .route("/api/datasources/id/{name}", get(ds_id_by_name))
-        .route("/api/datasources/{id}", get(ds_get_id).delete(ds_delete_id))
+        .route(
+            "/api/datasources/{id}",
+            get(ds_get_id).put(ds_update_id).delete(ds_delete_id),
+        )
         .route("/api/datasources/{id}/health", get(ds_health_id))
         .route("/api/ds/query", post(ds_query))
         .route("/api/dashboards/db", post(dash_save))
@@ -151,6 +160,11 @@ pub fn router(app: Arc<App>) -> Router {
             get(dash_get).delete(dash_delete),
         )
         .route("/api/search", get(search))
+        .route("/api/user/password", axum::routing::put(change_password))
+        .route(
+            "/apis/dashboard.grafana.app/{version}/namespaces/{namespace}/dashboards/{uid}",
+            get(dash_resource),
+        )
         .fallback(|| async { ApiError::message(404, "Not found") })
         .method_not_allowed_fallback(|| async { ApiError::message(405, "Method Not Allowed") })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
@@ -167,6 +181,26 @@ async fn authenticate(AxState(app): AxState<Arc<App>>, mut req: Request, next: N
     let Some(admin) = admin else {
         return ApiError::message(500, "no admin user").into_response();
     };
+    let login = auth::basic_credentials(req.headers()).map(|(u, _)| u.to_lowercase());
+    if let Some(login) = &login {
+        if locked_out(&app, login) {
+            logfmt::emit(
+                "context",
+                "warn",
+                "Failed to authenticate request",
+                &[
+                    ("client", "auth.client.basic".into()),
+                    ("error", "too many consecutive incorrect login attempts for user - login for user temporarily blocked".into()),
+                ],
+            );
+            return ApiError::coded(
+                401,
+                "basic-auth.invalid-credentials",
+                "Invalid username or password",
+            )
+            .into_response();
+        }
+    }
     match auth::authenticate(req.headers(), &admin) {
         Ok(user) => {
             req.extensions_mut().insert(user.clone());
@@ -174,8 +208,27 @@ async fn authenticate(AxState(app): AxState<Arc<App>>, mut req: Request, next: N
             resp.extensions_mut().insert(user);
             resp
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // Only a known user with a wrong password counts (as in Grafana's basic client).
+            if let Some(login) = login.filter(|l| admin.login.eq_ignore_ascii_case(l)) {
+                let mut refused = app.refused_logins.lock().unwrap_or_else(|p| p.into_inner());
+                refused.push((login, Instant::now()));
+            }
+            e.into_response()
+        }
     }
+}
+
+/// Grafana's `loginattempt.Validate`: `max` refusals of this login within the window
+/// block it, the right password included, until the oldest leaves the window.
+fn locked_out(app: &App, login: &str) -> bool {
+    let max = app.config.max_login_attempts;
+    if max == 0 {
+        return false;
+    }
+    let mut refused = app.refused_logins.lock().unwrap_or_else(|p| p.into_inner());
+    refused.retain(|(_, at)| at.elapsed() < LOGIN_ATTEMPTS_WINDOW);
+    refused.iter().filter(|(l, _)| l == login).count() >= max
 }
 
 /// One logfmt line per request. Only the method, path (without query string), status,
@@ -235,11 +288,11 @@ async fn log_request(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn health() -> Json<Value> {
+async fn health(AxState(app): AxState<Arc<App>>) -> Json<Value> {
     Json(json!({
         "commit": GRAFANA_COMMIT,
         "database": "ok",
-        "version": GRAFANA_VERSION,
+        "version": app.config.profile.version,
     }))
 }
 
@@ -312,6 +365,26 @@ async fn ds_update_uid(
     Path(uid): Path<String>,
     body: Bytes,
 ) -> ApiResult {
+    if !app.config.profile.put_by_uid {
+        return Err(ApiError::message(404, "Not found"));
+    }
+    let cmd = datasources::parse_command(&body, true)?;
+    let ds = app.mutate(|s| datasources::update(s, &uid, cmd))?;
+    ok(json!({
+        "datasource": datasources::dto(&ds),
+        "id": ds.id,
+        "message": "Datasource updated",
+        "name": ds.name,
+    }))
+}
+
+async fn ds_update_id(
+    AxState(app): AxState<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let id = parse_id(&id)?;
+    let uid = find_ds(&app, |d| d.id == id)?.uid;
     let cmd = datasources::parse_command(&body, true)?;
     let ds = app.mutate(|s| datasources::update(s, &uid, cmd))?;
     ok(json!({
@@ -345,6 +418,11 @@ async fn ds_delete_id(AxState(app): AxState<Arc<App>>, Path(id): Path<String>) -
 }
 
 async fn check_health(app: &App, ds: datasources::DataSource) -> ApiResult {
+    if ds.ds_type == "prometheus" && !app.config.profile.prometheus_health {
+        // Grafana 9's Prometheus plugin has no backend health check: the plugin
+        // client's ErrMethodNotImplemented becomes 404 "Not found".
+        return Err(ApiError::message(404, "Not found"));
+    }
     if ds.ds_type != "prometheus" {
         return Err(ApiError::message(
             501,
@@ -425,7 +503,76 @@ async fn dash_get(AxState(app): AxState<Arc<App>>, Path(uid): Path<String>) -> A
     let d = app
         .read(|s| s.dashboards.iter().find(|d| d.uid == uid).cloned())
         .ok_or_else(|| ApiError::message(404, "Dashboard not found"))?;
+    if app.config.profile.v2_dashboards {
+        return Err(ApiError::message(
+            406,
+            format!(
+                "dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/{} instead",
+                d.uid
+            ),
+        ));
+    }
     ok(dashboards::get_response(&d))
+}
+
+/// `GET /apis/dashboard.grafana.app/{version}/namespaces/default/dashboards/{uid}`:
+/// the dashboard as a resource, its spec in the classic schema (v0alpha1, v1beta1)
+/// or the v2 one (v2beta1).
+async fn dash_resource(
+    AxState(app): AxState<Arc<App>>,
+    Path((version, namespace, uid)): Path<(String, String, String)>,
+) -> ApiResult {
+    let not_found = || ApiError {
+        status: 404,
+        body: json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": format!("dashboards.dashboard.grafana.app \"{uid}\" not found"),
+                "reason": "NotFound", "code": 404}),
+    };
+    if namespace != "default" {
+        return Err(not_found());
+    }
+    let d = app
+        .read(|s| s.dashboards.iter().find(|d| d.uid == uid).cloned())
+        .ok_or_else(not_found)?;
+    let spec = match version.as_str() {
+        "v0alpha1" | "v1beta1" => d.data.clone(),
+        "v2beta1" => dashboards::to_v2(&d.data),
+        _ => return Err(ApiError::message(404, "Not found")),
+    };
+    ok(json!({
+        "kind": "Dashboard",
+        "apiVersion": format!("dashboard.grafana.app/{version}"),
+        "metadata": {"name": d.uid, "namespace": "default", "generation": d.version},
+        "spec": spec,
+        "status": {},
+    }))
+}
+
+/// `PUT /api/user/password`: what the first login's "change password" screen
+/// sends. The new password must differ and be confirmed; the old one must be right.
+async fn change_password(
+    AxState(app): AxState<Arc<App>>,
+    Extension(user): Extension<SignedIn>,
+    body: Bytes,
+) -> ApiResult {
+    let v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::bad_request_data())?;
+    let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (old, new) = (field("oldPassword"), field("newPassword"));
+    app.mutate(|s| {
+        let admin = s
+            .admin
+            .as_mut()
+            .ok_or_else(|| ApiError::message(500, "no admin user"))?;
+        if !admin.verify(&user.0, &old) {
+            return Err(ApiError::message(401, "Invalid old password"));
+        }
+        if new.len() < 4 {
+            return Err(ApiError::message(400, "New password is too short"));
+        }
+        *admin = AdminUser::new(&admin.login, &new);
+        Ok(())
+    })?;
+    ok(json!({"message": "User password changed"}))
 }
 
 async fn dash_delete(AxState(app): AxState<Arc<App>>, Path(uid): Path<String>) -> ApiResult {
