@@ -433,6 +433,25 @@ async fn run_step(
     }
 }
 
+/// The analysis's last lines can reach the container's logs after Anchore reports
+/// it analyzed (a busy engine delivers logs late): an analysis still unfinished in
+/// the logs is read again until it ends or the step's 30 s run out.
+async fn analysis_in_logs(
+    c: &Ctx,
+    service: &str,
+    image: &str,
+) -> std::result::Result<crate::analyzer_log::Analysis, String> {
+    loop {
+        let a = crate::probe::answer::completed_analysis(c, service, image).await;
+        match &a {
+            Err(e) if e.contains("not finished yet") && c.remaining() > Duration::from_secs(1) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ => return a,
+        }
+    }
+}
+
 /// Reads an answer off the environment, as a trainee would.
 async fn measure(env: &Environment, m: &Measured, written: Written) -> Result<String> {
     let c = ctx(env, Duration::from_secs(30))?;
@@ -442,14 +461,14 @@ async fn measure(env: &Environment, m: &Measured, written: Written) -> Result<St
     };
     let r = match m {
         Measured::AnalysisDuration { service, image } => {
-            let a = crate::probe::answer::completed_analysis(&c, service, image).await;
+            let a = analysis_in_logs(&c, service, image).await;
             if let Ok(a) = &a {
                 keep_analysis(env, service, image, a)?;
             }
             a.map(|a| written.seconds(a.duration.unwrap_or_default()))
         }
         Measured::AnalysisThread { service, image } => {
-            let a = crate::probe::answer::completed_analysis(&c, service, image).await;
+            let a = analysis_in_logs(&c, service, image).await;
             if let Ok(a) = &a {
                 keep_analysis(env, service, image, a)?;
             }
