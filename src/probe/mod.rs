@@ -215,6 +215,20 @@ impl Observation {
         }
     }
 
+    /// A failure the probe recognised, with the hint for that cause in place of the
+    /// check's own.
+    pub fn fail_because(
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Observation::FailCause {
+            expected: expected.into(),
+            actual: actual.into(),
+            hint: hint.into(),
+        }
+    }
+
     /// Adds what only an instructor may see to a failure.
     pub fn with_reference(mut self, value: impl Into<String>) -> Self {
         if let Observation::Fail { reference, .. } = &mut self {
@@ -237,17 +251,6 @@ impl Cause {
     pub fn new(id: &'static str, hint: impl Into<String>) -> Self {
         Cause {
             id,
-            hint: hint.into(),
-        }
-    }
-    pub fn fail_because(
-        expected: impl Into<String>,
-        actual: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
-        Observation::FailCause {
-            expected: expected.into(),
-            actual: actual.into(),
             hint: hint.into(),
         }
     }

@@ -358,7 +358,7 @@ async fn a_password_grafana_refused_is_sent_once_per_run() {
         ),
     ))
     .await;
-    let dir = TempDir::new();
+    let dir = TempDir::new().unwrap();
     let mut target = target_in(dir.path());
     target.grafana =
         crate::probe::Endpoint::new(&srv.url, "admin", "wrong").once_refused_never_resent();

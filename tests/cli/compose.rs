@@ -539,6 +539,7 @@ async fn the_compose_check_judges_values_as_compose_resolves_them() {
             prometheus: Endpoint::new("http://127.0.0.1:9", "", ""),
             grafana: Endpoint::new("http://127.0.0.1:9", "", ""),
             answers: Default::default(),
+            moved_ports: Default::default(),
         };
         let ctx = Ctx {
             target: Arc::new(target),
