@@ -44,7 +44,8 @@ fn every_docker_test_is_ignored_without_an_engine() {
     for dir in ["tests/cli", "tests/standins/tests"] {
         for e in std::fs::read_dir(repo().join(dir)).unwrap().flatten() {
             let path = e.path();
-            if path.extension().is_some_and(|x| x == "rs") {
+            // This file's own example is not a test of the engine.
+            if path.extension().is_some_and(|x| x == "rs") && !path.ends_with("docker_gate.rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 gated += text.matches("not(lab_docker)").count();
                 for f in ungated(&text) {
