@@ -62,7 +62,7 @@ fn pass(ms: u64) -> Step {
 fn fail(ms: u64) -> Step {
     Step(
         Duration::from_millis(ms),
-        Ok(Observation::fail("right", "wrong")),
+        Ok(Observation::fail("right", "the scripted failure")),
     )
 }
 
@@ -242,7 +242,7 @@ async fn eventually_retries_until_the_check_passes() {
             _ => None,
         })
         .collect();
-    assert_eq!(retries, ["wrong", "wrong"]);
+    assert_eq!(retries, ["the scripted failure", "the scripted failure"]);
     // Each retry waits `every` after its attempt ended: 10 + 100, twice, then 10.
     assert_eq!(started.elapsed(), Duration::from_millis(230));
 }

@@ -508,6 +508,7 @@ async fn a_timeout_names_each_service_that_did_not_come_up() {
 /// The `compose` check as a trainee's compose sees the file: values from `.env`, an
 /// override file, `extends`; Anchore's spellings of on; compose's own message for a
 /// file it refuses. Needs only the compose CLI (`config` does not start anything).
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test]
 async fn the_compose_check_judges_values_as_compose_resolves_them() {
     if !enabled("the_compose_check_judges_values_as_compose_resolves_them") {

@@ -4,6 +4,7 @@ mod canary;
 mod commands;
 mod compose;
 mod docker;
+mod docker_gate;
 mod envs;
 mod grade;
 mod init;

@@ -220,6 +220,7 @@ fn expect(prom: &str, query: &str, want: &[&str]) {
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn prometheus_and_grafana_watch_the_class_move() {
     if !enabled("prometheus_and_grafana_watch_the_class_move") {
