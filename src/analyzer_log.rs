@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 pub use crate::model::analysis::{Analysis, Event, Outcome, Step};
+use crate::model::image::normalise;
 
 const LEVELS: [&[u8]; 8] = [
     b"SPEW",
@@ -237,7 +238,7 @@ pub fn parse_time_bytes(b: &[u8]) -> Option<f64> {
         }
         _ => 0,
     };
-    let days = days_from_civil(y, mo, d);
+    let days = crate::model::time::days_from_civil(y, mo, d);
     Some((days * 86400 + h * 3600 + mi * 60 + se - offset) as f64 + frac)
 }
 
@@ -245,16 +246,6 @@ pub fn parse_time_bytes(b: &[u8]) -> Option<f64> {
 /// `2024-08-18 12:59:13+0000` and `…Z` forms, with any offset.
 pub fn parse_time(s: &str) -> Option<f64> {
     parse_time_bytes(s.trim().as_bytes())
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
 }
 
 pub fn classify(message: &[u8]) -> Step {
@@ -610,27 +601,8 @@ pub fn is_of(a: &Analysis, image: &str) -> bool {
     if image.starts_with("sha256:") {
         return a.digest.as_deref().is_some_and(|d| d.starts_with(image));
     }
-    let want = normalise_tag(image);
-    a.tag.as_deref().map(normalise_tag).as_deref() == Some(want.as_str())
-}
-
-/// `postgres` -> `docker.io/library/postgres:latest`, as Docker resolves names.
-pub fn normalise_tag(image: &str) -> String {
-    let (name, tag) = match image.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n, t),
-        _ => (image, "latest"),
-    };
-    let first = name.split('/').next().unwrap_or("");
-    let has_registry =
-        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let full = if has_registry {
-        name.to_string()
-    } else if name.contains('/') {
-        format!("docker.io/{name}")
-    } else {
-        format!("docker.io/library/{name}")
-    };
-    format!("{full}:{tag}")
+    let want = normalise(image);
+    a.tag.as_deref().map(normalise).as_deref() == Some(want.as_str())
 }
 
 #[cfg(test)]
@@ -723,22 +695,37 @@ mod tests {
 
     #[test]
     fn tags_are_normalised_as_docker_does() {
+        assert_eq!(normalise("postgres"), "docker.io/library/postgres:latest");
         assert_eq!(
-            normalise_tag("postgres"),
-            "docker.io/library/postgres:latest"
-        );
-        assert_eq!(
-            normalise_tag("grafana/grafana:11.1.3"),
+            normalise("grafana/grafana:11.1.3"),
             "docker.io/grafana/grafana:11.1.3"
         );
         assert_eq!(
-            normalise_tag("127.0.0.1:5000/prom/prometheus"),
+            normalise("127.0.0.1:5000/prom/prometheus"),
             "127.0.0.1:5000/prom/prometheus:latest"
         );
         assert_eq!(
-            normalise_tag("docker.io/library/postgres:latest"),
+            normalise("docker.io/library/postgres:latest"),
             "docker.io/library/postgres:latest"
         );
+    }
+
+    /// Docker Hub names without `library/` are the same image (this kept
+    /// `docker.io/postgres:13` as is, so a step waiting for it waited in vain).
+    #[test]
+    fn an_analysis_of_a_hub_image_matches_every_name_of_it() {
+        let a = Analysis {
+            tag: Some("docker.io/library/postgres:13".into()),
+            ..Analysis::default()
+        };
+        for name in [
+            "postgres:13",
+            "docker.io/postgres:13",
+            "index.docker.io/library/postgres:13",
+        ] {
+            assert!(is_of(&a, name), "{name}");
+        }
+        assert!(!is_of(&a, "docker.io/postgres:14"));
     }
 
     #[test]

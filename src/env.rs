@@ -4,15 +4,14 @@
 //! Passwords are never stored: they come from the environment variables or from
 //! the compose file each time they are needed.
 
-use crate::action::files::write_atomic;
 use crate::error::{Error, Result};
-use crate::probe::{Endpoint, Target};
+use crate::files::write_atomic;
+use crate::model::{Endpoint, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The folder inside an environment that `lab` owns.
-pub const STATE_DIR: &str = ".lab";
+pub use crate::model::state::STATE_DIR;
 const STATE_FILE: &str = "state.json";
 const SCHEMA_VERSION: u32 = 1;
 /// The compose project of a new environment.
@@ -263,7 +262,7 @@ impl Environment {
             .and_then(|t| crate::loader::yaml_value(&t).ok())
             .unwrap_or(serde_json::Value::Null);
         let from_compose = |service: &str, var: &str| {
-            crate::probe::compose::environment(&compose["services"][service])
+            crate::model::compose::environment(&compose["services"][service])
                 .into_iter()
                 .find(|(k, _)| k == var)
                 .and_then(|(_, v)| v)
@@ -328,8 +327,8 @@ pub fn lock(dir: &Path) -> Result<StateLock> {
             return Err(crate::error::write_err(&path)(e));
         }
     }
-    crate::action::files::clean_stale_temporaries(&state);
-    crate::action::files::clean_stale_temporaries(dir);
+    crate::files::clean_stale_temporaries(&state);
+    crate::files::clean_stale_temporaries(dir);
     Ok(StateLock { _file: file })
 }
 
@@ -382,8 +381,7 @@ pub fn write_answers(dir: &Path, answers: &BTreeMap<String, String>) -> Result<(
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(crate::error::write_err(&path))?;
     }
-    crate::action::files::write_atomic(&path, text.as_bytes())
-        .map_err(crate::error::write_err(&path))
+    crate::files::write_atomic(&path, text.as_bytes()).map_err(crate::error::write_err(&path))
 }
 
 /// An analysis `lab` saw in the analyzer's logs, kept in `.lab/analyses.json` so that
@@ -429,8 +427,7 @@ pub fn remember_analysis(dir: &Path, service: &str, image: &str, seen: SeenAnaly
     }
     all.insert(key, seen);
     let text = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
-    crate::action::files::write_atomic(&path, text.as_bytes())
-        .map_err(crate::error::write_err(&path))
+    crate::files::write_atomic(&path, text.as_bytes()).map_err(crate::error::write_err(&path))
 }
 
 /// Compose's rule for a project name without `-p`: the file's `name:`, else the

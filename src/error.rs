@@ -26,7 +26,9 @@ pub mod exit {
     /// The deployment could not be driven: a compose command failed, or services did
     /// not become ready in time.
     pub const ENVIRONMENT: i32 = 5;
-    /// A bug in `lab` or an I/O failure it could not recover from.
+    /// A file could not be read or written (missing, permissions, disk full).
+    pub const IO: i32 = 6;
+    /// A bug in `lab`.
     pub const INTERNAL: i32 = 10;
     /// Interrupted (Ctrl-C, SIGINT): 128 + the signal's number, as shells report it.
     pub const INTERRUPTED: i32 = 130;
@@ -122,7 +124,7 @@ pub enum Error {
 
     /// Services did not become ready (or one exited); says which, how, and their logs.
     #[error("{0}")]
-    NotReady(Box<crate::compose::NotReady>),
+    NotReady(Box<crate::model::compose::NotReady>),
 
     /// An image could not be pulled; `message` is the registry's (or engine's) own words.
     #[error("cannot pull image `{image}`: {message}")]
@@ -138,6 +140,16 @@ pub enum Error {
         port: u16,
         service: String,
         holder: Option<String>,
+    },
+
+    /// A setup or solution step failed while it ran: which lab, which step, why.
+    #[error("step {step} ({name}) of lab {lab}: {cause}")]
+    Step {
+        lab: String,
+        /// 1-based, in the order the lab lists its steps.
+        step: usize,
+        name: String,
+        cause: String,
     },
 
     /// A command stopped part way (a step failed): the cause, and what to do next
@@ -164,7 +176,7 @@ fn did_you_mean(s: &Option<String>) -> String {
 
 fn forced_note(forced: &Option<&'static str>) -> String {
     match forced {
-        Some(f) => format!(" ({} is set to {f})", crate::compose::FORCE_ENV),
+        Some(f) => format!(" ({} is set to {f})", crate::model::compose::FORCE_ENV),
         None => String::new(),
     }
 }
@@ -189,13 +201,13 @@ impl Error {
             | Error::Usage(_)
             | Error::BadInput { .. }
             | Error::NoEnvironment { .. } => exit::USAGE,
-            Error::Read { .. } | Error::Write { .. } => exit::USAGE,
+            Error::Read { .. } | Error::Write { .. } => exit::IO,
             Error::DockerUnreachable { .. } => exit::DOCKER_UNREACHABLE,
             Error::Prerequisite(_)
             | Error::ComposeMissing { .. }
             | Error::Pull { .. }
             | Error::PortTaken { .. } => exit::PREREQUISITE,
-            Error::Compose { .. } | Error::NotReady(_) => exit::ENVIRONMENT,
+            Error::Compose { .. } | Error::NotReady(_) | Error::Step { .. } => exit::ENVIRONMENT,
             Error::Internal(_) => exit::INTERNAL,
             Error::Stopped { cause, .. } => cause.exit_code(),
         }
@@ -229,7 +241,7 @@ impl Error {
                 forced: Some(_), ..
             } => Some(format!(
                 "unset {} to use whichever compose is installed, or install the one it names",
-                crate::compose::FORCE_ENV
+                crate::model::compose::FORCE_ENV
             )),
             Error::ComposeMissing { forced: None, .. } => Some(
                 "install the Docker Compose plugin (`sudo apt-get install docker-compose-plugin`, \

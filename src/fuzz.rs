@@ -205,7 +205,7 @@ fn fuzz_compose_reader() {
         if let Ok(doc) = crate::loader::yaml_value(text) {
             let _ = crate::probe::compose::judge(cc, &doc);
             for (_, svc) in doc["services"].as_object().into_iter().flatten() {
-                let _ = crate::probe::compose::environment(svc);
+                let _ = crate::model::compose::environment(svc);
             }
         }
     });

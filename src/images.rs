@@ -5,8 +5,9 @@
 //! edited for it: a compose override file under `.lab/` sets `image:` on each service
 //! whose image is mapped, and is passed to compose as one more `-f`.
 
-use crate::action::files::write_atomic;
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::model::image::normalise;
 use crate::ports::Moved;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -62,7 +63,7 @@ impl ImageMap {
 
     fn extend(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
         for (from, to) in pairs {
-            self.map.insert(normalize(&from), to);
+            self.map.insert(normalise(&from), to);
         }
     }
 
@@ -72,7 +73,7 @@ impl ImageMap {
 
     /// What `image` is replaced by, when it is mapped.
     pub fn get(&self, image: &str) -> Option<&str> {
-        self.map.get(&normalize(image)).map(String::as_str)
+        self.map.get(&normalise(image)).map(String::as_str)
     }
 
     /// The name to use for `image`: its mapping, else itself.
@@ -87,47 +88,11 @@ impl ImageMap {
 }
 
 pub fn map_path(dir: &Path) -> PathBuf {
-    dir.join(crate::env::STATE_DIR).join(MAP_FILE)
+    dir.join(crate::model::state::STATE_DIR).join(MAP_FILE)
 }
 
 pub fn override_path(dir: &Path) -> PathBuf {
-    dir.join(crate::env::STATE_DIR).join(OVERRIDE_FILE)
-}
-
-/// An image name as Docker resolves it: registry, repository and tag all explicit.
-pub fn normalize(image: &str) -> String {
-    let image = image.trim();
-    let (name, suffix) = match image.split_once('@') {
-        Some((n, d)) => (n, format!("@{d}")),
-        None => (image, String::new()),
-    };
-    let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let (repo, tag) = match name[slash..].rfind(':') {
-        Some(i) => (&name[..slash + i], name[slash + i..].to_string()),
-        None if suffix.is_empty() => (name, ":latest".to_string()),
-        None => (name, String::new()),
-    };
-    let first = repo.split('/').next().unwrap_or("");
-    let has_registry =
-        repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let full = if has_registry {
-        let (reg, path) = repo.split_once('/').expect("has a slash");
-        let reg = if reg == "index.docker.io" || reg == "registry-1.docker.io" {
-            "docker.io"
-        } else {
-            reg
-        };
-        if reg == "docker.io" && !path.contains('/') {
-            format!("docker.io/library/{path}")
-        } else {
-            format!("{reg}/{path}")
-        }
-    } else if repo.contains('/') {
-        format!("docker.io/{repo}")
-    } else {
-        format!("docker.io/library/{repo}")
-    };
-    format!("{full}{tag}{suffix}")
+    dir.join(crate::model::state::STATE_DIR).join(OVERRIDE_FILE)
 }
 
 fn valid_name(s: &str) -> bool {
@@ -340,7 +305,7 @@ mod tests {
                 "docker.io/anchore/enterprise:v5.17.0",
             ),
         ] {
-            assert_eq!(normalize(a), b, "{a}");
+            assert_eq!(normalise(a), b, "{a}");
         }
     }
 

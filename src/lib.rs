@@ -2,20 +2,22 @@
 //! deployment with Prometheus and Grafana". The binary is a thin layer over this
 //! library; tests and benchmarks use the same modules.
 //!
-//! Layout: `model` (plain data, no I/O), `loader` (the only YAML parser), `probe`
-//! (read-only questions to the environment), `runner` (runs checks, emits events),
-//! `report` (the only place that prints results), `cmd` (one file per subcommand),
-//! `compose` (drives docker compose and waits for the services to be ready), `smoke`
-//! (judges lab material from check results).
+//! Layout, from the ground up (README "How it is built"): `model` (plain data, no
+//! I/O), `error`, `loader` (the only YAML parser), `engine` (Docker and compose),
+//! `client` (HTTP), `env` (a trainee's environment), `probe` (read-only questions),
+//! `runner` (runs checks, emits events), `grade`/`smoke`/`trace` (results as data),
+//! `report` (the only place that prints results), `action` (what changes an
+//! environment), `cmd` (one file per subcommand).
 
 pub mod action;
 pub mod analyzer_log;
 pub mod cli;
+pub mod client;
 pub mod cmd;
-pub mod compose;
-pub mod docker;
+pub mod engine;
 pub mod env;
 pub mod error;
+pub mod files;
 #[cfg(test)]
 mod fuzz;
 pub mod grade;

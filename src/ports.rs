@@ -10,8 +10,8 @@
 //! turns moving on, and a port is picked (from the kernel, never one handed out
 //! before in this process) the first time the stack publishes it.
 
-use crate::action::files::write_atomic;
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,11 +20,10 @@ use std::sync::Mutex;
 /// The file, inside the environment's `.lab/`.
 pub const FILE: &str = "ports.json";
 
-/// Course host port -> the loopback port published instead.
-pub type Moved = BTreeMap<u16, u16>;
+pub use crate::model::Moved;
 
 pub fn path(dir: &Path) -> PathBuf {
-    dir.join(crate::env::STATE_DIR).join(FILE)
+    dir.join(crate::model::state::STATE_DIR).join(FILE)
 }
 
 /// The environment's moved ports; `None` when its stack publishes the course's.

@@ -4,8 +4,8 @@
 //! How to use it:
 //! - Where a secret is read (a password from the environment, the roster or a compose
 //!   file, the course key, a URL's userinfo), call [`register`] (or
-//!   [`register_credentials`] when a user name goes with it). [`crate::probe::Endpoint::new`]
-//!   does it for every endpoint, so most code needs nothing.
+//!   [`register_credentials`] when a user name goes with it). `Endpoint::new` (in the
+//!   model) does it for every endpoint, so most code needs nothing.
 //! - Where text leaves the process, pass it through [`text`] (rendered output) or
 //!   [`clean`] (untrusted text from a server, a log, a trainee: also stripped of
 //!   control characters, so it cannot drive a terminal or break Markdown).

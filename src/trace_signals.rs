@@ -5,6 +5,9 @@
 //! with the reason, and the others still show. Reads only; prints nothing.
 
 use crate::analyzer_log::{self, Analysis, Step};
+use crate::model::image::normalise;
+/// `2024-08-18T12:59:13.476Z` for seconds since the epoch.
+pub use crate::model::time::utc_millis as stamp;
 use crate::probe::events::Event;
 use crate::probe::Ctx;
 use serde::Serialize;
@@ -54,34 +57,6 @@ pub struct Joined {
     pub sources: Vec<SourceState>,
 }
 
-/// `2024-08-18T12:59:13.476Z` for seconds since the epoch.
-pub fn stamp(t: f64) -> String {
-    let secs = t.floor() as i64;
-    let millis = ((t - t.floor()) * 1000.0).round().min(999.0) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's `civil_from_days`).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// The log lines of the analyses, as entries.
 pub fn log_entries(analyses: &[&Analysis]) -> Vec<Entry> {
     analyses
@@ -110,19 +85,7 @@ pub fn is_about(e: &Event, image: &str, digests: &[&str]) -> bool {
     if r.starts_with("sha256:") {
         return digests.contains(&r) || (image.starts_with("sha256:") && r.starts_with(image));
     }
-    !image.starts_with("sha256:") && canonical(r) == canonical(image)
-}
-
-/// `docker.io/postgres:latest` and `postgres` are one Docker Hub image: both become
-/// `docker.io/library/postgres:latest`.
-fn canonical(image: &str) -> String {
-    let t = analyzer_log::normalise_tag(image);
-    match t.strip_prefix("docker.io/") {
-        Some(rest) if !rest.split(':').next().unwrap_or("").contains('/') => {
-            format!("docker.io/library/{rest}")
-        }
-        _ => t,
-    }
+    !image.starts_with("sha256:") && normalise(r) == normalise(image)
 }
 
 /// The events about the image, as entries.

@@ -3,14 +3,15 @@
 //! asset already written or an image already added changes nothing more.
 
 use super::compose_edit::{self, EditError};
-use super::files::{backup, write_atomic};
 use super::{preflight, pull};
-use crate::compose::{self, Compose};
+use crate::engine::compose::{self, Compose};
 use crate::env::{self, Environment};
 use crate::error::{Error, Result};
+use crate::files::{backup, write_atomic};
 use crate::model::action::{Measured, Written};
+use crate::model::Target;
 use crate::model::{format_duration, LoadedLab, Step};
-use crate::probe::{Ctx, Target};
+use crate::probe::Ctx;
 use crate::report::Ui;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -71,12 +72,14 @@ pub async fn run_steps(
                 .or_default() += t.elapsed();
         });
         let d = d.map_err(|e| match e {
-            Error::Usage(m) => Error::Usage(format!(
-                "step {} ({}) of lab {}: {m}",
-                i + 1,
-                step.name(),
-                lab.lab.id()
-            )),
+            // The labs were validated before any step ran: what fails now
+            // failed at run time, not in how `lab` was called.
+            Error::Usage(cause) => Error::Step {
+                lab: lab.lab.id(),
+                step: i + 1,
+                name: step.name().to_string(),
+                cause,
+            },
             other => other,
         })?;
         match &d {
@@ -95,7 +98,7 @@ fn target(env: &Environment) -> Result<Target> {
 fn ctx(env: &Environment, limit: Duration) -> Result<Ctx> {
     Ok(Ctx {
         target: Arc::new(target(env)?),
-        http: crate::runner::http_client(),
+        http: crate::client::http_client(),
         docker: Arc::new(Err("not needed".into())),
         deadline: Instant::now() + limit,
     })
@@ -183,13 +186,12 @@ async fn run_step(
         }
         Step::ComposeUp { services, timeout } => {
             let c = compose_for(env).await?;
-            let docker =
-                crate::docker::connect()
-                    .await
-                    .map_err(|reason| Error::DockerUnreachable {
-                        host: crate::docker::host(),
-                        reason,
-                    })?;
+            let docker = crate::engine::docker::connect().await.map_err(|reason| {
+                Error::DockerUnreachable {
+                    host: crate::engine::docker::host(),
+                    reason,
+                }
+            })?;
             // Before compose runs: the host ports, so a taken one is named with its
             // holder, and the images, through the engine with progress bars.
             let doc = compose_doc(env)?;
@@ -338,11 +340,10 @@ async fn run_step(
                 .get(asset.trim_start_matches("./"))
                 .ok_or_else(|| Error::Usage(format!("asset `{asset}` is missing from the lab")))?;
             // Inside the workspace, however its folders are linked.
-            let path =
-                crate::action::files::inside(&env.dir, to).map_err(|source| Error::Write {
-                    path: env.dir.join(to).display().to_string(),
-                    source,
-                })?;
+            let path = crate::files::inside(&env.dir, to).map_err(|source| Error::Write {
+                path: env.dir.join(to).display().to_string(),
+                source,
+            })?;
             if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
                 return Ok(Done::Unchanged(format!(
                     "{to} is already the lab's {asset}"
@@ -486,7 +487,7 @@ async fn analysis_in_logs(
 async fn measure(env: &Environment, m: &Measured, written: Written) -> Result<String> {
     let c = ctx(env, Duration::from_secs(30))?;
     let c = Ctx {
-        docker: Arc::new(crate::docker::connect().await),
+        docker: Arc::new(crate::engine::docker::connect().await),
         ..c
     };
     let r = match m {
@@ -621,7 +622,7 @@ fn edit(
 /// Adds an image through `anchorectl` when it is installed, else the v2 API.
 async fn add_image(env: &Environment, image: &str) -> Result<&'static str> {
     let t = target(env)?;
-    if which("anchorectl").is_some() {
+    if crate::engine::system::which("anchorectl").is_some() {
         let out = tokio::time::timeout(
             Duration::from_secs(120),
             tokio::process::Command::new("anchorectl")
@@ -663,7 +664,7 @@ async fn add_image(env: &Environment, image: &str) -> Result<&'static str> {
 /// Waits until Anchore has analysed `image` (or failed to), polling its record.
 async fn wait_analysis(env: &Environment, image: &str, limit: Duration) -> Result<String> {
     let t = target(env)?;
-    let full = crate::analyzer_log::normalise_tag(image);
+    let full = crate::model::image::normalise(image);
     let end = Instant::now() + limit;
     let mut last = String::from("not in Anchore yet");
     while Instant::now() < end {
@@ -682,7 +683,7 @@ async fn wait_analysis(env: &Environment, image: &str, limit: Duration) -> Resul
                     d.iter().any(|d| {
                         d["full_tag"]
                             .as_str()
-                            .map(crate::analyzer_log::normalise_tag)
+                            .map(crate::model::image::normalise)
                             .as_deref()
                             == Some(full.as_str())
                     })
@@ -780,9 +781,9 @@ async fn grafana_datasource(
 }
 
 /// A 401 from Grafana: its refusal, which names the lockout (the password is not sent again).
-fn refused(g: &crate::probe::Endpoint, status: u16) -> Result<()> {
+fn refused(g: &crate::model::Endpoint, status: u16) -> Result<()> {
     if status == 401 {
-        return Err(Error::Usage(crate::probe::grafana::refusal(g, false)));
+        return Err(Error::Usage(crate::client::grafana::refusal(g, false)));
     }
     Ok(())
 }
@@ -890,7 +891,7 @@ async fn wait_check(env: &Environment, lab: &LoadedLab, id: &str, limit: Duratio
         }],
     };
     let docker = if plan.checks[0].check.spec.needs_docker() {
-        crate::docker::connect().await
+        crate::engine::docker::connect().await
     } else {
         Err("not needed".into())
     };
@@ -979,15 +980,35 @@ fn compose_file_var(env: &Environment) -> std::ffi::OsString {
     v
 }
 
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| is_executable(p))
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::{load, Source};
 
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    /// A step that fails while it runs is the deployment's failure (exit 5) and
+    /// names the lab, the step and the cause; it is no usage error (exit 2).
+    #[tokio::test]
+    async fn a_step_failing_at_run_time_exits_5_naming_lab_step_and_cause() {
+        let labs = load(&[Source::Embedded]).labs;
+        let lab = labs.iter().find(|l| l.lab.number == 1).expect("lab 1");
+        let dir = tempfile::tempdir().unwrap();
+        let env = Environment::new(dir.path(), "p", "docker-compose.yaml", false);
+        let steps = [Step::CompleteLab { lab: 99 }];
+        let e = run_steps(&env, &labs, lab, &steps, &Ui::plain())
+            .await
+            .expect_err("there is no lab 99");
+        assert_eq!(e.exit_code(), crate::error::exit::ENVIRONMENT, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("step 1 (complete_lab) of lab {}: ", lab.lab.id())),
+            "{text}"
+        );
+        assert!(text.contains("there is no lab 99"), "{text}");
+    }
+
+    #[test]
+    fn io_errors_are_no_usage_errors() {
+        let e = crate::error::write_err(Path::new("/x"))(std::io::Error::other("disk full"));
+        assert_eq!(e.exit_code(), crate::error::exit::IO);
+    }
 }

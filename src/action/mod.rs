@@ -3,6 +3,5 @@
 
 pub mod compose_edit;
 pub mod exec;
-pub mod files;
 pub mod preflight;
 pub mod pull;

@@ -5,8 +5,7 @@
 //! through the engine, or a process, through /proc), instead of compose's
 //! half-started stack and a bind error.
 
-use crate::cmd::doctor::ports;
-use crate::cmd::doctor::verdict::Bind;
+use crate::engine::host_ports::{self as ports, Bind};
 use crate::error::{Error, Result};
 use crate::images::ImageMap;
 use bollard::Docker;
@@ -248,7 +247,7 @@ services:
 
     #[tokio::test]
     async fn a_port_held_by_this_process_is_named_before_compose_runs() {
-        let Ok(docker) = crate::docker::connect().await else {
+        let Ok(docker) = crate::engine::docker::connect().await else {
             return; // the engine is only asked about containers; nothing to test without it
         };
         let l = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();

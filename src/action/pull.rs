@@ -4,10 +4,11 @@
 //! line. Credentials come from the Docker config, as `docker pull` finds them; none
 //! is ever printed.
 
-use crate::cmd::doctor::verdict::ImageOutcome;
-use crate::cmd::doctor::{creds, images, pull_credentials};
+use crate::engine::creds::{self, pull_credentials};
+use crate::engine::images::{self, ImageOutcome};
 use crate::error::{Error, Result};
 use crate::model::format_duration;
+use crate::report::pull::Progress;
 use crate::report::Ui;
 use bollard::Docker;
 use futures_util::future::join_all;
@@ -48,7 +49,7 @@ pub async fn ensure(docker: &Docker, wanted: &[String], force: bool, ui: &Ui) ->
             unique.push(w.clone());
         }
     }
-    let progress = images::Progress::new(ui);
+    let progress = Progress::new(ui);
     let results = join_all(unique.iter().map(|image| {
         let progress = &progress;
         async move {
@@ -74,7 +75,10 @@ pub async fn ensure(docker: &Docker, wanted: &[String], force: bool, ui: &Ui) ->
                 .1
                 .map(|c| pull_credentials(&registry, &c));
             progress.status(ui, "Pulling", image);
-            match images::pull(docker, image, cred, progress, PULL).await {
+            let mut view = progress.view(image);
+            let outcome = images::pull(docker, image, cred, &mut |l| view.layer(l), PULL).await;
+            view.finish();
+            match outcome {
                 ImageOutcome::Pulled { layers, .. } => {
                     progress.status(
                         ui,

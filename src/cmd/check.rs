@@ -4,7 +4,7 @@ use crate::cli::{CheckArgs, TargetArgs};
 use crate::env::{self, Environment};
 use crate::error::{exit, Error, Result};
 use crate::loader::{self, Loaded};
-use crate::probe::Target;
+use crate::model::Target;
 use crate::report::{human, json, junit, Ui};
 use crate::runner::{self, Plan, Resources, Summary};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
     let plan = Plan::new(lab, args.exercise.as_deref());
     let target = target(&args.target)?;
     let docker = if plan.checks.iter().any(|p| p.check.spec.needs_docker()) {
-        crate::docker::connect().await
+        crate::engine::docker::connect().await
     } else {
         Err("not needed by these checks".into())
     };
@@ -149,7 +149,7 @@ fn remember(dir: &Path, lab_id: &str, s: &Summary) -> Result<()> {
         state.results.insert(
             lab_id.to_string(),
             env::LastResult {
-                at: crate::action::files::utc_stamp(std::time::SystemTime::now()),
+                at: crate::model::time::utc_compact(std::time::SystemTime::now()),
                 passed: s.passed,
                 failed: s.failed,
                 errors: s.errors,
@@ -224,11 +224,11 @@ pub fn target(a: &TargetArgs) -> Result<Target> {
     Ok(env.target(env::read_answers(&dir)?))
 }
 
-/// Writes a report file atomically (see `action::files::write_atomic`).
+/// Writes a report file atomically (see `files::write_atomic`).
 /// The text is redacted first ([`crate::redact::text`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let text = crate::redact::text(&String::from_utf8_lossy(bytes));
-    crate::action::files::write_atomic(path, text.as_bytes()).map_err(|source| Error::Write {
+    crate::files::write_atomic(path, text.as_bytes()).map_err(|source| Error::Write {
         path: path.display().to_string(),
         source,
     })

@@ -5,18 +5,15 @@
 //! judged by the pure functions of [`verdict`].
 
 mod auth;
-pub(crate) mod creds;
-pub(crate) mod images;
-pub(crate) mod ports;
-mod system;
 pub mod verdict;
 
 use crate::cli::DoctorArgs;
+use crate::engine::creds::pull_credentials;
+use crate::engine::{creds, host_ports as ports, images, system};
 use crate::error::{exit, Result};
 use crate::loader::{self, Loaded};
 use crate::model::Lab;
 use crate::report::Ui;
-use bollard::auth::DockerCredentials;
 use bollard::Docker;
 use console::Style;
 use futures_util::future::{join_all, BoxFuture, FutureExt, Shared};
@@ -169,7 +166,7 @@ async fn server_items(dir: &std::path::Path) -> Vec<Item> {
     let target = env.target(Default::default());
     let ctx = crate::probe::Ctx {
         target: std::sync::Arc::new(target),
-        http: crate::runner::http_client(),
+        http: crate::client::http_client(),
         docker: std::sync::Arc::new(Err("not needed".into())),
         deadline: std::time::Instant::now() + SHORT,
     };
@@ -204,8 +201,8 @@ struct Engine {
 type Shared_<T> = Shared<BoxFuture<'static, T>>;
 
 async fn connect() -> Result<Engine, String> {
-    let docker = crate::docker::connect().await?;
-    let host = crate::docker::host();
+    let docker = crate::engine::docker::connect().await?;
+    let host = crate::engine::docker::host();
     let v = tokio::time::timeout(SHORT, docker.version())
         .await
         .map_err(|_| {
@@ -214,12 +211,12 @@ async fn connect() -> Result<Engine, String> {
                 crate::model::format_duration(SHORT)
             )
         })?
-        .map_err(|e| format!("{host}: version: {}", crate::docker::short(&e)))?;
+        .map_err(|e| format!("{host}: version: {}", crate::engine::docker::short(&e)))?;
     let root = match tokio::time::timeout(SHORT, docker.info()).await {
         Err(_) => Err("`docker info` gave no answer".to_string()),
         Ok(Err(e)) => Err(format!(
             "`docker info` failed: {}",
-            crate::docker::short(&e)
+            crate::engine::docker::short(&e)
         )),
         Ok(Ok(i)) => i
             .docker_root_dir
@@ -262,11 +259,16 @@ async fn gather(scope: &Scope, project: &str, no_pull: bool, ui: &Ui) -> (Vec<It
         .boxed()
         .shared()
     };
-    let progress = images::Progress::new(ui);
+    let progress = crate::report::pull::Progress::new(ui);
 
     let docker_item = {
         let engine = engine.clone();
-        async move { docker_item(&crate::docker::host(), &engine.await.map(|e| e.facts)) }
+        async move {
+            docker_item(
+                &crate::engine::docker::host(),
+                &engine.await.map(|e| e.facts),
+            )
+        }
     };
     let compose_item = async { compose_item(&system::compose().await) };
     let login_items = join_all(scope.registries.iter().map(|registry| {
@@ -307,7 +309,10 @@ async fn gather(scope: &Scope, project: &str, no_pull: bool, ui: &Ui) -> (Vec<It
                             .and_then(|(_, _, c)| c.as_ref())
                             .map(|c| pull_credentials(&registry, c));
                         progress.status(ui, "Pulling", image);
-                        let o = images::pull(&e.docker, image, cred, progress, PULL).await;
+                        let mut view = progress.view(image);
+                        let o = images::pull(&e.docker, image, cred, &mut |l| view.layer(l), PULL)
+                            .await;
+                        view.finish();
                         match &o {
                             ImageOutcome::Pulled { layers, bytes } => progress.status(
                                 ui,
@@ -418,20 +423,6 @@ async fn gather(scope: &Scope, project: &str, no_pull: bool, ui: &Ui) -> (Vec<It
     items.push(disk);
     items.extend(cmds);
     (items, up)
-}
-
-pub(crate) fn pull_credentials(registry: &str, c: &creds::Credential) -> DockerCredentials {
-    let mut d = DockerCredentials {
-        serveraddress: Some(creds::server_address(registry)),
-        ..Default::default()
-    };
-    if c.identity_token {
-        d.identitytoken = Some(c.secret.expose().to_string());
-    } else {
-        d.username = Some(c.username.clone());
-        d.password = Some(c.secret.expose().to_string());
-    }
-    d
 }
 
 /// One line per item (problems only under `--quiet`), hints on their own lines, a summary.

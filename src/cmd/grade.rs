@@ -3,47 +3,15 @@
 
 use crate::cli::{Format, GradeArgs};
 use crate::error::{exit, Error, Result};
+pub use crate::grade::class::Class;
 use crate::grade::{self, bundle, Gradebook, TraineeGrade};
 use crate::loader::{self, Loaded};
-use crate::model::roster::{ManualScores, Roster};
 use crate::model::LoadedLab;
-use crate::report::gradebook::{self, Show};
+pub use crate::report::gradebook::render;
+use crate::report::gradebook::Show;
 use crate::report::Ui;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::path::PathBuf;
 use std::time::Instant;
-
-/// What one grading round needs: the labs, the roster, the bundles and the
-/// instructor's scores, each read and checked once.
-pub struct Class<'a> {
-    pub chosen: Vec<&'a LoadedLab>,
-    /// Every lab of the course (a bundle naming another is rejected).
-    pub all: &'a [LoadedLab],
-    pub roster: Option<Roster>,
-    pub bundles: Option<(PathBuf, bundle::Key)>,
-    pub manual: Option<ManualScores>,
-    pub opts: grade::Options,
-}
-
-impl Class<'_> {
-    /// Grades every environment and bundle once; `done` hears of each environment.
-    pub async fn round(&self, done: &(dyn Fn(&TraineeGrade) + Sync)) -> Result<Gradebook> {
-        let var = |name: &str| std::env::var(name).ok();
-        let mut trainees = match &self.roster {
-            Some(roster) => grade::grade_roster(roster, &self.chosen, self.opts, &var, done).await,
-            None => Vec::new(),
-        };
-        if let Some((dir, key)) = &self.bundles {
-            trainees
-                .extend(bundle::grade_dir(dir, key, &self.chosen, self.all).map_err(Error::Usage)?);
-        }
-        let mut book = Gradebook::new(&self.chosen, trainees);
-        if let Some(m) = &self.manual {
-            book.apply_manual(m, &self.chosen);
-        }
-        Ok(book)
-    }
-}
 
 pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Result<i32> {
     let chosen = choose(labs, &args.labs)?;
@@ -202,17 +170,6 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
     } else {
         exit::CHECKS_FAILED
     })
-}
-
-/// The gradebook in the chosen format.
-pub fn render(book: &Gradebook, format: Format, ui: &Ui, show: Show) -> String {
-    match format {
-        Format::Human => gradebook::human(book, ui, show),
-        Format::Json => gradebook::json(book),
-        Format::Csv => gradebook::csv(book, show),
-        Format::Junit => gradebook::junit(book),
-        Format::Markdown => gradebook::markdown(book, show),
-    }
 }
 
 /// The labs named (each once, in the course's order), or all of them but lab 0 (the

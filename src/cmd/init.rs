@@ -2,10 +2,10 @@
 //! Enterprise deployment written into a folder, or a trainee's existing deployment
 //! adopted in place (after a backup of its compose file).
 
-use crate::action::files::{backup, write_atomic};
 use crate::cli::InitArgs;
 use crate::env::{self, Environment, DEFAULT_PROJECT};
 use crate::error::{exit, write_err, Error, Result};
+use crate::files::{backup, write_atomic};
 use crate::loader;
 use crate::report::Ui;
 use console::Style;

@@ -22,7 +22,7 @@ pub fn run(args: &KeyArgs, ui: &Ui) -> Result<i32> {
             .output_dir
             .join(format!("{}.key", super::submit::file_safe(name)));
         let text = key.trainee_file().expect("a derived key is a trainee's");
-        crate::action::files::write_atomic(&file, text.as_bytes())
+        crate::files::write_atomic(&file, text.as_bytes())
             .map_err(crate::error::write_err(&file))?;
         {
             use std::os::unix::fs::PermissionsExt;

@@ -7,10 +7,10 @@
 
 use super::start::{self, Sigint};
 use crate::action::exec;
-use crate::action::files::{backup, write_atomic};
 use crate::cli::ResetArgs;
 use crate::env::Environment;
 use crate::error::{exit, write_err, Error, Result};
+use crate::files::{backup, write_atomic};
 use crate::loader::{self, Loaded};
 use crate::model::{LoadedLab, Step};
 use crate::report::Ui;

@@ -4,10 +4,10 @@
 //! must fail exactly the checks it names. `crate::smoke` judges; this runs.
 
 use crate::action::exec;
-use crate::action::files::write_atomic;
 use crate::cli::SmokeArgs;
 use crate::env::{self, Environment};
 use crate::error::{exit, write_err, Error, Result};
+use crate::files::write_atomic;
 use crate::loader::{self, Loaded};
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::report::Ui;
@@ -51,7 +51,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         None => std::env::temp_dir().join(format!("lab-smoke-{}", std::process::id())),
     };
     std::fs::create_dir_all(&root).map_err(write_err(&root))?;
-    let docker = crate::docker::connect().await;
+    let docker = crate::engine::docker::connect().await;
     let mut plan: Vec<(&LoadedLab, Scenario, Option<&Profile>)> = chosen
         .iter()
         .flat_map(|l| {

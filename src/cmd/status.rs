@@ -4,7 +4,7 @@
 use crate::cli::TargetArgs;
 use crate::env::Environment;
 use crate::error::{exit, Error, Result};
-use crate::probe::container::PROJECT_LABEL;
+use crate::model::compose::PROJECT_LABEL;
 use crate::report::Ui;
 use bollard::query_parameters::ListContainersOptions;
 use console::Style;
@@ -76,7 +76,7 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
 
-    let (services, docker) = match crate::docker::connect().await {
+    let (services, docker) = match crate::engine::docker::connect().await {
         Ok(d) => (services(&d, &env, &defined).await?, None),
         Err(e) => (
             defined
@@ -129,7 +129,7 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
     // Which release answers at each URL (a few seconds at most; Grafana without login).
     let ctx = crate::probe::Ctx {
         target: std::sync::Arc::new(env.target(Default::default())),
-        http: crate::runner::http_client(),
+        http: crate::client::http_client(),
         docker: std::sync::Arc::new(Err("not needed".into())),
         deadline: std::time::Instant::now() + Duration::from_secs(3),
     };
@@ -202,19 +202,19 @@ async fn services(
     let list = tokio::time::timeout(Duration::from_secs(10), docker.list_containers(Some(opts)))
         .await
         .map_err(|_| Error::DockerUnreachable {
-            host: crate::docker::host(),
+            host: crate::engine::docker::host(),
             reason: "listing containers took longer than 10s".into(),
         })?
         .map_err(|e| Error::DockerUnreachable {
-            host: crate::docker::host(),
-            reason: crate::docker::short(&e),
+            host: crate::engine::docker::host(),
+            reason: crate::engine::docker::short(&e),
         })?;
     let mut by_service: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
     for c in &list {
         let Some(svc) = c
             .labels
             .as_ref()
-            .and_then(|l| l.get(crate::probe::container::SERVICE_LABEL))
+            .and_then(|l| l.get(crate::model::compose::SERVICE_LABEL))
         else {
             continue;
         };

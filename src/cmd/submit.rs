@@ -30,7 +30,7 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
         .flat_map(|p| &p.checks)
         .any(|p| p.check.spec.needs_docker())
     {
-        crate::docker::connect().await
+        crate::engine::docker::connect().await
     } else {
         Err("not needed by these checks".into())
     };
@@ -82,7 +82,7 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
     let payload = Payload {
         trainee: crate::redact::clean_line(args.trainee.trim()),
         tool: concat!("lab ", env!("CARGO_PKG_VERSION")).to_string(),
-        created_at: crate::action::files::utc_stamp(std::time::SystemTime::now()),
+        created_at: crate::model::time::utc_compact(std::time::SystemTime::now()),
         labs: out_labs,
         answers,
     };
@@ -95,8 +95,7 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
     // Not through `check::write_atomic`: the payload is redacted before it is signed,
     // and redacting the signed text could break its signature.
     let signed = bundle::sign(&payload, &key).map_err(Error::Usage)?;
-    crate::action::files::write_atomic(&path, signed.as_bytes())
-        .map_err(crate::error::write_err(&path))?;
+    crate::files::write_atomic(&path, signed.as_bytes()).map_err(crate::error::write_err(&path))?;
     ui.status(
         "Wrote",
         &format!("{} (signed; send it to your instructor)", path.display()),

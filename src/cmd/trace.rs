@@ -267,12 +267,13 @@ fn closing(stats: &Stats, found: u64, ui: &Ui) {
 
 async fn from_containers(args: &TraceArgs) -> Result<Vec<(String, String)>> {
     let target = super::check::target(&args.target)?;
-    let docker = crate::docker::connect()
-        .await
-        .map_err(|reason| Error::DockerUnreachable {
-            host: crate::docker::host(),
-            reason,
-        })?;
+    let docker =
+        crate::engine::docker::connect()
+            .await
+            .map_err(|reason| Error::DockerUnreachable {
+                host: crate::engine::docker::host(),
+                reason,
+            })?;
     let services = if args.service.is_empty() {
         let compose = std::fs::read_to_string(&target.compose_file)
             .ok()
@@ -297,7 +298,7 @@ async fn from_containers(args: &TraceArgs) -> Result<Vec<(String, String)>> {
     };
     let ctx = Ctx {
         target: Arc::new(target),
-        http: crate::runner::http_client(),
+        http: crate::client::http_client(),
         docker: Arc::new(Ok(docker)),
         deadline: Instant::now() + Duration::from_secs(60),
     };
@@ -322,7 +323,7 @@ async fn signals(
     let target = super::check::target(&args.target).ok()?;
     let ctx = Ctx {
         target: Arc::new(target),
-        http: crate::runner::http_client(),
+        http: crate::client::http_client(),
         docker: Arc::new(Err("not needed".into())),
         deadline: Instant::now() + Duration::from_secs(5),
     };
@@ -333,7 +334,7 @@ async fn prometheus_mean(args: &TraceArgs) -> Option<f64> {
     let target = super::check::target(&args.target).ok()?;
     let ctx = Ctx {
         target: Arc::new(target),
-        http: crate::runner::http_client(),
+        http: crate::client::http_client(),
         docker: Arc::new(Err("not needed".into())),
         deadline: Instant::now() + Duration::from_secs(3),
     };

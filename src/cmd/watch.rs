@@ -3,9 +3,9 @@
 //! Ctrl-C ends it: the round in progress is dropped, the server stops, and the last
 //! gradebook is written to `--output` when given.
 
-use super::grade::Class;
 use crate::cli::{Format, GradeArgs};
 use crate::error::{exit, Error, Result};
+use crate::grade::class::Class;
 use crate::grade::watch::{Snapshot, Tracker};
 use crate::grade::Gradebook;
 use crate::report::gradebook::Show;
@@ -114,7 +114,7 @@ pub async fn run(class: &Class<'_>, args: &GradeArgs, format: Format, ui: &Ui) -
                 detail: args.detail,
                 answers: args.answers,
             };
-            let text = super::grade::render(&last.snapshot.book, format, ui, show);
+            let text = crate::report::gradebook::render(&last.snapshot.book, format, ui, show);
             super::check::write_atomic(path, text.as_bytes())?;
             ui.status(
                 "Wrote",

@@ -4,11 +4,12 @@
 //! `lab check` runs them. Nothing here prints: `report::gradebook` renders the book.
 
 pub mod bundle;
+pub mod class;
 pub mod watch;
 
 use crate::model::roster::{ManualScore, ManualScores, Roster, Trainee};
 use crate::model::{CheckSpec, Dur, LoadedLab};
-use crate::probe::{Endpoint, Target};
+use crate::model::{Endpoint, Target};
 use crate::runner::{self, CheckResult, Event, Plan, Resources, Status};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -326,7 +327,7 @@ impl Engines {
             .clone();
         cell.get_or_init(|| async {
             Arc::new(
-                crate::docker::connect_to(
+                crate::engine::docker::connect_to(
                     &host,
                     t.tls_dir.as_deref(),
                     opts.connect_timeout,
@@ -356,7 +357,7 @@ pub async fn grade_roster(
     done: &(dyn Fn(&TraineeGrade) + Sync),
 ) -> Vec<TraineeGrade> {
     let engines = Engines::default();
-    let http = runner::http_client();
+    let http = crate::client::http_client();
     let mut out: Vec<(usize, TraineeGrade)> =
         futures_util::stream::iter(roster.trainees.iter().enumerate())
             .map(|(i, t)| {
@@ -504,7 +505,7 @@ async fn grade_one(
     }
     // The container and log probes name the engine as DOCKER_HOST gives it (they
     // serve `lab check`); here the engine is the roster's.
-    let local = format!("Docker engine at {}:", crate::docker::host());
+    let local = format!("Docker engine at {}:", crate::engine::docker::host());
     let ours = format!("Docker engine at {}:", docker_host(t));
     if local != ours {
         for c in grades.iter_mut().flat_map(|g| g.checks.iter_mut()) {

@@ -89,7 +89,7 @@ impl Report<'_> {
     }
 
     fn value_at(&mut self, path: String, v: &ValueAt) {
-        if let Err(why) = crate::probe::jsonpath::select(&serde_json::Value::Null, &v.path) {
+        if let Err(why) = crate::model::jsonpath::select(&serde_json::Value::Null, &v.path) {
             self.at(format!("{path}.path"), why);
         }
     }
@@ -384,7 +384,7 @@ fn spec(r: &mut Report, p: &str, spec: &CheckSpec, questions: &HashMap<&str, Ans
                 r.at(format!("{p}.query"), "PromQL query is empty");
             }
             if let Some(v) = &q.value {
-                if !comparison_ok(v) || crate::probe::prometheus::Comparison::parse(v).is_none() {
+                if !comparison_ok(v) || crate::model::compare::Comparison::parse(v).is_none() {
                     r.at(
                         format!("{p}.value"),
                         format!("invalid comparison {v:?}: write e.g. \"> 0\", \">= 1\", \"== 3\""),
@@ -803,8 +803,7 @@ mod limit_tests {
         for v in ["== NaN", ">= 1e999999", "< -inf", "!= nan", "> infinity"] {
             assert!(!super::comparison_ok(v), "{v}");
             assert!(
-                !super::comparison_ok(v)
-                    || crate::probe::prometheus::Comparison::parse(v).is_none()
+                !super::comparison_ok(v) || crate::model::compare::Comparison::parse(v).is_none()
             );
         }
         assert!(super::comparison_ok(">= 1e9"));

@@ -152,9 +152,15 @@ impl CheckSpec {
         match self {
             CheckSpec::Container(_) | CheckSpec::Logs(_) => true,
             CheckSpec::PrometheusTargets(t) => t.every_anchore_service,
-            CheckSpec::Answer(a) => {
-                matches!(a.expect, AnswerExpect::Number { ref of, .. } if matches!(of, Computed::AnalysisDuration { .. }))
-            }
+            // Both read the analyzer's container logs.
+            CheckSpec::Answer(a) => matches!(
+                a.expect,
+                AnswerExpect::AnalysisThread { .. }
+                    | AnswerExpect::Number {
+                        of: Computed::AnalysisDuration { .. },
+                        ..
+                    }
+            ),
             _ => false,
         }
     }
@@ -529,4 +535,31 @@ pub struct CommandCheck {
     /// A regex stdout must match.
     #[serde(default)]
     pub stdout: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(expect: AnswerExpect) -> CheckSpec {
+        CheckSpec::Answer(AnswerCheck {
+            question: "q".into(),
+            expect,
+        })
+    }
+
+    /// An `analysis_thread` answer is judged from the analyzer's container logs, so
+    /// it needs the engine like the analysis-duration answer does.
+    #[test]
+    fn answers_read_from_container_logs_need_docker() {
+        let thread = answer(AnswerExpect::AnalysisThread {
+            service: "analyzer".into(),
+            image: "postgres".into(),
+        });
+        assert!(thread.needs_docker());
+        let typed = answer(AnswerExpect::Matches {
+            pattern: "x".into(),
+        });
+        assert!(!typed.needs_docker());
+    }
 }

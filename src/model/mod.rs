@@ -3,14 +3,22 @@
 pub mod action;
 pub mod analysis;
 pub mod check;
+pub mod compare;
+pub mod compose;
 pub mod duration;
+pub mod image;
+pub mod jsonpath;
 pub mod lab;
 pub mod roster;
+pub mod state;
+pub mod target;
+pub mod time;
 
 pub use action::Step;
 pub use check::{Check, CheckSpec};
 pub use duration::{format_duration, parse_duration, Dur};
 pub use lab::{AnswerType, Exercise, Lab, Question};
+pub use target::{Endpoint, Moved, Secret, Target};
 
 /// A lab together with where it was read from.
 #[derive(Debug, Clone)]

@@ -1,9 +1,10 @@
 //! `anchore_image`: an image's analysis status in Anchore (v2 API), or how many
 //! images have a status.
 
-use super::http::{base, json_answer, message_of, one_line, rejected, with_query};
 use super::{Ctx, Observation, ProbeResult};
+use crate::client::{base, json_answer, message_of, one_line, rejected, with_query};
 use crate::model::check::AnchoreImageCheck;
+use crate::model::image::normalise;
 use crate::text::count;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 pub async fn image(c: &AnchoreImageCheck, ctx: &Ctx) -> ProbeResult {
     let ep = &ctx.target.anchore;
     let endpoint = format!("{}/v2/images", ep.url);
-    let wanted = c.tag.as_deref().map(normalize_tag);
+    let wanted = c.tag.as_deref().map(normalise);
     let url = match &wanted {
         // The server filters by tag; the probe matches again in case it does not.
         Some(tag) => with_query(&endpoint, &[("full_tag", tag)])?,
@@ -92,7 +93,7 @@ fn by_tag(tag: &str, want: &str, images: &[Image]) -> Observation {
     let expected = format!("image {tag} {want}");
     let found: Vec<&Image> = images
         .iter()
-        .filter(|i| i.tags.iter().any(|t| normalize_tag(t) == tag))
+        .filter(|i| i.tags.iter().any(|t| normalise(t) == tag))
         .collect();
     if found.is_empty() {
         return Observation::fail(expected, format!("no image {tag} in Anchore"));
@@ -139,40 +140,6 @@ fn short_digest(d: &str) -> String {
         format!("sha256:{}…", hex.chars().take(12).collect::<String>())
     } else {
         d.to_string()
-    }
-}
-
-/// A pull string as Anchore records it: `postgres` and `library/postgres:latest`
-/// become `docker.io/library/postgres:latest`.
-pub(crate) fn normalize_tag(s: &str) -> String {
-    let s = s.trim();
-    let (name, digest) = match s.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (s, None),
-    };
-    let (registry, repo) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first, rest)
-        }
-        _ => ("docker.io", name),
-    };
-    let registry = match registry {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io",
-        r => r,
-    };
-    let mut repo = repo.to_string();
-    if registry == "docker.io" && !repo.contains('/') {
-        repo = format!("library/{repo}");
-    }
-    let last = repo.rsplit('/').next().unwrap_or(&repo);
-    if digest.is_none() && !last.contains(':') {
-        repo.push_str(":latest");
-    }
-    match digest {
-        Some(d) => format!("{registry}/{repo}@{d}"),
-        None => format!("{registry}/{repo}"),
     }
 }
 
@@ -263,7 +230,7 @@ mod tests {
                 "docker.io/library/postgres@sha256:abc",
             ),
         ] {
-            assert_eq!(normalize_tag(given), want, "{given}");
+            assert_eq!(normalise(given), want, "{given}");
         }
     }
 

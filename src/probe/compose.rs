@@ -4,6 +4,7 @@
 
 use super::{Cause, Ctx, Observation, ProbeResult};
 use crate::model::check::ComposeCheck;
+use crate::model::compose::{environment, scalar};
 use serde_json::Value;
 
 pub async fn probe(c: &ComposeCheck, ctx: &Ctx) -> ProbeResult {
@@ -70,7 +71,7 @@ const OVERRIDES: [&str; 4] = [
 ];
 
 async fn resolved(ctx: &Ctx, path: &std::path::Path) -> Result<Value, Resolve> {
-    let installed = crate::compose::detect()
+    let installed = crate::engine::compose::detect()
         .await
         .map_err(|_| Resolve::Unavailable)?;
     let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
@@ -78,7 +79,7 @@ async fn resolved(ctx: &Ctx, path: &std::path::Path) -> Result<Value, Resolve> {
     if let Some(o) = OVERRIDES.iter().map(|o| dir.join(o)).find(|p| p.is_file()) {
         files.push(o);
     }
-    let compose = crate::compose::Compose::new(
+    let compose = crate::engine::compose::Compose::new(
         installed.flavor,
         ctx.target.project.clone(),
         files,
@@ -205,7 +206,7 @@ pub fn judge(c: &ComposeCheck, doc: &Value) -> Observation {
         let all = doc.get("services").and_then(Value::as_object);
         for (name, s) in all.into_iter().flatten() {
             let image = s.get("image").and_then(Value::as_str).unwrap_or("");
-            let anchore = super::container::Member {
+            let anchore = crate::engine::containers::Member {
                 image: image.to_string(),
                 ..Default::default()
             }
@@ -332,31 +333,6 @@ fn list_or_none(items: &[String]) -> String {
         "none".into()
     } else {
         items.join(", ")
-    }
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// `environment:` as (name, value) pairs, from the list form (`- A=B`, `- A`) or the map form.
-pub fn environment(service: &Value) -> Vec<(String, Option<String>)> {
-    match service.get("environment") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(scalar)
-            .map(|s| match s.split_once('=') {
-                Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                None => (s, None),
-            })
-            .collect(),
-        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), scalar(v))).collect(),
-        _ => Vec::new(),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Anchore's event log (`GET /v2/events`, FACTS.md §11): reading it, and judging an answer that
 //! names a field of one of its events (lab 5's "which event type, which resource").
 
-use super::http::{base, json_answer, message_of, one_line, rejected, with_query};
 use super::{Ctx, Observation};
+use crate::client::{base, json_answer, message_of, one_line, rejected, with_query};
 use crate::model::check::EventField;
 use crate::text::clip;
 use serde_json::Value;
@@ -269,10 +269,7 @@ mod tests {
     }
 
     fn hint_of(o: &Observation) -> &str {
-        match o {
-            Observation::FailCause { hint, .. } => hint,
-            other => panic!("{other:?}"),
-        }
+        o.cause_hint().unwrap_or_else(|| panic!("{o:?}"))
     }
 
     #[test]
@@ -308,14 +305,14 @@ mod tests {
             let o = judge(answer, EventField::Type, Some("error"), None, &l);
             let h = hint_of(&o);
             assert!(h.contains(want), "{answer}: {h}");
-            let Observation::FailCause { expected, .. } = &o else {
+            let Observation::Fail { expected, .. } = &o else {
                 unreachable!()
             };
             assert!(!expected.contains(secret) && !h.contains(secret), "{o:?}");
         }
         let o = judge("x", EventField::Type, Some("ERROR"), None, &log()[1..]);
         assert!(hint_of(&o).contains("has happened yet"), "{o:?}");
-        let Observation::FailCause { actual, .. } = &o else {
+        let Observation::Fail { actual, .. } = &o else {
             unreachable!()
         };
         assert_eq!(actual, "the event log has no ERROR event yet");
@@ -339,7 +336,7 @@ mod tests {
             Some("user.image."),
             &l,
         );
-        assert!(matches!(o, Observation::FailCause { .. }), "{o:?}");
+        assert!(o.cause_hint().is_some(), "{o:?}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `file` checks: a file in the environment's folder exists, matches a regex, or
 //! holds a value at a YAML or JSON path.
 
-use super::jsonpath::{loosely_equal, select, show};
 use super::{Ctx, Observation, ProbeResult};
 use crate::model::check::{FileCheck, ValueAt};
+use crate::model::jsonpath::{loosely_equal, select, show};
 
 pub async fn probe(c: &FileCheck, ctx: &Ctx) -> ProbeResult {
     let path = ctx.target.path(&c.path);

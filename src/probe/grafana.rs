@@ -3,8 +3,9 @@
 //! panels return data), through Grafana's HTTP API.
 
 use super::grafana_schema as schema;
-use super::http::{base, json_answer, message_of, one_line, segment};
-use super::{Ctx, Endpoint, Observation, ProbeResult};
+use super::{Ctx, Observation, ProbeResult};
+pub use crate::client::grafana::refusal;
+use crate::client::{base, json_answer, message_of, one_line, segment};
 use crate::model::check::{GrafanaDashboardCheck, GrafanaDatasourceCheck};
 use crate::text::count;
 use futures_util::stream::{self, StreamExt};
@@ -13,25 +14,6 @@ use std::collections::BTreeMap;
 
 /// How many panel queries run at once.
 const PARALLEL_PANELS: usize = 4;
-
-/// Why a request with Grafana's credentials is not sent again, or failed: the
-/// message for a 401. Names the user and the variable, never the password.
-pub fn refusal(ep: &Endpoint, again: bool) -> String {
-    let what = if again {
-        format!(
-            "not asking Grafana at {} again: it refused the password of user `{}` earlier in this run",
-            ep.url, ep.user
-        )
-    } else {
-        format!(
-            "Grafana at {} refused the password of user `{}` (HTTP 401)",
-            ep.url, ep.user
-        )
-    };
-    format!(
-        "{what}; lab sends a refused password only once per run, because Grafana locks the account for 5 minutes after 5 failed logins (then even the right password fails): set LAB_GRAFANA_PASSWORD to the password you log in with (admin on a fresh Grafana, or the one you chose when it asked you to change it)"
-    )
-}
 
 /// GET or POST to Grafana with its credentials; the answer as JSON. A 401 is an error
 /// naming the user and the variable with the password.

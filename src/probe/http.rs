@@ -1,10 +1,9 @@
 //! `http`: a GET whose status, body and JSON content are compared with the check.
-//! Also the small helpers the other HTTP-backed probes share.
 
-use super::jsonpath::{loosely_equal, select, show};
 use super::{Ctx, Endpoint, Observation, ProbeResult};
+use crate::client::{base, body_hint, one_line};
 use crate::model::check::{Auth, HttpCheck};
-use crate::text::clip;
+use crate::model::jsonpath::{loosely_equal, select, show};
 use serde_json::Value;
 
 pub async fn probe(c: &HttpCheck, ctx: &Ctx) -> ProbeResult {
@@ -18,7 +17,7 @@ pub async fn probe(c: &HttpCheck, ctx: &Ctx) -> ProbeResult {
     if status == 401 && c.status != 401 && c.auth == Auth::Grafana {
         return Ok(Observation::fail(
             format!("HTTP {}", c.status),
-            super::grafana::refusal(&ctx.target.grafana, false),
+            crate::client::grafana::refusal(&ctx.target.grafana, false),
         ));
     }
     if status != c.status {
@@ -60,80 +59,6 @@ pub async fn probe(c: &HttpCheck, ctx: &Ctx) -> ProbeResult {
         }
     }
     Ok(Observation::pass(seen.join("; ")))
-}
-
-/// `url` without its query string, for messages.
-pub(crate) fn base(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
-}
-
-/// Text on one line, cut to `max` characters.
-pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.is_empty() {
-        "(empty)".into()
-    } else {
-        clip(&flat, max)
-    }
-}
-
-fn body_hint(body: &str) -> String {
-    if body.trim().is_empty() {
-        String::new()
-    } else {
-        format!(": {}", one_line(body, 100))
-    }
-}
-
-/// The answer as JSON, or why it is not (naming the URL and, for an error status,
-/// the status and the start of the body).
-pub(crate) fn json_answer(url: &str, status: u16, body: &str) -> Result<Value, String> {
-    serde_json::from_str(body).map_err(|e| {
-        if (200..300).contains(&status) {
-            format!("{} answered something that is not JSON: {e}", base(url))
-        } else {
-            format!("{} answered HTTP {status}{}", base(url), body_hint(body))
-        }
-    })
-}
-
-/// The error for an HTTP 401: the credentials were refused. Names the user and
-/// the variable holding the password, never the password.
-pub(crate) fn rejected(service: &str, url: &str, ep: &Endpoint, env: &str) -> String {
-    format!(
-        "{service} at {} rejected the credentials of user `{}` (HTTP 401): set {env} to the right password",
-        base(url),
-        ep.user
-    )
-}
-
-/// `message` (or `error`) of a JSON error answer, if any.
-pub(crate) fn message_of(v: &Value) -> Option<String> {
-    ["message", "error"]
-        .iter()
-        .find_map(|k| v.get(*k).and_then(Value::as_str))
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-/// `s` made safe as one path segment of a URL.
-pub(crate) fn segment(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `url` with query parameters appended, properly encoded.
-pub(crate) fn with_query(url: &str, params: &[(&str, &str)]) -> Result<String, String> {
-    reqwest::Url::parse_with_params(url, params)
-        .map(|u| u.to_string())
-        .map_err(|e| format!("invalid URL {url}: {e}"))
 }
 
 #[cfg(test)]
@@ -365,21 +290,6 @@ mod tests {
         assert!(
             e.contains("still sending") && !e.contains("did not respond"),
             "{e}"
-        );
-    }
-
-    #[test]
-    fn segments_and_queries_are_encoded() {
-        assert_eq!(segment("a b/c"), "a%20b%2Fc");
-        assert_eq!(segment("bdpa7hticyha8e"), "bdpa7hticyha8e");
-        let u = with_query(
-            "http://h:9090/api/v1/query",
-            &[("query", "up{job=\"a b\"} + 1")],
-        )
-        .expect("valid");
-        assert_eq!(
-            u,
-            "http://h:9090/api/v1/query?query=up%7Bjob%3D%22a+b%22%7D+%2B+1"
         );
     }
 }

@@ -1,9 +1,10 @@
 //! `logs` checks, and the log reader other probes share: stdout and stderr of every
 //! container of a compose service, split into lines, within the attempt's deadline.
 
-use super::container::{list_service, no_container, Found};
+use super::container::no_container;
 use super::{Ctx, Observation, ProbeResult};
-use crate::docker::{host, short};
+use crate::engine::containers::{list_service, Found};
+use crate::engine::docker::{host, short};
 use crate::model::check::LogsCheck;
 use crate::model::format_duration;
 use bollard::container::LogOutput;

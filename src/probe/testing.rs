@@ -41,7 +41,7 @@ pub fn target_in(dir: &Path) -> Target {
 pub fn ctx_for(target: Target, limit: Duration) -> Ctx {
     Ctx {
         target: Arc::new(target),
-        http: crate::runner::http_client(),
+        http: crate::client::http_client(),
         docker: Arc::new(Err("not used in this test".into())),
         deadline: Instant::now() + limit,
     }

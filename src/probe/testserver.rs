@@ -287,7 +287,7 @@ pub fn ctx_for(anchore: &str, prometheus: &str, grafana: &str, limit: Duration) 
     };
     Ctx {
         target: Arc::new(target),
-        http: crate::runner::http_client(),
+        http: crate::client::http_client(),
         docker: Arc::new(Err("no Docker in probe tests".into())),
         deadline: Instant::now() + limit,
     }
@@ -323,13 +323,15 @@ pub fn texts(r: &super::ProbeResult) -> Vec<String> {
             vec![actual.clone()]
         }
         Ok(super::Observation::Fail {
-            expected, actual, ..
-        }) => vec![expected.clone(), actual.clone()],
-        Ok(super::Observation::FailCause {
             expected,
             actual,
-            hint,
-        }) => vec![expected.clone(), actual.clone(), hint.clone()],
+            cause,
+            ..
+        }) => [expected, actual]
+            .into_iter()
+            .cloned()
+            .chain(cause.as_ref().map(|c| c.hint.clone()))
+            .collect(),
         Err(e) => vec![e.clone()],
     }
 }

@@ -4,8 +4,8 @@
 //! wrong Grafana password costs nothing here), Anchore's `/version` takes the API
 //! password (Anchore does not lock accounts).
 
-use super::http::json_answer;
 use super::{Ctx, Endpoint};
+use crate::client::json_answer;
 use serde::Serialize;
 use serde_json::Value;
 

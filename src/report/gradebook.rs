@@ -498,6 +498,17 @@ pub fn markdown(book: &Gradebook, show: Show) -> String {
     out
 }
 
+/// The gradebook in the chosen format.
+pub fn render(book: &Gradebook, format: crate::cli::Format, ui: &Ui, show: Show) -> String {
+    match format {
+        crate::cli::Format::Human => human(book, ui, show),
+        crate::cli::Format::Json => json(book),
+        crate::cli::Format::Csv => csv(book, show),
+        crate::cli::Format::Junit => junit(book),
+        crate::cli::Format::Markdown => markdown(book, show),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

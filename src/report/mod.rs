@@ -9,6 +9,7 @@ pub mod live;
 pub mod markdown;
 pub mod metrics;
 pub mod page;
+pub mod pull;
 pub mod scrub;
 pub mod serve;
 #[cfg(test)]

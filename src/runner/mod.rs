@@ -4,8 +4,9 @@
 //! ([`Prober`]): the real probes, or a scripted one in tests (on tokio's paused clock).
 //! Time is tokio's, so a paused clock drives retries and timeouts.
 
+use crate::model::Target;
 use crate::model::{format_duration, Check, CheckSpec, LoadedLab};
-use crate::probe::{self, Ctx, Observation, ProbeResult, Target};
+use crate::probe::{self, Ctx, Observation, ProbeResult};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -176,19 +177,10 @@ impl Resources {
     pub fn new(target: Target, docker: Result<bollard::Docker, String>) -> Self {
         Resources {
             target: Arc::new(target),
-            http: http_client(),
+            http: crate::client::http_client(),
             docker: Arc::new(docker),
         }
     }
-}
-
-/// The HTTP client every probe shares: its connection pool makes repeated probes cheap.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .user_agent(concat!("lab/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a TLS backend is compiled in")
 }
 
 /// What observes one check. The runner asks it once per attempt.
@@ -343,9 +335,7 @@ async fn run_one(
         match (passed, window_end, retry_at) {
             (false, Some(end), Some(next)) if next < end => {
                 let last = match &outcome {
-                    Ok(
-                        Observation::Fail { actual, .. } | Observation::FailCause { actual, .. },
-                    ) => actual.clone(),
+                    Ok(Observation::Fail { actual, .. }) => actual.clone(),
                     Err(e) => e.clone(),
                     Ok(_) => String::new(),
                 };
@@ -375,23 +365,6 @@ async fn run_one(
                         elapsed,
                         attempt,
                     ),
-                    Ok(Observation::FailCause {
-                        expected,
-                        actual,
-                        hint,
-                    }) => {
-                        let mut r = finish(
-                            p,
-                            Status::Failed,
-                            Some((Some(expected), actual)),
-                            None,
-                            elapsed,
-                            attempt,
-                        );
-                        // The cause's own hint says what to fix better than the check's.
-                        r.hint = Some(hint);
-                        r
-                    }
                     Ok(Observation::Fail {
                         expected,
                         actual,
@@ -407,9 +380,15 @@ async fn run_one(
                             attempt,
                         );
                         if let Some(c) = cause {
-                            // The lab's own words for this cause, else the probe's.
-                            r.hint = Some(p.check.causes.get(c.id).cloned().unwrap_or(c.hint));
-                            r.cause = Some(c.id.to_string());
+                            // The cause's own hint says what to fix better than the
+                            // check's: the lab's own words for a named cause, else the
+                            // probe's.
+                            let named = c.named();
+                            r.hint = Some(match named {
+                                Some(id) => p.check.causes.get(id).cloned().unwrap_or(c.hint),
+                                None => c.hint,
+                            });
+                            r.cause = named.map(str::to_string);
                         }
                         r.reference = reference;
                         r

@@ -4,6 +4,8 @@
 //! histogram on Prometheus's buckets, and the number of analyses running over time.
 
 use crate::analyzer_log::{Analysis, Outcome};
+/// `2024-08-18T12:00Z` for an hour since the epoch.
+pub use crate::model::time::utc_hour as hour_label;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -508,27 +510,6 @@ fn add_busy(busy: &mut BTreeMap<i64, f64>, slot: f64, s: f64, e: f64) {
             busy.entry(k).or_default();
         }
     }
-}
-
-/// `2024-08-18T12:00Z` for an hour since the epoch.
-pub fn hour_label(h: i64) -> String {
-    let days = h.div_euclid(24);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:00Z", h.rem_euclid(24))
-}
-
-/// Howard Hinnant's inverse of days_from_civil.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

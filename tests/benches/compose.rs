@@ -1,4 +1,4 @@
-//! Benchmark of `lab::compose::wait_ready` against the real engine (it prints figures):
+//! Benchmark of `lab::engine::compose::wait_ready` against the real engine (it prints figures):
 //!
 //!     cargo bench --bench compose
 //!
@@ -11,7 +11,7 @@
 #[allow(dead_code)]
 mod support;
 
-use lab::compose::{self, Compose, ServiceState};
+use lab::engine::compose::{self, Compose, ServiceState};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -82,7 +82,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (installed, gaps) = rt.block_on(async {
         let installed = compose::detect().await.unwrap_or_else(|e| panic!("{e}"));
-        let docker = lab::docker::connect().await.unwrap();
+        let docker = lab::engine::docker::connect().await.unwrap();
         let mut gaps = Vec::new();
         for _ in 0..RUNS {
             let dir = support::TempDir::new("bench-compose");

@@ -1,4 +1,4 @@
-//! Tests of `lab::compose` against the real engine and both compose flavours: `up`,
+//! Tests of `lab::engine::compose` against the real engine and both compose flavours: `up`,
 //! `wait_ready` (returns when healthy, and promptly), `down` (volumes kept unless
 //! asked), compose's own error for an undefined volume, a crash failing fast with its
 //! last log lines, and a timeout naming the service. Gated like docker.rs
@@ -7,7 +7,7 @@
 //! test ends.
 
 use crate::support::{docker, docker_ok, enabled, unique, TempDir, IMAGE};
-use lab::compose::{self, Compose, Flavor, ServiceState, WaitOptions};
+use lab::engine::compose::{self, Compose, Flavor, ServiceState, WaitOptions};
 use lab::error::Error;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -142,7 +142,7 @@ volumes:
 }
 
 async fn connect() -> bollard::Docker {
-    lab::docker::connect()
+    lab::engine::docker::connect()
         .await
         .expect("the Docker engine answers")
 }
@@ -543,7 +543,7 @@ async fn the_compose_check_judges_values_as_compose_resolves_them() {
         };
         let ctx = Ctx {
             target: Arc::new(target),
-            http: lab::runner::http_client(),
+            http: lab::client::http_client(),
             docker: Arc::new(Err("not used".into())),
             deadline: Instant::now() + Duration::from_secs(60),
         };

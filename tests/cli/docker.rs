@@ -580,6 +580,58 @@ fn doctor_without_an_engine_exits_4_and_skips_what_needs_it() {
     );
 }
 
+/// Needs no engine: doctor finds compose the way every command does, so
+/// `LAB_COMPOSE=v1` is honoured there too (it used to report the v2 plugin as ok,
+/// while `lab start` would then refuse to use it).
+#[test]
+fn doctor_honours_lab_compose_like_every_command() {
+    let labs = lab_dir("  images: []\n  ports: []", "");
+    let bin = TempDir::new("bin");
+    // A `docker` that has the compose v2 plugin, and no `docker-compose` (PATH holds
+    // this folder alone; the scripts name their shell by its full path).
+    let docker = bin.path().join("docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\nif [ \"$1\" = compose ]; then echo 'Docker Compose version v2.27.0'; exit 0; fi\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = bin.path().display().to_string();
+    let doctor = |forced: &str| {
+        support::run(
+            support::lab()
+                .env("DOCKER_HOST", "unix:///nonexistent")
+                .env("PATH", &path)
+                .env("LAB_COMPOSE", forced)
+                .args([
+                    "--labs-dir",
+                    &labs.path().to_string_lossy(),
+                    "doctor",
+                    "--no-pull",
+                ]),
+        )
+    };
+    let line = |r: &Run| {
+        r.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some("compose"))
+            .unwrap_or_else(|| panic!("no compose line:\n{}", r.stdout))
+            .to_string()
+    };
+    let v2 = doctor("v2");
+    assert!(line(&v2).starts_with("OK"), "{}", v2.stdout);
+    let v1 = doctor("v1");
+    let l = line(&v1);
+    assert!(l.starts_with("FAIL compose"), "{}", v1.stdout);
+    assert!(l.contains("LAB_COMPOSE is set to v1"), "{l}");
+    assert!(
+        v1.stdout.contains("hint: unset LAB_COMPOSE"),
+        "{}",
+        v1.stdout
+    );
+}
+
 /// The course's lab 1 sample lines (with the `[service:…]` prefix its last line lost).
 const COURSE_LINES: &[&str] = &[
     "[service:anchore-enterprise-analyzer] [2024-08-18T12:59:13.476831+00:00] [MainProcess] [Thread-55181] [INFO] [anchore_enterprise.services.analyzer.analysis/process_analyzer_job():415] | image dequeued for analysis: admin : sha256:07ad6d6385313c68c8acd575ac8cc0d73921cdea430afd3dc228782ee1f5a73b",

@@ -71,24 +71,12 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// The stamp of `t` (seconds since the epoch) as this analyzer writes it.
 pub fn stamp(a: &Analyzer, t: f64) -> String {
     let local = t + (a.offset_minutes * 60) as f64;
     let secs = local.floor() as i64;
     let micros = ((local - secs as f64) * 1e6).round() as i64;
-    let (y, m, d) = civil(secs.div_euclid(86400));
+    let (y, m, d) = lab::model::time::civil_from_days(secs.div_euclid(86400));
     let s = secs.rem_euclid(86400);
     let (h, mi, se) = (s / 3600, s / 60 % 60, s % 60);
     let off = a.offset_minutes.abs();

@@ -7,8 +7,8 @@
 //! answer would be `OK` rather than JSON and is reported as unverifiable, never as
 //! a success.
 
-use super::creds::{server_address, Credential};
 use super::verdict::{classify_auth_error, AuthOutcome};
+use crate::engine::creds::{server_address, Credential};
 use bollard::Docker;
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ pub async fn verify(
             status_code,
             message,
         })) => classify_auth_error(status_code, &redact(&message)),
-        Ok(Err(e)) => AuthOutcome::Unverified(redact(&crate::docker::short(&e))),
+        Ok(Err(e)) => AuthOutcome::Unverified(redact(&crate::engine::docker::short(&e))),
     }
 }
 

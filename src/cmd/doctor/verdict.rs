@@ -1,6 +1,11 @@
 //! The pure half of `lab doctor`: facts gathered from the machine in, report items
 //! out. Nothing here reads the machine, so every verdict is tested on its own.
 
+pub use crate::engine::compose::parse_version as compose_version;
+pub use crate::engine::creds::Lookup;
+pub use crate::engine::host_ports::{Bind, Holder, Publisher};
+pub use crate::engine::images::ImageOutcome;
+pub use crate::engine::system::{parse_meminfo, ComposeFacts, DiskFacts, MemFacts};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,7 +73,7 @@ pub struct EngineFacts {
     pub api_version: String,
 }
 
-/// `reason` comes from `crate::docker::connect`, which names the host already.
+/// `reason` comes from `crate::engine::docker::connect`, which names the host already.
 pub fn docker_item(host: &str, engine: &Result<EngineFacts, String>) -> Item {
     match engine {
         Ok(e) => Item::ok(
@@ -97,19 +102,6 @@ pub fn docker_item(host: &str, engine: &Result<EngineFacts, String>) -> Item {
 
 // ---------------------------------------------------------------- compose
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ComposeFacts {
-    /// `docker compose version` answered: the plugin, Compose v2.
-    V2(String),
-    /// Only `docker-compose version` answered: the standalone Compose v1.
-    V1(String),
-    /// Neither: why each failed.
-    Missing { v2: String, v1: String },
-}
-
-/// The version in `docker compose version` / `docker-compose version` output.
-pub use crate::compose::parse_version as compose_version;
-
 pub fn compose_item(f: &ComposeFacts) -> Item {
     match f {
         ComposeFacts::V2(v) => Item::ok("compose", format!("docker compose {v} (Compose v2 plugin)")),
@@ -117,30 +109,13 @@ pub fn compose_item(f: &ComposeFacts) -> Item {
             "compose",
             format!("docker-compose {v} (standalone Compose v1; the labs accept it, v2 `docker compose` is recommended)"),
         ),
-        ComposeFacts::Missing { v2, v1 } => Item::fail(
-            "compose",
-            format!("neither `docker compose` ({v2}) nor `docker-compose` ({v1}) answered"),
-            "install the Docker Compose plugin (`sudo apt-get install docker-compose-plugin`, \
-             or Docker Desktop, which includes it)",
-        ),
+        ComposeFacts::Missing { message, hint } => {
+            Item::fail("compose", message.clone(), hint.clone())
+        }
     }
 }
 
 // ---------------------------------------------------------------- docker login
-
-/// What the Docker config holds for a registry. Secrets never enter this type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    /// Nothing stored; `looked` says where lab looked.
-    None { looked: String },
-    Found {
-        username: String,
-        /// `config.json auths`, `credsStore \`desktop\``, `credHelpers \`ecr-login\``.
-        from: String,
-    },
-    /// The config or the credential helper could not be read.
-    Error { message: String, hint: String },
-}
 
 /// The daemon's answer to the stored credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,20 +191,6 @@ pub fn login_item(registry: &str, lookup: &Lookup, auth: Option<&AuthOutcome>) -
 
 // ---------------------------------------------------------------- images
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageOutcome {
-    Present,
-    Pulled {
-        layers: usize,
-        bytes: u64,
-    },
-    /// Not present and not pulled (`--no-pull`).
-    Missing,
-    /// The daemon's message.
-    Failed(String),
-    Skipped,
-}
-
 pub fn image_item(image: &str, registry: &str, o: &ImageOutcome) -> Item {
     let name = format!("image {image}");
     match o {
@@ -294,29 +255,6 @@ pub fn human_bytes(b: u64) -> String {
 }
 
 // ---------------------------------------------------------------- ports
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bind {
-    Free,
-    InUse,
-    /// Binding failed for another reason (the message).
-    Error(String),
-}
-
-/// A process listening on the port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: u32,
-    pub comm: String,
-}
-
-/// A running container publishing the port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publisher {
-    pub name: String,
-    /// Its compose project, if compose made it.
-    pub project: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortFacts {
@@ -414,27 +352,6 @@ pub fn port_item(f: &PortFacts, project: &str) -> Item {
 
 // ---------------------------------------------------------------- memory and disk
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemFacts {
-    pub total_kib: u64,
-    pub available_kib: u64,
-}
-
-/// MemTotal and MemAvailable from /proc/meminfo.
-pub fn parse_meminfo(text: &str) -> Result<MemFacts, String> {
-    let field = |name: &str| -> Result<u64, String> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| format!("no {name} line"))
-    };
-    Ok(MemFacts {
-        total_kib: field("MemTotal")?,
-        available_kib: field("MemAvailable")?,
-    })
-}
-
 pub fn memory_item(f: &Result<MemFacts, String>, need_mib: u64) -> Item {
     match f {
         Err(e) => Item::warn(
@@ -465,13 +382,6 @@ pub fn memory_item(f: &Result<MemFacts, String>, need_mib: u64) -> Item {
             }
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiskFacts {
-    /// What was measured, in words: `Docker root dir /var/lib/docker`.
-    pub what: String,
-    pub free_bytes: u64,
 }
 
 pub fn disk_item(f: &Result<DiskFacts, String>, need_mib: u64) -> Item {
@@ -545,9 +455,15 @@ mod tests {
         let v1 = compose_item(&ComposeFacts::V1("1.29.2".into()));
         assert_eq!(v1.status, Status::Ok);
         assert!(v1.detail.contains("docker-compose 1.29.2"));
+        let e = crate::error::Error::ComposeMissing {
+            tried: "`docker compose version`: docker: unknown command; \
+                    `docker-compose version`: not found on PATH"
+                .into(),
+            forced: None,
+        };
         let none = compose_item(&ComposeFacts::Missing {
-            v2: "docker: unknown command".into(),
-            v1: "not found on PATH".into(),
+            message: e.to_string(),
+            hint: e.hint().unwrap_or_default(),
         });
         assert_eq!(none.status, Status::Fail);
         assert!(

@@ -72,7 +72,7 @@ impl fmt::Display for Installed {
 
 /// The environment variable that forces a flavour (`v1` or `v2`); tests use it to
 /// run the same scenario with both.
-pub const FORCE_ENV: &str = "LAB_COMPOSE";
+pub use crate::model::compose::FORCE_ENV;
 
 /// What `LAB_COMPOSE` asks for: `None` when unset or empty (try v2, then v1).
 pub fn forced_flavor(value: Option<&str>) -> Result<Option<Flavor>> {

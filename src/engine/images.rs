@@ -1,63 +1,57 @@
-//! The labs' images: present already, or pulled through the daemon with per-layer
-//! progress like `docker pull` (bars on a terminal, plain lines elsewhere).
+//! The labs' images: present already, or pulled through the daemon. Each layer's
+//! progress goes to the caller (`report::pull` shows it the way `docker pull` does).
 
-use super::verdict::ImageOutcome;
-use crate::report::Ui;
+use crate::model::image::ImageRef;
 use bollard::auth::DockerCredentials;
 use bollard::models::CreateImageInfo;
 use bollard::query_parameters::CreateImageOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageOutcome {
+    Present,
+    Pulled {
+        layers: usize,
+        bytes: u64,
+    },
+    /// Not present and not pulled (`--no-pull`).
+    Missing,
+    /// The daemon's message.
+    Failed(String),
+    Skipped,
+}
+
 /// An image reference split the way the daemon's pull endpoint wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef {
+pub struct PullRef {
     /// `docker.io` for Docker Hub, else the registry host (`ghcr.io`, `localhost:5000`).
     pub registry: String,
-    /// Everything but the tag or digest: `docker.io/prom/prometheus`.
+    /// Everything but the tag or digest, as written: `docker.io/prom/prometheus`.
     pub name: String,
     /// The tag (default `latest`) or the digest (`sha256:…`).
     pub tag: String,
 }
 
-/// Splits `[registry/]path[:tag][@digest]`. The tag is always explicit in the
-/// result: an empty tag would make the daemon pull every tag of the repository.
-pub fn parse_ref(image: &str) -> ImageRef {
-    let image = image.trim();
-    let (rest, tag) = match image.split_once('@') {
-        Some((n, d)) => (n, d.to_string()),
-        None => {
-            let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
-            match image[slash..].rfind(':') {
-                Some(i) => (&image[..slash + i], image[slash + i + 1..].to_string()),
-                None => (image, "latest".to_string()),
-            }
-        }
-    };
+/// Splits `[registry/]path[:tag][@digest]` (registry and tag as [`ImageRef`] reads
+/// them). The tag is always explicit in the result: an empty tag would make the
+/// daemon pull every tag of the repository.
+pub fn parse_ref(image: &str) -> PullRef {
+    let r = ImageRef::parse(image);
+    let given = image.trim();
+    let given = given.split('@').next().unwrap_or(given);
     // With a digest, a tag before it only names; the digest decides.
-    let name = match image.contains('@') {
-        true => {
-            let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
-            match rest[slash..].rfind(':') {
-                Some(i) => &rest[..slash + i],
-                None => rest,
-            }
-        }
-        false => rest,
+    let slash = given.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let name = match given[slash..].rfind(':') {
+        Some(i) => &given[..slash + i],
+        None => given,
     };
-    let registry = match name.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            super::creds::normalize(first)
-        }
-        _ => "docker.io".to_string(),
-    };
-    ImageRef {
-        registry,
+    PullRef {
+        tag: r.tag_or_digest().to_string(),
+        registry: r.registry,
         name: name.to_string(),
-        tag,
     }
 }
 
@@ -72,66 +66,39 @@ pub async fn present(docker: &Docker, image: &str, limit: Duration) -> Result<bo
         Ok(Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         })) => Ok(false),
-        Ok(Err(e)) => Err(crate::docker::short(&e)),
+        Ok(Err(e)) => Err(crate::engine::docker::short(&e)),
     }
 }
 
-/// How pulls show their progress.
-pub enum Progress {
-    Bars(MultiProgress),
-    Lines { quiet: bool },
+/// One layer's news during a pull: its id, the daemon's status word (`Downloading`,
+/// `Pull complete`…) and the bytes done out of the total (0 when unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerStatus<'a> {
+    pub id: &'a str,
+    pub status: &'a str,
+    pub current: u64,
+    pub total: u64,
 }
 
-impl Progress {
-    pub fn new(ui: &Ui) -> Progress {
-        if ui.interactive {
-            Progress::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
-        } else {
-            Progress::Lines { quiet: ui.quiet }
-        }
-    }
-
-    /// A status line (`Pulled …`) that does not tear the bars.
-    pub fn status(&self, ui: &Ui, verb: &str, msg: &str) {
-        match self {
-            Progress::Bars(mp) => mp.suspend(|| ui.status(verb, msg)),
-            Progress::Lines { .. } => ui.status(verb, msg),
-        }
-    }
-}
-
-/// One pull's view: a bar or a last-printed status per layer, and the totals.
-struct View<'a> {
-    image: &'a str,
-    progress: &'a Progress,
-    bars: BTreeMap<String, ProgressBar>,
-    last: BTreeMap<String, String>,
+/// Counts one pull's layers and downloaded bytes from the daemon's messages.
+#[derive(Debug, Default)]
+struct Layers {
     layers: BTreeSet<String>,
     sizes: BTreeMap<String, u64>,
 }
 
-impl<'a> View<'a> {
-    fn new(image: &'a str, progress: &'a Progress) -> Self {
-        View {
-            image,
-            progress,
-            bars: BTreeMap::new(),
-            last: BTreeMap::new(),
-            layers: BTreeSet::new(),
-            sizes: BTreeMap::new(),
-        }
-    }
-
-    fn event(&mut self, e: &CreateImageInfo) {
+impl Layers {
+    /// The layer news in `e`, if it is about a layer.
+    fn event<'a>(&mut self, e: &'a CreateImageInfo) -> Option<LayerStatus<'a>> {
         let (Some(id), Some(status)) = (e.id.as_deref(), e.status.as_deref()) else {
-            return;
+            return None;
         };
         // `Pulling from prom/prometheus` carries the tag as its id: not a layer.
         if status.starts_with("Pulling from")
             || status.starts_with("Digest:")
             || status.starts_with("Status:")
         {
-            return;
+            return None;
         }
         self.layers.insert(id.to_string());
         let detail = e.progress_detail.as_ref();
@@ -140,55 +107,26 @@ impl<'a> View<'a> {
         if status == "Downloading" && total > 0 {
             self.sizes.insert(id.to_string(), total);
         }
-        match self.progress {
-            Progress::Bars(mp) => {
-                let bar = self.bars.entry(id.to_string()).or_insert_with(|| {
-                    let b = mp.add(ProgressBar::new(0));
-                    b.set_style(
-                        ProgressStyle::with_template(
-                            "{prefix} {msg:<18} {wide_bar} {bytes}/{total_bytes}",
-                        )
-                        .expect("static template")
-                        .progress_chars("=> "),
-                    );
-                    b.set_prefix(format!("{} {id}", self.image));
-                    b
-                });
-                bar.set_message(status.to_string());
-                if total > 0 {
-                    bar.set_length(total);
-                    bar.set_position(current.min(total));
-                }
-                if status == "Pull complete" || status == "Already exists" {
-                    bar.set_position(bar.length().unwrap_or(0));
-                }
-            }
-            Progress::Lines { quiet } => {
-                if !quiet && self.last.get(id).map(String::as_str) != Some(status) {
-                    eprintln!("{}: {id}: {status}", self.image);
-                }
-                self.last.insert(id.to_string(), status.to_string());
-            }
-        }
+        Some(LayerStatus {
+            id,
+            status,
+            current,
+            total,
+        })
     }
 
-    fn finish(self) -> (usize, u64) {
-        if let Progress::Bars(mp) = self.progress {
-            for b in self.bars.values() {
-                b.finish_and_clear();
-                mp.remove(b);
-            }
-        }
+    fn totals(&self) -> (usize, u64) {
         (self.layers.len(), self.sizes.values().sum())
     }
 }
 
-/// Pulls `image` (credentials from the Docker config when there are some).
+/// Pulls `image` (credentials from the Docker config when there are some); each
+/// layer's news goes to `on_layer`.
 pub async fn pull(
     docker: &Docker,
     image: &str,
     cred: Option<DockerCredentials>,
-    progress: &Progress,
+    on_layer: &mut (dyn FnMut(LayerStatus<'_>) + Send),
     limit: Duration,
 ) -> ImageOutcome {
     let r = parse_ref(image);
@@ -198,18 +136,22 @@ pub async fn pull(
         ..Default::default()
     };
     let mut stream = docker.create_image(Some(opts), None, cred);
-    let mut view = View::new(image, progress);
+    let mut layers = Layers::default();
     let run = async {
         while let Some(ev) = stream.next().await {
             match ev {
-                Ok(info) => view.event(&info),
+                Ok(info) => {
+                    if let Some(l) = layers.event(&info) {
+                        on_layer(l);
+                    }
+                }
                 Err(e) => return Err(pull_error(&e)),
             }
         }
         Ok(())
     };
     let outcome = tokio::time::timeout(limit, run).await;
-    let (layers, bytes) = view.finish();
+    let (layers, bytes) = layers.totals();
     match outcome {
         Err(_) => ImageOutcome::Failed(format!(
             "not finished within {}",
@@ -225,7 +167,7 @@ fn pull_error(e: &bollard::errors::Error) -> String {
     match e {
         E::DockerStreamError { error } => error.clone(),
         E::DockerResponseServerError { message, .. } => message.clone(),
-        other => crate::docker::short(other),
+        other => crate::engine::docker::short(other),
     }
 }
 
@@ -235,7 +177,7 @@ mod tests {
 
     #[test]
     fn references_split_into_registry_name_and_tag() {
-        let r = |reg: &str, name: &str, tag: &str| ImageRef {
+        let r = |reg: &str, name: &str, tag: &str| PullRef {
             registry: reg.into(),
             name: name.into(),
             tag: tag.into(),
@@ -281,8 +223,7 @@ mod tests {
 
     #[test]
     fn layers_and_downloaded_bytes_are_counted() {
-        let progress = Progress::Lines { quiet: true };
-        let mut v = View::new("x:1", &progress);
+        let mut v = Layers::default();
         let ev = |id: &str, status: &str, cur: i64, total: i64| CreateImageInfo {
             id: Some(id.into()),
             status: Some(status.into()),
@@ -292,6 +233,7 @@ mod tests {
             }),
             ..Default::default()
         };
+        let mut seen = 0;
         for e in [
             ev("1", "Pulling from library/x", 0, 0),
             ev("a", "Pulling fs layer", 0, 0),
@@ -301,8 +243,9 @@ mod tests {
             ev("a", "Extracting", 500, 1000),
             ev("a", "Pull complete", 0, 0),
         ] {
-            v.event(&e);
+            seen += usize::from(v.event(&e).is_some());
         }
-        assert_eq!(v.finish(), (2, 1000));
+        assert_eq!(seen, 6, "the `Pulling from` line is no layer");
+        assert_eq!(v.totals(), (2, 1000));
     }
 }

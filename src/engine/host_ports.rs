@@ -2,8 +2,7 @@
 //! tcp6) for the listening socket's inode, the processes whose descriptors point
 //! at it, and the Docker containers that publish it.
 
-use super::verdict::{Bind, Holder, Publisher};
-use crate::probe::container::PROJECT_LABEL;
+use crate::model::compose::PROJECT_LABEL;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 use std::collections::BTreeSet;
@@ -147,7 +146,12 @@ pub async fn publishers(docker: &Docker, limit: Duration) -> Result<Vec<(u16, Pu
             crate::model::format_duration(limit)
         )
     })?
-    .map_err(|e| format!("cannot list containers: {}", crate::docker::short(&e)))?;
+    .map_err(|e| {
+        format!(
+            "cannot list containers: {}",
+            crate::engine::docker::short(&e)
+        )
+    })?;
     let mut out = Vec::new();
     for c in list {
         let name = c
@@ -179,6 +183,29 @@ pub async fn publishers(docker: &Docker, limit: Duration) -> Result<Vec<(u16, Pu
         }
     }
     Ok(out)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    Free,
+    InUse,
+    /// Binding failed for another reason (the message).
+    Error(String),
+}
+
+/// A process listening on the port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub comm: String,
+}
+
+/// A running container publishing the port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publisher {
+    pub name: String,
+    /// Its compose project, if compose made it.
+    pub project: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! The machine: Docker Compose, memory, free disk, programs on PATH.
 
-use super::verdict::{compose_version, parse_meminfo, ComposeFacts, DiskFacts, MemFacts};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -46,24 +45,20 @@ pub async fn run(program: &str, args: &[&str], limit: Duration) -> Result<String
     }
 }
 
-/// `docker compose version`, else `docker-compose version`.
+/// The compose `lab` will drive, found the one way every command finds it
+/// ([`crate::engine::compose::detect`], which honours `LAB_COMPOSE`).
 pub async fn compose() -> ComposeFacts {
-    let limit = Duration::from_secs(10);
-    let v2 = match run("docker", &["compose", "version"], limit).await {
-        Ok(out) => match compose_version(&out) {
-            Some(v) => return ComposeFacts::V2(v),
-            None => format!("unexpected answer: {}", crate::text::clip(out.trim(), 80)),
+    use crate::engine::compose::{detect, Flavor};
+    match detect().await {
+        Ok(i) => match i.flavor {
+            Flavor::V2 => ComposeFacts::V2(i.version),
+            Flavor::V1 => ComposeFacts::V1(i.version),
         },
-        Err(e) => e,
-    };
-    let v1 = match run("docker-compose", &["version"], limit).await {
-        Ok(out) => match compose_version(&out) {
-            Some(v) => return ComposeFacts::V1(v),
-            None => format!("unexpected answer: {}", crate::text::clip(out.trim(), 80)),
+        Err(e) => ComposeFacts::Missing {
+            message: e.to_string(),
+            hint: e.hint().unwrap_or_default(),
         },
-        Err(e) => e,
-    };
-    ComposeFacts::Missing { v2, v1 }
+    }
 }
 
 pub fn memory() -> Result<MemFacts, String> {
@@ -128,6 +123,44 @@ pub fn which(program: &str) -> Option<PathBuf> {
                     .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
             })
     })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComposeFacts {
+    /// `docker compose version` answered: the plugin, Compose v2.
+    V2(String),
+    /// Only `docker-compose version` answered: the standalone Compose v1.
+    V1(String),
+    /// Neither (or not the one `LAB_COMPOSE` forces): what was tried, and the hint.
+    Missing { message: String, hint: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemFacts {
+    pub total_kib: u64,
+    pub available_kib: u64,
+}
+
+/// MemTotal and MemAvailable from /proc/meminfo.
+pub fn parse_meminfo(text: &str) -> Result<MemFacts, String> {
+    let field = |name: &str| -> Result<u64, String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| format!("no {name} line"))
+    };
+    Ok(MemFacts {
+        total_kib: field("MemTotal")?,
+        available_kib: field("MemAvailable")?,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskFacts {
+    /// What was measured, in words: `Docker root dir /var/lib/docker`.
+    pub what: String,
+    pub free_bytes: u64,
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed
 /// to disk, then renamed over the target (rename is atomic within a file system).
@@ -111,7 +111,7 @@ pub fn backup(path: &Path, backups: &Path) -> std::io::Result<PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let stamp = utc_stamp(SystemTime::now());
+    let stamp = crate::model::time::utc_compact(SystemTime::now());
     let mut target = backups.join(format!("{name}.{stamp}"));
     // Two edits within one second keep both backups.
     let mut n = 1;
@@ -123,40 +123,10 @@ pub fn backup(path: &Path, backups: &Path) -> std::io::Result<PathBuf> {
     Ok(target)
 }
 
-/// `20261124T164530Z`: sortable, and valid in file names everywhere.
-pub fn utc_stamp(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::probe::testing::TempDir;
-    use std::time::Duration;
 
     #[test]
     fn a_symlinked_folder_cannot_carry_a_write_out_of_the_workspace() {
@@ -190,20 +160,6 @@ mod tests {
         clean_stale_temporaries(ws.path());
         assert!(!stale.exists() && !old_style.exists());
         assert!(live.exists());
-    }
-
-    #[test]
-    fn stamps_are_utc_calendar_times() {
-        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101T000000Z");
-        // 2024-08-18T12:59:13Z, the course's sample analysis.
-        assert_eq!(
-            utc_stamp(UNIX_EPOCH + Duration::from_secs(1_723_985_953)),
-            "20240818T125913Z"
-        );
-        assert_eq!(
-            utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "20000229T000000Z"
-        );
     }
 
     #[test]

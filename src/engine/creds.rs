@@ -2,8 +2,8 @@
 //! `credHelpers`) and the credential helpers it names. Secrets are read into
 //! [`Secret`] and go nowhere but the daemon's auth endpoint; only usernames are shown.
 
-use super::verdict::Lookup;
-use crate::probe::Secret;
+use crate::model::Secret;
+use bollard::auth::DockerCredentials;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -399,6 +399,35 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
         out.extend_from_slice(&bytes[..chunk.len() - 1]);
     }
     Some(out)
+}
+
+/// What the Docker config holds for a registry. Secrets never enter this type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Nothing stored; `looked` says where lab looked.
+    None { looked: String },
+    Found {
+        username: String,
+        /// `config.json auths`, `credsStore \`desktop\``, `credHelpers \`ecr-login\``.
+        from: String,
+    },
+    /// The config or the credential helper could not be read.
+    Error { message: String, hint: String },
+}
+
+/// The credential as the daemon's pull endpoint takes it.
+pub fn pull_credentials(registry: &str, c: &Credential) -> DockerCredentials {
+    let mut d = DockerCredentials {
+        serveraddress: Some(server_address(registry)),
+        ..Default::default()
+    };
+    if c.identity_token {
+        d.identitytoken = Some(c.secret.expose().to_string());
+    } else {
+        d.username = Some(c.username.clone());
+        d.password = Some(c.secret.expose().to_string());
+    }
+    d
 }
 
 #[cfg(test)]

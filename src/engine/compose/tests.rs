@@ -1,7 +1,7 @@
 use super::ready::tail_lines;
 use super::*;
+use crate::engine::containers::{Facts, Health};
 use crate::error::exit;
-use crate::probe::container::{Facts, Health};
 
 #[test]
 fn lab_compose_forces_a_flavour_and_rejects_anything_else() {

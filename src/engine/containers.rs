@@ -1,0 +1,283 @@
+//! The containers of a compose project, found by the labels compose puts on them
+//! (`com.docker.compose.project`, `com.docker.compose.service`), and the facts the
+//! checks and the readiness wait read from an inspect answer.
+
+use crate::engine::docker::{host, short};
+use crate::model::compose::{PROJECT_LABEL, SERVICE_LABEL};
+use bollard::models::{ContainerInspectResponse, ContainerSummary, HealthStatusEnum};
+use bollard::query_parameters::ListContainersOptions;
+use bollard::Docker;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+/// A container found for a service: its id and its name without the leading `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub name: String,
+}
+
+/// The containers (running or not) compose made for `service` in `project`,
+/// sorted by name so reports are stable.
+pub async fn list_service(
+    docker: &Docker,
+    project: &str,
+    service: &str,
+    limit: Duration,
+) -> Result<Vec<Found>, String> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{PROJECT_LABEL}={project}"),
+            format!("{SERVICE_LABEL}={service}"),
+        ],
+    )]);
+    let opts = ListContainersOptions {
+        all: true,
+        filters: Some(filters),
+        ..Default::default()
+    };
+    let list = tokio::time::timeout(limit, docker.list_containers(Some(opts)))
+        .await
+        .map_err(|_| {
+            format!(
+                "Docker engine at {}: listing the containers of `{service}` took longer than {}",
+                host(),
+                crate::model::format_duration(limit)
+            )
+        })?
+        .map_err(|e| {
+            format!(
+                "Docker engine at {}: cannot list the containers of `{service}`: {}",
+                host(),
+                short(&e)
+            )
+        })?;
+    let mut found: Vec<Found> = list.into_iter().filter_map(found_of).collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// A container of a compose project, as the Prometheus checks need it: which
+/// service it runs, its name and image, whether it runs, and its addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Member {
+    pub service: String,
+    pub name: String,
+    pub image: String,
+    pub running: bool,
+    pub addresses: Vec<String>,
+    /// When the container was created, in seconds since the epoch.
+    pub created: i64,
+}
+
+impl Member {
+    /// Whether the container runs the Anchore Enterprise image (`anchore/enterprise`,
+    /// any registry and tag; not `anchore/enterprise-ui`).
+    pub fn runs_anchore(&self) -> bool {
+        let repo = self.image.split('@').next().unwrap_or("");
+        // The tag follows the last `:` after the last `/` (a registry may have a port).
+        let repo = match repo.rsplit_once('/') {
+            Some((head, last)) => {
+                let last = last.split(':').next().unwrap_or(last);
+                format!("{head}/{last}")
+            }
+            None => repo.to_string(),
+        };
+        repo == "anchore/enterprise" || repo.ends_with("/anchore/enterprise")
+    }
+}
+
+/// Every container compose made for `project`, in one call to the engine.
+pub async fn project_members(
+    docker: &Docker,
+    project: &str,
+    limit: Duration,
+) -> Result<Vec<Member>, String> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{PROJECT_LABEL}={project}")],
+    )]);
+    let opts = ListContainersOptions {
+        all: true,
+        filters: Some(filters),
+        ..Default::default()
+    };
+    let list = tokio::time::timeout(limit, docker.list_containers(Some(opts)))
+        .await
+        .map_err(|_| {
+            format!(
+                "Docker engine at {}: listing the containers of project `{project}` took longer than {}",
+                host(),
+                crate::model::format_duration(limit)
+            )
+        })?
+        .map_err(|e| {
+            format!(
+                "Docker engine at {}: cannot list the containers of project `{project}`: {}",
+                host(),
+                short(&e)
+            )
+        })?;
+    let mut members: Vec<Member> = list
+        .into_iter()
+        .map(|s| {
+            let service = s
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_LABEL))
+                .cloned()
+                .unwrap_or_default();
+            let name = s
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default();
+            let running = s
+                .state
+                .map(|st| st.to_string() == "running")
+                .unwrap_or(false);
+            let addresses = s
+                .network_settings
+                .and_then(|n| n.networks)
+                .map(|nets| {
+                    nets.values()
+                        .filter_map(|e| e.ip_address.clone())
+                        .filter(|ip| !ip.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Member {
+                service,
+                name,
+                image: s.image.unwrap_or_default(),
+                running,
+                addresses,
+                created: s.created.unwrap_or_default(),
+            }
+        })
+        .collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(members)
+}
+
+fn found_of(s: ContainerSummary) -> Option<Found> {
+    let id = s.id?;
+    let name = s
+        .names
+        .and_then(|n| n.into_iter().next())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_else(|| id.chars().take(12).collect());
+    Some(Found { id, name })
+}
+
+/// A container's health as the check needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Health {
+    /// The image and the compose file define no healthcheck.
+    #[default]
+    NoHealthcheck,
+    Starting,
+    Healthy,
+    Unhealthy {
+        failing_streak: i64,
+        /// The last probe's output, first line, clipped.
+        last_output: Option<String>,
+    },
+}
+
+/// What the check looks at in one container. Only the variables the check names are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    pub name: String,
+    /// `running`, `exited`, `paused`, `restarting`, `created`, `dead`…
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub health: Health,
+    /// Variable -> value, `None` when unset; only the names the check asks about.
+    pub env: BTreeMap<String, Option<String>>,
+    /// Host ports published, from the live port map and the configured bindings.
+    pub published: BTreeSet<u16>,
+    /// Mount destinations inside the container.
+    pub mounts: BTreeSet<String>,
+}
+
+/// Reduces an inspect answer to the facts the check may show.
+pub fn facts_of(name: &str, i: &ContainerInspectResponse, wanted_env: &[&str]) -> Facts {
+    let state = i.state.as_ref();
+    let status = state
+        .and_then(|s| s.status)
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let declared_none = i
+        .config
+        .as_ref()
+        .and_then(|c| c.healthcheck.as_ref())
+        .and_then(|h| h.test.as_ref())
+        .is_some_and(|t| t.first().map(String::as_str) == Some("NONE"));
+    let health = match state.and_then(|s| s.health.as_ref()) {
+        _ if declared_none => Health::NoHealthcheck,
+        None => Health::NoHealthcheck,
+        Some(h) => match h.status {
+            Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+            Some(HealthStatusEnum::STARTING) => Health::Starting,
+            Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy {
+                failing_streak: h.failing_streak.unwrap_or(0),
+                last_output: h
+                    .log
+                    .as_ref()
+                    .and_then(|l| l.last())
+                    .and_then(|r| r.output.as_deref())
+                    .and_then(|o| o.lines().find(|l| !l.trim().is_empty()))
+                    .map(|o| crate::text::clip(o.trim(), 80)),
+            },
+            _ => Health::NoHealthcheck,
+        },
+    };
+    let mut env: BTreeMap<String, Option<String>> =
+        wanted_env.iter().map(|k| (k.to_string(), None)).collect();
+    for kv in i
+        .config
+        .as_ref()
+        .and_then(|c| c.env.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+        if let Some(slot) = env.get_mut(k) {
+            *slot = Some(v.to_string());
+        }
+    }
+    let mut published = BTreeSet::new();
+    let live = i.network_settings.as_ref().and_then(|n| n.ports.as_ref());
+    let configured = i
+        .host_config
+        .as_ref()
+        .and_then(|h| h.port_bindings.as_ref());
+    for map in [live, configured].into_iter().flatten() {
+        for bindings in map.values().flatten() {
+            for b in bindings {
+                if let Some(p) = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) {
+                    published.insert(p);
+                }
+            }
+        }
+    }
+    let mounts = i
+        .mounts
+        .iter()
+        .flatten()
+        .filter_map(|m| m.destination.clone())
+        .collect();
+    Facts {
+        name: name.to_string(),
+        status,
+        exit_code: state.and_then(|s| s.exit_code),
+        health,
+        env,
+        published,
+        mounts,
+    }
+}
