@@ -13,6 +13,8 @@ pub mod analyzer_log;
 pub mod cli;
 pub mod cmd;
 pub mod compose;
+#[cfg(test)]
+mod contract_tests;
 pub mod docker;
 pub mod env;
 pub mod error;
