@@ -267,8 +267,13 @@ impl Environment {
                 .find(|(k, _)| k == var)
                 .and_then(|(_, v)| v)
         };
+        // Anchore keeps one admin password in its database, set by the catalog when it
+        // first initializes it (5.17's quickstart sets it on the catalog and queue only);
+        // a value compose interpolates (`${…}`) is not read here.
+        let literal = |v: String| (!v.contains("${")).then_some(v);
         let anchore_password = env_secret(&["LAB_ANCHORE_PASSWORD", "ANCHORECTL_PASSWORD"])
-            .or_else(|| from_compose("api", "ANCHORE_ADMIN_PASSWORD"))
+            .or_else(|| from_compose("catalog", "ANCHORE_ADMIN_PASSWORD").and_then(literal))
+            .or_else(|| from_compose("api", "ANCHORE_ADMIN_PASSWORD").and_then(literal))
             .unwrap_or_else(|| "foobar".into());
         let grafana_password = env_secret(&["LAB_GRAFANA_PASSWORD"])
             .or_else(|| from_compose("grafana", "GF_SECURITY_ADMIN_PASSWORD"))
@@ -491,6 +496,47 @@ mod tests {
             assert_eq!(t.grafana.password.expose(), "s3cret");
         }
         assert_eq!(format!("{:?}", t.anchore.password), "Secret(***)");
+    }
+
+    #[test]
+    fn the_anchore_password_is_the_catalogs_which_bootstraps_the_account() {
+        let dir = TempDir::new();
+        // 5.17's quickstart: the api has none, the catalog sets it.
+        std::fs::write(
+            dir.path().join("docker-compose.yaml"),
+            "services:
+  api:
+    environment:
+      - ANCHORE_DB_HOST=anchore-db
+  catalog:
+    environment:
+      - ANCHORE_ADMIN_PASSWORD=anchore12345
+",
+        )
+        .unwrap();
+        let env = Environment::new(dir.path(), "p", "docker-compose.yaml", true);
+        if std::env::var_os("LAB_ANCHORE_PASSWORD").is_none()
+            && std::env::var_os("ANCHORECTL_PASSWORD").is_none()
+        {
+            assert_eq!(
+                env.target(BTreeMap::new()).anchore.password.expose(),
+                "anchore12345"
+            );
+            // An interpolated value is compose's to resolve: the course's default then.
+            std::fs::write(
+                dir.path().join("docker-compose.yaml"),
+                "services:
+  catalog:
+    environment:
+      - ANCHORE_ADMIN_PASSWORD=${ANCHORE_ADMIN_PASSWORD}
+",
+            )
+            .unwrap();
+            assert_eq!(
+                env.target(BTreeMap::new()).anchore.password.expose(),
+                "foobar"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod analyzer_log;
 pub mod cli;
 pub mod client;
 pub mod cmd;
+#[cfg(test)]
+mod contract_tests;
 pub mod engine;
 pub mod env;
 pub mod error;

@@ -227,7 +227,11 @@ async fn run_step(
             };
             let limit = timeout.map(|t| t.0).unwrap_or(COMPOSE_UP_TIMEOUT);
             let started = Instant::now();
-            compose::wait_ready(&docker, &env.state.project, &wanted, limit, |svc, state| {
+            let opts = compose::WaitOptions {
+                one_shot: preflight::one_shot(&doc),
+                ..compose::WaitOptions::new(limit)
+            };
+            compose::wait_ready_with(&docker, &env.state.project, &wanted, &opts, |svc, state| {
                 ui.status("Service", &format!("{svc}: {state}"));
             })
             .await?;
@@ -619,6 +623,11 @@ fn edit(
     )))
 }
 
+/// The body of `POST /v2/images` (`ImageAnalysisRequest`) that adds `image` by tag.
+pub(crate) fn add_image_body(image: &str) -> Value {
+    json!({"source": {"tag": {"pull_string": image}}})
+}
+
 /// Adds an image through `anchorectl` when it is installed, else the v2 API.
 async fn add_image(env: &Environment, image: &str) -> Result<&'static str> {
     let t = target(env)?;
@@ -647,7 +656,7 @@ async fn add_image(env: &Environment, image: &str) -> Result<&'static str> {
     }
     let c = ctx(env, Duration::from_secs(30))?;
     let url = format!("{}/v2/images", t.anchore.url);
-    let body = json!({"source": {"tag": {"pull_string": image}}});
+    let body = add_image_body(image);
     let (status, text) = c
         .send(c.http.post(&url).json(&body), &url, Some(&t.anchore))
         .await

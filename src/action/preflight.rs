@@ -47,6 +47,25 @@ pub fn services_started(compose: &Value, wanted: &[String]) -> Vec<String> {
     out.into_iter().filter(|s| all.contains_key(s)).collect()
 }
 
+/// Services that run to completion: another service waits for them with
+/// `condition: service_completed_successfully` (as 6.x's quickstart waits for its
+/// `db-preflight`), so exiting with code 0 is their success, not a failure.
+pub fn one_shot(compose: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Some(all) = compose["services"].as_object() {
+        for s in all.values() {
+            if let Value::Object(deps) = &s["depends_on"] {
+                for (name, d) in deps {
+                    if d["condition"] == "service_completed_successfully" {
+                        out.insert(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The images `services` run, mapped; names compose interpolates (`${…}`) are left
 /// to compose.
 pub fn images(compose: &Value, services: &[String], map: &ImageMap) -> Vec<String> {
@@ -235,6 +254,12 @@ services:
         assert_eq!(services_started(&c, &[]), ["api", "db", "ui"]);
         assert_eq!(services_started(&c, &["ui".into()]), ["api", "db", "ui"]);
         assert_eq!(services_started(&c, &["db".into()]), ["db"]);
+    }
+
+    #[test]
+    fn a_service_others_wait_to_complete_is_one_shot() {
+        let d = doc("services:\n  pre: {image: x}\n  db: {image: x}\n  api:\n    depends_on:\n      db: {condition: service_healthy}\n      pre: {condition: service_completed_successfully}\n  ui: {depends_on: [api]}\n");
+        assert_eq!(one_shot(&d), BTreeSet::from(["pre".to_string()]));
     }
 
     #[test]

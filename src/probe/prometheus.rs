@@ -584,6 +584,14 @@ fn cause_of(t: &ScrapeTarget, loaded: Option<&[super::scrape::Job]>) -> Cause {
              ANCHORE_ENABLE_METRICS to true for it and recreate it (`docker compose up -d`); \
              if they are on, the job's metrics path is wrong.",
         )
+    } else if e.contains("blank content-type") || e.contains("fallback_scrape_protocol") {
+        // Prometheus 3 refuses an answer without a Content-Type (its migration guide,
+        // "Scrape protocols"); 2.x read it as the text format.
+        Cause::new(
+            "no-content-type",
+            "The target answers without a Content-Type, which Prometheus 3 refuses: it is not \
+             an Anchore service's metrics page. Check the job's target and metrics path.",
+        )
     } else if e.contains("no such host") || e.contains("server misbehaving") || e.contains("lookup")
     {
         Cause::new(
@@ -1209,6 +1217,19 @@ mod tests {
                 }
                 other => panic!("{release}: {other:?}"),
             }
+            if release != "2.53" {
+                // 3.x: metric and label names in UTF-8, selected with the quoted syntax.
+                let mut c = q(r#"{"anchore.up", "service.name"="anchore", job="prometheus"}"#);
+                c.labels = BTreeMap::from([("service.name".to_string(), "anchore".to_string())]);
+                c.value = Some("== 1".into());
+                let r = run(&c, &serve("query-utf8", 200).await).await;
+                match &r {
+                    Ok(Observation::Pass { actual }) => {
+                        assert!(actual.contains("anchore.up"), "{release}: {actual}")
+                    }
+                    other => panic!("{release}: {other:?}"),
+                }
+            }
             let e = run(&q("sum(up"), &serve("query-error", 400).await)
                 .await
                 .expect_err("bad query");
@@ -1557,6 +1578,9 @@ mod tests {
             ("dns", vec![st("api", "api", "down", "Get \"http://api:8228/metrics\": dial tcp: lookup api on 127.0.0.11:53: no such host")], None, "target-unresolvable"),
             ("refused", vec![st("api", "api", "down", "dial tcp 172.18.0.3:9999: connect: connection refused")], None, "target-refused"),
             ("not yet", vec![st("api", "api", "unknown", "")], None, "not-scraped-yet"),
+            // Prometheus 3.5.3's own lastError for an answer without a Content-Type
+            // (recorded on the bench; 2.53 scrapes the same target).
+            ("no content type", vec![st("api", "api", "down", "non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol specified for target")], None, "no-content-type"),
         ];
         for (name, targets, loaded, want) in cases {
             let o = judge_services(&svc(&["api"]), &[], &targets, loaded, "up");

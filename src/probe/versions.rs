@@ -1,7 +1,7 @@
 //! Which release of each server answers, and whether `lab` is tested with it: for
 //! `lab doctor` and `lab status`. Read without side effects: Grafana's
 //! `/api/health` and Prometheus's `/api/v1/status/buildinfo` need no login (so a
-//! wrong Grafana password costs nothing here), Anchore's `/version` takes the API
+//! wrong Grafana password costs nothing here), Anchore's `/v2/version` takes the API
 //! password (Anchore does not lock accounts).
 
 use super::{Ctx, Endpoint};
@@ -122,7 +122,12 @@ pub async fn servers(ctx: &Ctx) -> Vec<ServerVersion> {
         )
     };
     let anchore = async {
-        let r = ask(ctx, format!("{}/version", t.anchore.url), Some(&t.anchore)).await;
+        let r = ask(
+            ctx,
+            format!("{}/v2/version", t.anchore.url),
+            Some(&t.anchore),
+        )
+        .await;
         found(
             "Anchore Enterprise",
             &t.anchore.url,
@@ -157,7 +162,7 @@ mod tests {
     }
 
     /// Each server's own version answer (Grafana `/api/health`, Prometheus
-    /// `/api/v1/status/buildinfo` as 3.5 answers it, Anchore `/version`).
+    /// `/api/v1/status/buildinfo` as 3.5 answers it, Anchore `/v2/version`).
     #[tokio::test]
     async fn each_server_says_its_release_and_grafana_gets_no_password() {
         let srv = TestServer::start(
@@ -171,7 +176,7 @@ mod tests {
                     Reply::json(200, json!({"status": "success", "data": {"version": "3.5.3+ds1", "revision": "3.5.3+ds1-6", "branch": "debian/sid", "buildUser": "team+pkg-go@tracker.debian.org", "buildDate": "20250101-00:00:00", "goVersion": "go1.24.4"}})),
                 )
                 .get(
-                    "/version",
+                    "/v2/version",
                     Reply::json(200, json!({"service": {"version": "5.17.0"}, "api": {"version": "2"}, "db": {"schema_version": "5170"}})),
                 ),
         )
