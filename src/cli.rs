@@ -163,6 +163,13 @@ pub struct SmokeArgs {
     /// `docker.io/grafana/grafana:latest=lab-bench/grafana:12`.
     #[arg(long = "image", value_name = "FROM=TO")]
     pub images: Vec<String>,
+
+    /// Also run the solution of LABS on other images, as scenarios of their own in the
+    /// same pool (repeatable; several maps separated by `,`), e.g. every Grafana
+    /// release: `--matrix 4@docker.io/grafana/grafana:latest=lab-bench/grafana:12`.
+    /// Each is reported (and named in JUnit) with its images: `solution [grafana:12]`.
+    #[arg(long = "matrix", value_name = "LABS@FROM=TO")]
+    pub matrix: Vec<String>,
 }
 
 #[derive(Debug, Args)]

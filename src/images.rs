@@ -102,6 +102,14 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c))
 }
 
+/// Checks `FROM=TO` pairs given by `source` (a flag), as the map would read them.
+pub fn check_pairs(pairs: &[String], source: &str) -> Result<()> {
+    for p in pairs {
+        parse_pair(p, source)?;
+    }
+    Ok(())
+}
+
 /// `from=to`, from a flag or the variable (named by `source` in errors).
 fn parse_pair(s: &str, source: &str) -> Result<(String, String)> {
     let hint =

@@ -34,6 +34,58 @@ pub fn scenarios(lab: &Lab, only_solution: bool) -> Vec<Scenario> {
     out
 }
 
+/// Another set of images that labs' solutions also run with (`lab smoke --matrix`):
+/// each named lab gets one more scenario, its solution on these images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The replacement images' last path parts (`grafana:12`), for the report.
+    pub name: String,
+    /// The labs, as the user named them.
+    pub labs: Vec<String>,
+    /// `FROM=TO` image maps, as given.
+    pub images: Vec<String>,
+}
+
+/// `LABS@FROM=TO[,FROM=TO]`: `4@docker.io/grafana/grafana:latest=lab-bench/grafana:12`,
+/// `2,3@docker.io/prom/prometheus:latest=lab-bench/prometheus:3`. The maps are only
+/// split here; the image map checks each one.
+pub fn parse_profile(s: &str) -> Result<Profile, String> {
+    let hint =
+        "write it as LABS@FROM=TO, e.g. 4@docker.io/grafana/grafana:latest=lab-bench/grafana:12";
+    let Some((labs, maps)) = s.split_once('@') else {
+        return Err(format!(
+            "`{s}`: no `@` between the labs and the images; {hint}"
+        ));
+    };
+    let labs: Vec<String> = labs
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let images: Vec<String> = maps
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(String::from)
+        .collect();
+    if labs.is_empty() || images.is_empty() {
+        return Err(format!(
+            "`{s}`: names no {}; {hint}",
+            if labs.is_empty() { "lab" } else { "image" }
+        ));
+    }
+    let name = images
+        .iter()
+        .map(|m| {
+            let to = m.split_once('=').map_or(m.as_str(), |(_, to)| to.trim());
+            to.rsplit('/').next().unwrap_or(to).to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("+");
+    Ok(Profile { name, labs, images })
+}
+
 /// A way the lab's material is broken, in words an author can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Defect {
@@ -140,6 +192,8 @@ fn explain(r: &CheckResult) -> String {
 pub struct Outcome {
     pub lab: String,
     pub scenario: Scenario,
+    /// The `--matrix` profile it ran with (`None`: the default images).
+    pub profile: Option<String>,
     /// Each phase's name and time (setup, before, steps, checks, cleanup).
     pub phases: Vec<(&'static str, Duration)>,
     pub defects: Vec<Defect>,
@@ -151,6 +205,8 @@ pub struct Outcome {
     pub kept: bool,
     /// What went wrong outside the lab's material (the engine), said but not counted.
     pub warnings: Vec<String>,
+    /// Time spent in steps by kind (`compose_up`, `wait_check`, `complete_lab`...).
+    pub step_times: BTreeMap<&'static str, Duration>,
 }
 
 impl Outcome {
@@ -161,6 +217,40 @@ impl Outcome {
     pub fn total(&self) -> Duration {
         self.phases.iter().map(|(_, d)| *d).sum()
     }
+
+    /// The scenario's name with its profile: `solution [grafana:12]`.
+    pub fn name(&self) -> String {
+        match &self.profile {
+            Some(p) => format!("{} [{p}]", self.scenario.name()),
+            None => self.scenario.name(),
+        }
+    }
+}
+
+/// Where a run's time went, summed over its scenarios: each phase (setup, checks
+/// before, steps, checks, cleanup) in the order first met, and each kind of step.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TimeAccount {
+    pub total: Duration,
+    pub phases: Vec<(&'static str, Duration)>,
+    pub steps: BTreeMap<&'static str, Duration>,
+}
+
+pub fn time_account(outcomes: &[Outcome]) -> TimeAccount {
+    let mut a = TimeAccount::default();
+    for o in outcomes {
+        for (name, d) in &o.phases {
+            a.total += *d;
+            match a.phases.iter_mut().find(|(n, _)| n == name) {
+                Some((_, t)) => *t += *d,
+                None => a.phases.push((name, *d)),
+            }
+        }
+        for (kind, d) in &o.step_times {
+            *a.steps.entry(kind).or_default() += *d;
+        }
+    }
+    a
 }
 
 /// How many scenarios run at once by default: two per core (a scenario mostly
@@ -186,7 +276,7 @@ pub fn pass_rates(outcomes: &[Outcome]) -> BTreeMap<(String, String, String), (u
             .collect();
         for r in &o.results {
             let e = rates
-                .entry((o.lab.clone(), o.scenario.name(), r.id.clone()))
+                .entry((o.lab.clone(), o.name(), r.id.clone()))
                 .or_default();
             e.1 += 1;
             if !bad.contains(r.id.as_str()) {
@@ -303,6 +393,7 @@ mod tests {
         let o = |defects: Vec<Defect>| Outcome {
             lab: "01-x".into(),
             scenario: Scenario::Solution,
+            profile: None,
             phases: vec![],
             defects,
             results: vec![
@@ -312,10 +403,60 @@ mod tests {
             error: None,
             kept: false,
             warnings: vec![],
+            step_times: BTreeMap::new(),
         };
         let rates = pass_rates(&[o(vec![]), o(vec![defect("b", "flaky".into())]), o(vec![])]);
         let key = |c: &str| ("01-x".to_string(), "solution".to_string(), c.to_string());
         assert_eq!(rates[&key("a")], (3, 3));
         assert_eq!(rates[&key("b")], (2, 3));
+    }
+
+    #[test]
+    fn a_matrix_profile_names_labs_and_images() {
+        let p = parse_profile("2, 3@docker.io/prom/prometheus:latest=lab-bench/prometheus:2.53")
+            .unwrap();
+        assert_eq!(p.labs, ["2", "3"]);
+        assert_eq!(
+            p.images,
+            ["docker.io/prom/prometheus:latest=lab-bench/prometheus:2.53"]
+        );
+        assert_eq!(p.name, "prometheus:2.53");
+        let two = parse_profile("4@a=lab-bench/grafana:12,b:1=c:2").unwrap();
+        assert_eq!(two.name, "grafana:12+c:2");
+        for bad in ["4", "@a=b", "4@", " ,@a=b"] {
+            let e = parse_profile(bad).unwrap_err();
+            assert!(e.contains("LABS@FROM=TO"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_time_account_sums_phases_and_step_kinds() {
+        let o = |setup: u64, compose: u64, profile: Option<&str>| Outcome {
+            lab: "02-x".into(),
+            scenario: Scenario::Solution,
+            profile: profile.map(String::from),
+            phases: vec![
+                ("setup", Duration::from_secs(setup)),
+                ("checks", Duration::from_secs(1)),
+            ],
+            defects: vec![],
+            results: vec![],
+            error: None,
+            kept: false,
+            warnings: vec![],
+            step_times: BTreeMap::from([("compose_up", Duration::from_secs(compose))]),
+        };
+        let outcomes = [o(10, 4, None), o(20, 6, Some("grafana:12"))];
+        assert_eq!(outcomes[1].name(), "solution [grafana:12]");
+        let a = time_account(&outcomes);
+        assert_eq!(a.total, Duration::from_secs(32));
+        assert_eq!(
+            a.phases,
+            [
+                ("setup", Duration::from_secs(30)),
+                ("checks", Duration::from_secs(2))
+            ]
+        );
+        assert_eq!(a.steps["compose_up"], Duration::from_secs(10));
     }
 }

@@ -28,6 +28,29 @@ pub enum Done {
     Unchanged(String),
 }
 
+tokio::task_local! {
+    static STEP_TIMES: std::sync::Mutex<StepTimes>;
+}
+
+/// Time spent in steps, by step kind (`compose_up`, `wait_check`, ...). A
+/// `complete_lab` step's own entry is the whole replay of the earlier lab; the steps
+/// it ran are counted under their own kinds too.
+pub type StepTimes = std::collections::BTreeMap<&'static str, Duration>;
+
+/// Runs `f` and returns, beside its output, the time each kind of step took in it
+/// (for `lab smoke`'s account of where a scenario's time goes). Outside `timed`,
+/// steps are not timed.
+pub async fn timed<F: std::future::Future>(f: F) -> (F::Output, StepTimes) {
+    STEP_TIMES
+        .scope(std::sync::Mutex::new(StepTimes::new()), async {
+            let out = f.await;
+            let times = STEP_TIMES
+                .with(|t| std::mem::take(&mut *t.lock().unwrap_or_else(|e| e.into_inner())));
+            (out, times)
+        })
+        .await
+}
+
 /// Runs `steps` in order; stops at the first that fails, naming it.
 /// `course` is every lab, for `complete_lab` steps.
 pub async fn run_steps(
@@ -39,19 +62,26 @@ pub async fn run_steps(
 ) -> Result<Vec<Done>> {
     let mut done = Vec::new();
     for (i, step) in steps.iter().enumerate() {
-        let d = run_step(env, course, lab, step, ui)
-            .await
-            .map_err(|e| match e {
-                // The labs were validated before any step ran: what fails now
-                // failed at run time, not in how `lab` was called.
-                Error::Usage(cause) => Error::Step {
-                    lab: lab.lab.id(),
-                    step: i + 1,
-                    name: step.name().to_string(),
-                    cause,
-                },
-                other => other,
-            })?;
+        let t = Instant::now();
+        let d = run_step(env, course, lab, step, ui).await;
+        let _ = STEP_TIMES.try_with(|times| {
+            *times
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(step.name())
+                .or_default() += t.elapsed();
+        });
+        let d = d.map_err(|e| match e {
+            // The labs were validated before any step ran: what fails now
+            // failed at run time, not in how `lab` was called.
+            Error::Usage(cause) => Error::Step {
+                lab: lab.lab.id(),
+                step: i + 1,
+                name: step.name().to_string(),
+                cause,
+            },
+            other => other,
+        })?;
         match &d {
             Done::Changed(m) => ui.status("Changed", m),
             Done::Unchanged(m) => ui.status("Unchanged", m),

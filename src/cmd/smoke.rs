@@ -12,7 +12,7 @@ use crate::loader::{self, Loaded};
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::report::Ui;
 use crate::runner::{self, CheckResult, Plan, Resources};
-use crate::smoke::{self, Outcome, Scenario};
+use crate::smoke::{self, Outcome, Profile, Scenario};
 use console::Style;
 use futures_util::StreamExt;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -35,28 +35,44 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         }
         v
     };
+    // The --matrix profiles, each lab they name resolved now (a typo is a usage error).
+    let mut profiles: Vec<(Profile, Vec<&LoadedLab>)> = Vec::new();
+    for m in &args.matrix {
+        let p = smoke::parse_profile(m).map_err(|e| Error::Usage(format!("--matrix {e}")))?;
+        crate::images::check_pairs(&p.images, "--matrix")?;
+        let mut ls = Vec::new();
+        for q in &p.labs {
+            ls.push(loader::find(&labs.labs, q)?);
+        }
+        profiles.push((p, ls));
+    }
     let root = match &args.workspace_root {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("lab-smoke-{}", std::process::id())),
     };
     std::fs::create_dir_all(&root).map_err(write_err(&root))?;
     let docker = crate::engine::docker::connect().await;
-    let plan: Vec<(&LoadedLab, Scenario)> = chosen
+    let mut plan: Vec<(&LoadedLab, Scenario, Option<&Profile>)> = chosen
         .iter()
         .flat_map(|l| {
             smoke::scenarios(&l.lab, args.no_variants)
                 .into_iter()
-                .map(move |s| (*l, s))
+                .map(move |s| (*l, s, None))
         })
         .collect();
+    // Each profile's solutions share the pool (and the order) with the others.
+    for (p, ls) in &profiles {
+        plan.extend(ls.iter().map(|l| (*l, Scenario::Solution, Some(p))));
+    }
+    let in_matrix = plan.iter().filter(|(_, _, p)| p.is_some()).count();
     // --keep keeps the first broken scenario: one at a time unless --jobs says otherwise.
     let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
         if args.keep {
             return 1;
         }
-        let need = chosen
+        let need = plan
             .iter()
-            .filter_map(|l| l.lab.prerequisites.memory_mib)
+            .filter_map(|(l, _, _)| l.lab.prerequisites.memory_mib)
             .max()
             .unwrap_or(super::doctor::DEFAULT_MEMORY_MIB);
         smoke::default_jobs(cores(), available_mib(), need)
@@ -65,9 +81,17 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     ui.status(
         "Smoke",
         &format!(
-            "{} ({} in fresh environments{}), {} at once, under {}",
+            "{} ({} in fresh environments{}{}), {} at once, under {}",
             crate::text::count(chosen.len(), "lab"),
             crate::text::count(plan.len(), "scenario"),
+            if in_matrix > 0 {
+                format!(
+                    ", {in_matrix} of them on the images of {}",
+                    crate::text::count(profiles.len(), "--matrix profile")
+                )
+            } else {
+                String::new()
+            },
             if args.repeat > 1 {
                 format!(", {} times", args.repeat)
             } else {
@@ -84,8 +108,8 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     };
 
     let started = Instant::now();
-    let runs: Vec<(u32, &LoadedLab, &Scenario)> = (1..=args.repeat)
-        .flat_map(|round| plan.iter().map(move |(l, s)| (round, *l, s)))
+    let runs: Vec<(u32, &LoadedLab, &Scenario, Option<&Profile>)> = (1..=args.repeat)
+        .flat_map(|round| plan.iter().map(move |(l, s, p)| (round, *l, s, *p)))
         .collect();
     let total = runs.len();
     // With --keep, the first broken scenario keeps its environment and no new one starts.
@@ -101,8 +125,8 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     {
         let mut results = futures_util::stream::iter(order)
             .map(|i| {
-                let (round, lab, scenario) = runs[i];
-                let name = scenario_name(lab, scenario, round, args.repeat);
+                let (round, lab, scenario, profile) = runs[i];
+                let name = scenario_name(lab, scenario, profile, round, args.repeat);
                 let dir = root.join(&name);
                 let project = format!("{}-{name}", args.project);
                 let (stop, kept, steps_ui, docker, args) =
@@ -114,10 +138,11 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     let last = i + 1 == total;
                     let keep =
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
-                    let o = scenario_run(
-                        labs, lab, scenario, &dir, &project, args, docker, steps_ui, keep,
-                    )
+                    let (mut o, step_times) = exec::timed(scenario_run(
+                        labs, lab, scenario, profile, &dir, &project, args, docker, steps_ui, keep,
+                    ))
                     .await;
+                    o.step_times = step_times;
                     if o.kept {
                         *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir, project));
                     }
@@ -146,6 +171,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     if args.repeat > 1 {
         print_rates(&outcomes, ui);
     }
+    print_account(&smoke::time_account(&outcomes), elapsed, jobs, ui);
     let bad = outcomes.iter().filter(|o| !o.ok()).count();
     let summary = format!(
         "{} of {} passed in {}",
@@ -182,6 +208,7 @@ async fn scenario_run(
     labs: &Loaded,
     lab: &LoadedLab,
     scenario: &Scenario,
+    profile: Option<&Profile>,
     dir: &Path,
     project: &str,
     args: &SmokeArgs,
@@ -192,15 +219,24 @@ async fn scenario_run(
     let mut o = Outcome {
         lab: lab.lab.id(),
         scenario: scenario.clone(),
+        profile: profile.map(|p| p.name.clone()),
         phases: Vec::new(),
         defects: Vec::new(),
         results: Vec::new(),
         error: None,
         kept: false,
         warnings: Vec::new(),
+        step_times: Default::default(),
     };
+    // The profile's maps after --image's: a later map of one image wins.
+    let images: Vec<String> = args
+        .images
+        .iter()
+        .chain(profile.iter().flat_map(|p| &p.images))
+        .cloned()
+        .collect();
     let env = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
-        e.images = crate::images::ImageMap::for_env(Some(&e.dir), &args.images)?;
+        e.images = crate::images::ImageMap::for_env(Some(&e.dir), &images)?;
         Ok(e)
     }) {
         Ok(e) => e,
@@ -298,8 +334,14 @@ async fn scenario_run(
 }
 
 /// The scenario's folder and compose project suffix: `02-prometheus-solution`,
-/// `03-metrics-two-more-images-r2`.
-fn scenario_name(lab: &LoadedLab, scenario: &Scenario, round: u32, rounds: u32) -> String {
+/// `03-metrics-two-more-images-r2`, `04-grafana-solution-grafana-12`.
+fn scenario_name(
+    lab: &LoadedLab,
+    scenario: &Scenario,
+    profile: Option<&Profile>,
+    round: u32,
+    rounds: u32,
+) -> String {
     let mut name = format!(
         "{}-{}",
         lab.lab.id(),
@@ -308,6 +350,10 @@ fn scenario_name(lab: &LoadedLab, scenario: &Scenario, round: u32, rounds: u32) 
             Scenario::Variant(id) => id,
         }
     );
+    if let Some(p) = profile {
+        name.push('-');
+        name.push_str(&p.name);
+    }
     if rounds > 1 {
         name.push_str(&format!("-r{round}"));
     }
@@ -403,7 +449,7 @@ fn print_outcome(o: &Outcome, ui: &Ui) {
     let what = format!(
         "lab {} {} ({})",
         o.lab,
-        o.scenario.name(),
+        o.name(),
         if times.is_empty() {
             "-".to_string()
         } else {
@@ -431,6 +477,50 @@ fn print_outcome(o: &Outcome, ui: &Ui) {
     for w in &o.warnings {
         eprintln!("             note: {w}");
     }
+}
+
+/// Where the time went, summed over the scenarios (as shares of their summed time,
+/// which is `jobs` times the wall time when the pool stays full).
+fn print_account(a: &smoke::TimeAccount, wall: Duration, jobs: usize, ui: &Ui) {
+    if a.total.is_zero() {
+        return;
+    }
+    let share = |d: Duration| {
+        format!(
+            "{} ({:.0}%)",
+            format_duration(d),
+            d.as_secs_f64() * 100.0 / a.total.as_secs_f64()
+        )
+    };
+    let phases: Vec<String> = a
+        .phases
+        .iter()
+        .map(|(n, d)| format!("{n} {}", share(*d)))
+        .collect();
+    ui.status(
+        "Time",
+        &format!(
+            "{} summed over the scenarios ({:.1}x the wall time {}, {jobs} at once): {}",
+            format_duration(a.total),
+            a.total.as_secs_f64() / wall.as_secs_f64().max(0.001),
+            format_duration(wall),
+            phases.join(", ")
+        ),
+    );
+    let mut kinds: Vec<(&&str, &Duration)> = a.steps.iter().collect();
+    kinds.sort_by(|x, y| y.1.cmp(x.1));
+    let kinds: Vec<String> = kinds
+        .iter()
+        .map(|(k, d)| format!("{k} {}", share(**d)))
+        .collect();
+    ui.status(
+        "Steps",
+        &format!(
+            "by kind (complete_lab is the replay of earlier labs, its steps also counted \
+             under their kinds): {}",
+            kinds.join(", ")
+        ),
+    );
 }
 
 fn print_rates(outcomes: &[Outcome], ui: &Ui) {
@@ -486,7 +576,7 @@ fn junit(outcomes: &[Outcome], elapsed: Duration) -> String {
             );
             s
         };
-        let mut case = TestCase::new(o.scenario.name(), status);
+        let mut case = TestCase::new(o.name(), status);
         case.set_classname(o.lab.clone());
         case.set_time(o.total());
         let phases = o

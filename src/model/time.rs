@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn the_forms_lab_writes() {
-        assert_eq!(utc_millis(1_723_985_953.4768), "2024-08-18T12:59:13.477Z");
+        assert_eq!(utc_millis(1_723_985_953.476_8), "2024-08-18T12:59:13.477Z");
         assert_eq!(utc_millis(-0.5), "1969-12-31T23:59:59.500Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_795_538_730);
         assert_eq!(utc_compact(t), "20261124T164530Z");
