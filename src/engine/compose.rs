@@ -107,8 +107,25 @@ pub async fn detect() -> Result<Installed> {
     detect_as(forced_flavor(std::env::var(FORCE_ENV).ok().as_deref())?).await
 }
 
-/// `detect` with the choice given rather than read from `LAB_COMPOSE`.
+/// `detect` with the choice given rather than read from `LAB_COMPOSE`. A compose
+/// found once is remembered for the rest of the process: every check, step and
+/// environment of one command asks the same question, and each answer costs a
+/// program start (a `lab grade` of twelve environments asked it twelve times at once
+/// and ran out of its probe time). A failure is not remembered: it is asked again.
 pub async fn detect_as(forced: Option<Flavor>) -> Result<Installed> {
+    static FOUND: tokio::sync::Mutex<Vec<(Option<Flavor>, Installed)>> =
+        tokio::sync::Mutex::const_new(Vec::new());
+    // Held while detecting, so callers at the same moment wait for one answer.
+    let mut found = FOUND.lock().await;
+    if let Some((_, installed)) = found.iter().find(|(f, _)| *f == forced) {
+        return Ok(installed.clone());
+    }
+    let installed = detect_uncached(forced).await?;
+    found.push((forced, installed.clone()));
+    Ok(installed)
+}
+
+async fn detect_uncached(forced: Option<Flavor>) -> Result<Installed> {
     let order: &[Flavor] = match forced {
         Some(Flavor::V2) => &[Flavor::V2],
         Some(Flavor::V1) => &[Flavor::V1],
