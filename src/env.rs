@@ -197,8 +197,15 @@ impl Environment {
         }
     }
 
-    /// Writes the state atomically.
-    pub fn save(&self) -> Result<()> {
+    /// Writes a new environment's state (`lab init`, `lab smoke`) under the state
+    /// lock. Every later change goes through [`Environment::update`].
+    pub fn create(&self) -> Result<()> {
+        let _lock = lock(&self.dir)?;
+        self.save()
+    }
+
+    /// Writes the state atomically; callers hold the state lock.
+    fn save(&self) -> Result<()> {
         let path = Self::state_path(&self.dir);
         let err = |source| Error::Write {
             path: path.display().to_string(),
@@ -333,6 +340,8 @@ pub fn lock(dir: &Path) -> Result<StateLock> {
         }
     }
     crate::files::clean_stale_temporaries(&state);
+    crate::files::clean_stale_temporaries(&state.join("backups"));
+    crate::files::clean_stale_temporaries(&state.join("pristine"));
     crate::files::clean_stale_temporaries(dir);
     Ok(StateLock { _file: file })
 }

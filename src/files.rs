@@ -119,8 +119,18 @@ pub fn backup(path: &Path, backups: &Path) -> std::io::Result<PathBuf> {
         target = backups.join(format!("{name}.{stamp}.{n}"));
         n += 1;
     }
-    std::fs::copy(path, &target)?;
-    Ok(target)
+    // Copied under a temporary name, then renamed: a killed `lab` never leaves half a
+    // backup behind (its temporary is removed by the next `lab` that takes the lock).
+    let tmp = backups.join(format!(
+        ".{}.tmp-{}-b",
+        target.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let copied = std::fs::copy(path, &tmp).and_then(|_| std::fs::rename(&tmp, &target));
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    copied.map(|()| target)
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! Fuzzing (issue 14): property tests (proptest, on stable) that feed random text and
 //! mutations of real inputs to every reader of untrusted input: the lab loader and
 //! validator, the roster, manual scores, submission bundles (re-signed after each
-//! mutation, so the payload reader is reached), the compose reader, and the
-//! Prometheus, Grafana and Anchore probes against a loopback server answering the
-//! mutated body. Nothing may panic; each must answer `Ok` or a located error.
+//! mutation, so the payload reader is reached), the compose reader, the analyzer
+//! log reader of `lab trace` (blocks, prefilter and assembler, over mutated logs and
+//! over damaged `.tar.gz`, `.zip`, `.zst` and `.xz` bundles), and the Prometheus,
+//! Grafana and Anchore probes against a loopback server answering the mutated body.
+//! Nothing may panic; each must answer `Ok` or a located error.
 //!
 //! `cargo test` runs a short round of each (64 cases); `LAB_FUZZ_CASES=N cargo test
 //! --release fuzz` runs a long one (README, "Safe under hostile input").
@@ -282,4 +284,110 @@ fn fuzz_anchore_responses() {
             "id: n\ndescription: d\nkind: anchore_image\nstatus: analyzed\nat_least: 1\n",
         ],
     );
+}
+
+/// Two analyzers' lines interleaved on one reused thread name, one failure, and a
+/// line of another service: the corners of `lab trace`'s reader.
+const ANALYZER_LOG: &str = "\
+[service:anchore-enterprise-analyzer] [2024-08-18T12:59:13.476831+00:00] [MainProcess] [Thread-1] [INFO] [anchore_enterprise.services.analyzer.analysis/process_analyzer_job():415] | image dequeued for analysis: admin : sha256:07ad
+analyzer-2  | [2024-08-18T14:59:14+02:00] [MainProcess] [Thread-1] [INFO] [m/process_analyzer_job():415] | image dequeued for analysis: admin : sha256:b0b0
+[service:anchore-enterprise-analyzer] [2024-08-18T12:59:13.569659+00:00] [MainProcess] [Thread-1] [INFO] [m/perform_analyze():280] | performing analysis on image: ['admin', 'docker.io/library/postgres@sha256:07ad', 'docker.io/library/postgres:latest']
+[service:policy-engine] [2024-08-18T12:59:20+00:00] [MainProcess] [Thread-9] [WARN] [m/x():1] | something else
+analyzer-2  | [2024-08-18T13:00:01+00:00] [MainProcess] [Thread-1] [ERROR] [m/process_analyzer_job():470] | problem analyzing image - exception: Failed to pull image sha256:b0b0
+[2024-08-18T13:00:32.494336+00:00] [MainProcess] [Thread-1] [INFO] [m/process_analyzer_job():508] | analysis complete: admin : sha256:07ad
+";
+
+/// The whole reader of `lab trace` (blocks, workers, prefilter, assembler) over a
+/// file, in both modes: every analysis it gives has a finite duration.
+fn trace_file(path: &std::path::Path) {
+    for mode in [
+        crate::trace::scan::Mode::Key,
+        crate::trace::scan::Mode::Every,
+    ] {
+        let mut found = Vec::new();
+        let _ = crate::trace::scan::run(&[path.to_path_buf()], mode, &mut |a| found.push(a));
+        for a in &found {
+            assert!(
+                a.duration.is_none_or(|d| d.is_finite() && d >= 0.0),
+                "{a:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fuzz_analyzer_log() {
+    let dir = crate::probe::testing::TempDir::new();
+    let path = dir.path().join("analyzer.log");
+    run(ANALYZER_LOG, |text| {
+        std::fs::write(&path, text).unwrap();
+        trace_file(&path);
+        let _ = crate::analyzer_log::analyses(text.lines().map(|l| ("fuzz", l)));
+    });
+}
+
+/// A support bundle as `lab trace` meets it: the log in a `.tar.gz`, a `.zip`, a
+/// `.zst` and an `.xz`.
+fn bundles() -> Vec<(&'static str, Vec<u8>)> {
+    use std::io::Write;
+    let log = ANALYZER_LOG.as_bytes();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(log.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "bundle/logs/analyzer.log", log)
+        .unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(
+        "logs/analyzer.log",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    zip.write_all(log).unwrap();
+    let zip = zip.finish().unwrap().into_inner();
+    let zst = zstd::encode_all(log, 1).unwrap();
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    xz.write_all(log).unwrap();
+    vec![
+        ("bundle.tar.gz", gz.finish().unwrap()),
+        ("bundle.zip", zip),
+        ("analyzer.log.zst", zst),
+        ("analyzer.log.xz", xz.finish().unwrap()),
+    ]
+}
+
+#[test]
+fn fuzz_trace_bundles() {
+    // Byte mutations of compressed files and archives: a damaged bundle is an error
+    // or a partial list, never a panic.
+    let dir = crate::probe::testing::TempDir::new();
+    let mut runner = TestRunner::new(config());
+    for (name, bytes) in bundles() {
+        let path = dir.path().join(name);
+        let ops = prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<u8>()), 0..8);
+        runner
+            .run(&ops, |ops| {
+                let mut b = bytes.clone();
+                for (i, kind, byte) in ops {
+                    let at = i.index(b.len() + 1);
+                    match kind {
+                        0 => b.truncate(at),
+                        1 => b.insert(at, byte),
+                        2 if at < b.len() => b[at] ^= byte | 1,
+                        _ if at < b.len() => {
+                            b.remove(at);
+                        }
+                        _ => {}
+                    }
+                }
+                std::fs::write(&path, &b).unwrap();
+                trace_file(&path);
+                Ok(())
+            })
+            .unwrap();
+    }
 }

@@ -2,30 +2,68 @@
 //! Enterprise deployment written into a folder, or a trainee's existing deployment
 //! adopted in place (after a backup of its compose file).
 
+use super::interrupt::{Interrupts, Undo};
 use crate::cli::InitArgs;
 use crate::env::{self, Environment, DEFAULT_PROJECT};
 use crate::error::{exit, write_err, Error, Result};
-use crate::files::{backup, write_atomic};
+use crate::files::backup;
 use crate::loader;
 use crate::report::Ui;
 use console::Style;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// The course's starting deployment, built into the binary.
 const TEMPLATE: &str = include_str!("../../labs/deployment/docker-compose.yaml");
 const LICENSE: &str = "license.yaml";
 
-pub fn run(args: InitArgs, ui: &Ui) -> Result<i32> {
-    match &args.adopt {
-        Some(path) => adopt(path, &args, ui),
-        None => fresh(&args, ui),
-    }
+/// What one `lab init` run needs to stop cleanly: the signals it listens to and
+/// what it wrote, to put back when one comes.
+struct Run {
+    signals: Interrupts,
+    undo: Undo,
 }
 
-fn fresh(args: &InitArgs, ui: &Ui) -> Result<i32> {
+pub fn run(args: InitArgs, ui: &Ui) -> Result<i32> {
+    // From here on Ctrl-C and SIGTERM no longer kill `lab init` half-way.
+    let mut run = Run {
+        signals: Interrupts::catch()?,
+        undo: Undo::default(),
+    };
+    let result = match &args.adopt {
+        Some(path) => adopt(path, &args, ui, &mut run),
+        None => fresh(&args, ui, &mut run),
+    };
+    // A signal wins over whatever the run returned: the run stopped because of it.
+    let Some(sig) = run.signals.caught() else {
+        return result;
+    };
+    let problems = run.undo.roll_back();
+    let warn = ui.style(Style::new().yellow().bold());
+    let name = if sig == libc::SIGTERM {
+        "SIGTERM"
+    } else {
+        "Ctrl-C"
+    };
+    if problems.is_empty() {
+        eprintln!(
+            "{} `lab init` was stopped ({name}) before it finished; what it had written is \
+             undone and no file was left half-written. Run it again to make the environment.",
+            warn.apply_to("interrupted:")
+        );
+    } else {
+        eprintln!(
+            "{} `lab init` was stopped ({name}) before it finished; these could not be put back:\n  {}",
+            warn.apply_to("interrupted:"),
+            problems.join("\n  ")
+        );
+    }
+    Ok(exit::INTERRUPTED)
+}
+
+fn fresh(args: &InitArgs, ui: &Ui, run: &mut Run) -> Result<i32> {
     let dir = args.workspace.clone().unwrap_or_else(env::default_dir);
-    std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+    run.undo.dir(&dir)?;
     let compose = dir.join("docker-compose.yaml");
     if compose.exists() && !args.force {
         return Err(Error::Usage(format!(
@@ -46,16 +84,18 @@ fn fresh(args: &InitArgs, ui: &Ui) -> Result<i32> {
         .unwrap_or_else(|| DEFAULT_PROJECT.to_string());
     let env = Environment::new(&dir, &project, "docker-compose.yaml", false);
     if compose.exists() {
-        let b = backup(&compose, &env.backups_dir()).map_err(write_err(&compose))?;
+        let b = keep_backup(&compose, &env, run)?;
         ui.status("Backed up", &b.display().to_string());
     }
-    write_deployment(&env)?;
+    run.undo.write(&compose, TEMPLATE.as_bytes())?;
+    run.signals.check()?;
+    keep_pristine(&env, "docker-compose.yaml", TEMPLATE.as_bytes(), run)?;
     ui.status(
         "Wrote",
         &format!("{} (Anchore Enterprise v5, metrics off)", compose.display()),
     );
-    let licensed = license(args, &dir, ui)?;
-    env.save()?;
+    let licensed = license(args, &dir, ui, run)?;
+    save_state(&env, run)?;
     ui.status(
         "Created",
         &format!(
@@ -71,15 +111,35 @@ fn fresh(args: &InitArgs, ui: &Ui) -> Result<i32> {
 /// copy `lab reset` restores (`lab init` and `lab smoke` make environments this way).
 pub fn write_deployment(env: &Environment) -> Result<()> {
     let compose = env.compose_file();
-    write_atomic(&compose, TEMPLATE.as_bytes()).map_err(write_err(&compose))?;
-    keep_pristine(env, "docker-compose.yaml", TEMPLATE.as_bytes())
+    crate::files::write_atomic(&compose, TEMPLATE.as_bytes()).map_err(write_err(&compose))?;
+    let pristine = env.pristine_dir().join("docker-compose.yaml");
+    std::fs::create_dir_all(env.pristine_dir()).map_err(write_err(&pristine))?;
+    crate::files::write_atomic(&pristine, TEMPLATE.as_bytes()).map_err(write_err(&pristine))
 }
 
 /// Keeps the file as `lab init` left it in `.lab/pristine/`, for `lab reset`.
-fn keep_pristine(env: &Environment, name: &str, bytes: &[u8]) -> Result<()> {
-    let path = env.pristine_dir().join(name);
-    std::fs::create_dir_all(env.pristine_dir()).map_err(write_err(&path))?;
-    write_atomic(&path, bytes).map_err(write_err(&path))
+fn keep_pristine(env: &Environment, name: &str, bytes: &[u8], run: &mut Run) -> Result<()> {
+    run.undo.write(&env.pristine_dir().join(name), bytes)?;
+    run.signals.check()
+}
+
+/// A copy of the trainee's `compose` in the environment's backups, before anything
+/// is written over it.
+fn keep_backup(compose: &Path, env: &Environment, run: &mut Run) -> Result<PathBuf> {
+    run.undo.dir(&env.backups_dir())?;
+    let b = backup(compose, &env.backups_dir()).map_err(write_err(compose))?;
+    run.undo.made(&b);
+    run.signals.check()?;
+    Ok(b)
+}
+
+/// The state file, last: until it is there, the folder is not an environment. Written
+/// under the state lock, like every other update of it.
+fn save_state(env: &Environment, run: &mut Run) -> Result<()> {
+    run.undo.dir(&env.dir.join(env::STATE_DIR))?;
+    run.undo.before_write(&Environment::state_path(&env.dir));
+    env.create()?;
+    run.signals.check()
 }
 
 /// The built-in deployment, for environments made before `lab init` kept a pristine copy.
@@ -89,14 +149,15 @@ pub fn template() -> &'static str {
 
 /// Copies the license into the environment, asking for its path on a terminal.
 /// Returns whether the environment now has one.
-fn license(args: &InitArgs, dir: &Path, ui: &Ui) -> Result<bool> {
+fn license(args: &InitArgs, dir: &Path, ui: &Ui, run: &mut Run) -> Result<bool> {
     let target = dir.join(LICENSE);
     let source = match &args.license {
         Some(p) => Some(p.clone()),
         None if target.is_file() => return Ok(true),
-        None if std::io::stdin().is_terminal() && !ui.json => {
-            ask("Path to your Anchore Enterprise license file (empty to skip): ")?
-        }
+        None if std::io::stdin().is_terminal() && !ui.json => ask(
+            "Path to your Anchore Enterprise license file (empty to skip): ",
+            &run.signals,
+        )?,
         None => None,
     };
     let Some(source) = source else {
@@ -108,19 +169,16 @@ fn license(args: &InitArgs, dir: &Path, ui: &Ui) -> Result<bool> {
             source.display()
         ))
     })?;
-    write_atomic(&target, &bytes).map_err(write_err(&target))?;
+    run.undo.write(&target, &bytes)?;
+    run.signals.check()?;
     ui.status("Copied", &format!("license to {}", target.display()));
     Ok(true)
 }
 
-fn ask(prompt: &str) -> Result<Option<PathBuf>> {
+fn ask(prompt: &str, signals: &Interrupts) -> Result<Option<PathBuf>> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
+    let line = signals.read_line()?.unwrap_or_default();
     let line = line.trim();
     Ok((!line.is_empty()).then(|| PathBuf::from(line)))
 }
@@ -140,7 +198,7 @@ fn next_steps(dir: &Path, licensed: bool, ui: &Ui) {
     }
 }
 
-fn adopt(path: &Path, args: &InitArgs, ui: &Ui) -> Result<i32> {
+fn adopt(path: &Path, args: &InitArgs, ui: &Ui, run: &mut Run) -> Result<i32> {
     let (dir, compose) = if path.is_file() {
         let dir = path
             .parent()
@@ -164,6 +222,7 @@ fn adopt(path: &Path, args: &InitArgs, ui: &Ui) -> Result<i32> {
     })?;
     let doc = loader::yaml_value(&text)
         .map_err(|e| Error::Usage(format!("{} is not valid YAML: {e}", compose.display())))?;
+    run.signals.check()?;
     let services: Vec<String> = doc
         .get("services")
         .and_then(|s| s.as_object())
@@ -197,13 +256,13 @@ fn adopt(path: &Path, args: &InitArgs, ui: &Ui) -> Result<i32> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let env = Environment::new(&dir, &project, &file_name, true);
-    let b = backup(&compose, &env.backups_dir()).map_err(write_err(&compose))?;
+    let b = keep_backup(&compose, &env, run)?;
     ui.status(
         "Backed up",
         &format!("{} to {}", compose.display(), b.display()),
     );
-    keep_pristine(&env, &file_name, text.as_bytes())?;
-    env.save()?;
+    keep_pristine(&env, &file_name, text.as_bytes(), run)?;
+    save_state(&env, run)?;
     ui.status(
         "Adopted",
         &format!(

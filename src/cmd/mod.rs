@@ -5,6 +5,7 @@ pub mod check;
 pub mod doctor;
 pub mod grade;
 pub mod init;
+pub mod interrupt;
 pub mod key;
 pub mod list;
 pub mod reset;

@@ -84,9 +84,12 @@ async fn reset(
     if args.forget_answers {
         forget_answers(&env, ui)?;
     }
+    Environment::update(&env.dir, |s| {
+        s.lab = None;
+        s.steps_done.clear();
+    })?;
     env.state.lab = None;
     env.state.steps_done.clear();
-    env.save()?;
 
     let Some(lab) = lab else {
         ui.status(
@@ -239,6 +242,9 @@ fn remove_assets(env: &Environment, labs: &Loaded, ui: &Ui) -> Result<()> {
 }
 
 fn forget_answers(env: &Environment, ui: &Ui) -> Result<()> {
+    // Under the state lock: an answer recorded at this moment is either in the backup
+    // or recorded after the reset, never lost between the two.
+    let _lock = crate::env::lock(&env.dir)?;
     let path = Environment::answers_path(&env.dir);
     if !path.is_file() {
         return Ok(());

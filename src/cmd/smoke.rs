@@ -400,7 +400,7 @@ fn fresh(dir: &Path, project: &str, license: Option<&Path>) -> Result<Environmen
         let to = dir.join("license.yaml");
         write_atomic(&to, &bytes).map_err(write_err(&to))?;
     }
-    env.save()?;
+    env.create()?;
     crate::ports::enable(dir)?;
     Ok(env)
 }

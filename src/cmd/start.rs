@@ -29,20 +29,29 @@ pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
     }
 }
 
-/// Ctrl-C (SIGINT) as an event. Once listening, the signal no longer kills `lab`
-/// at once: the command in progress is dropped (its compose child killed with it),
-/// and the caller says what is left and how to go on.
-pub struct Sigint(tokio::signal::unix::Signal);
+/// Ctrl-C (SIGINT) and SIGTERM as an event. Once listening, the signal no longer
+/// kills `lab` at once: the command in progress is dropped (its compose child killed
+/// with it), and the caller says what is left and how to go on.
+pub struct Sigint {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
 
 impl Sigint {
     pub fn listen() -> Result<Sigint> {
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .map(Sigint)
-            .map_err(|e| Error::Internal(format!("cannot listen for Ctrl-C: {e}")))
+        use tokio::signal::unix::{signal, SignalKind};
+        let err = |e| Error::Internal(format!("cannot listen for Ctrl-C and SIGTERM: {e}"));
+        Ok(Sigint {
+            interrupt: signal(SignalKind::interrupt()).map_err(err)?,
+            terminate: signal(SignalKind::terminate()).map_err(err)?,
+        })
     }
 
     pub async fn recv(&mut self) {
-        self.0.recv().await;
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }
 
@@ -123,15 +132,19 @@ pub async fn start_lab(
         ),
     );
     // Saved first, so an interrupted start still says which lab was being started.
-    env.state.lab = Some(lab.lab.number);
-    env.save()?;
+    // Read, changed and written under the state lock: a `lab check` saving its
+    // totals at the same moment keeps them.
+    let number = lab.lab.number;
+    Environment::update(&env.dir, |s| s.lab = Some(number))?;
+    env.state.lab = Some(number);
     exec::run_steps(&env, &labs.labs, lab, &lab.lab.setup, ui)
         .await
         .map_err(|e| interrupted(e, &env, &lab.lab.id()))?;
-    env.state
-        .steps_done
-        .insert(lab.lab.id(), (0..lab.lab.setup.len()).collect());
-    env.save()?;
+    let done: Vec<usize> = (0..lab.lab.setup.len()).collect();
+    Environment::update(&env.dir, |s| {
+        s.steps_done.insert(lab.lab.id(), done.clone());
+    })?;
+    env.state.steps_done.insert(lab.lab.id(), done);
 
     if !ui.quiet {
         let bold = ui.style(Style::new().bold());

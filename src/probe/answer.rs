@@ -450,7 +450,7 @@ mod tests {
         ));
 
         crate::env::Environment::new(dir.path(), "p", "docker-compose.yaml", false)
-            .save()
+            .create()
             .unwrap();
         let seen = crate::env::SeenAnalysis {
             thread: "Thread-1001".into(),

@@ -39,7 +39,7 @@ pub async fn probe(c: &ComposeCheck, ctx: &Ctx) -> ProbeResult {
             let text = tokio::fs::read_to_string(&path)
                 .await
                 .map_err(|e| format!("cannot read {shown}: {e}"))?;
-            match crate::loader::yaml_value(&text) {
+            match super::off_thread(move || crate::loader::yaml_value(&text)).await? {
                 Ok(doc) => Ok(judge(c, &doc)),
                 Err(e) => Ok(Observation::failed_because(
                     Cause::new(

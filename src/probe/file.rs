@@ -7,8 +7,11 @@ use crate::model::jsonpath::{loosely_equal, select, show};
 
 pub async fn probe(c: &FileCheck, ctx: &Ctx) -> ProbeResult {
     let path = ctx.target.path(&c.path);
-    let text = match tokio::fs::read(&path).await {
-        Ok(bytes) => bytes,
+    // At most the check's size cap (`max_body`) is read: a trainee's huge file costs
+    // neither memory nor time.
+    let cap = super::max_body();
+    let text = match read_capped(&path, cap).await {
+        Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(if c.exists {
                 Observation::fail(format!("{} exists", c.path), "no such file")
@@ -24,7 +27,31 @@ pub async fn probe(c: &FileCheck, ctx: &Ctx) -> ProbeResult {
             "the file exists",
         ));
     }
-    let text = String::from_utf8_lossy(&text);
+    let Some(text) = text else {
+        return Err(format!(
+            "{} is larger than {}, more than a file check reads (the check's `max_body` can raise it)",
+            c.path,
+            super::show_size(cap)
+        ));
+    };
+    // Matching and parsing run off the async threads, so the check's timeout (and a
+    // grading deadline) fires on time even while a deep YAML file is being parsed.
+    let c = c.clone();
+    super::off_thread(move || judge(&c, &text)).await?
+}
+
+/// The file's first `cap` bytes; `None` when it holds more.
+async fn read_capped(path: &std::path::Path, cap: usize) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let f = tokio::fs::File::open(path).await?;
+    let mut bytes = Vec::new();
+    let limit = cap as u64 + 1;
+    f.take(limit).read_to_end(&mut bytes).await?;
+    Ok((bytes.len() <= cap).then_some(bytes))
+}
+
+fn judge(c: &FileCheck, text: &[u8]) -> ProbeResult {
+    let text = String::from_utf8_lossy(text);
     if let Some(pattern) = &c.contains {
         let re = regex::Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
         match re.find(&text) {
@@ -102,6 +129,72 @@ mod tests {
         .await
         .unwrap();
         assert!(matches!(r, Observation::Pass { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_file_larger_than_the_cap_is_not_read_into_memory() {
+        // Found by issue 14: a trainee's huge file was read whole.
+        let dir = tempdir();
+        std::fs::write(dir.path().join("big.yml"), vec![b'a'; 4096 + 1]).unwrap();
+        let ctx = ctx_in(dir.path());
+        let e = crate::probe::MAX_BODY
+            .scope(4096, probe(&check("big.yml"), &ctx))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "big.yml is larger than 4 KiB, more than a file check reads (the check's `max_body` can raise it)"
+        );
+        std::fs::write(dir.path().join("big.yml"), vec![b'a'; 4096]).unwrap();
+        let r = crate::probe::MAX_BODY
+            .scope(4096, probe(&check("big.yml"), &ctx))
+            .await
+            .unwrap();
+        assert!(matches!(r, Observation::Pass { .. }), "{r:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_timeout_fires_while_a_large_yaml_file_is_parsed() {
+        // Found by issue 14: parsing ran on the async thread, so a check's timeout
+        // (and `lab grade --deadline`) waited for the parser to finish.
+        let dir = tempdir();
+        let mut yaml = String::new();
+        for i in 0..50_000 {
+            yaml.push_str(&format!("k{i}: [a, {{b: [c, d]}}, e]\n"));
+        }
+        std::fs::write(dir.path().join("big.yml"), &yaml).unwrap();
+        let ctx = ctx_in(dir.path());
+        let c = FileCheck {
+            yaml: Some(ValueAt {
+                path: "k1".into(),
+                equals: json!("x"),
+            }),
+            ..check("big.yml")
+        };
+        let started = std::time::Instant::now();
+        let parsed = crate::probe::MAX_BODY.scope(64 << 20, async {
+            let t = std::time::Instant::now();
+            let _ = probe(&c, &ctx).await;
+            t.elapsed()
+        });
+        // The parse alone, for the figure the timeout is compared with.
+        let whole = parsed.await;
+        let limit = whole / 4;
+        let started_again = std::time::Instant::now();
+        let r = tokio::time::timeout(
+            limit,
+            crate::probe::MAX_BODY.scope(64 << 20, probe(&c, &ctx)),
+        )
+        .await;
+        let took = started_again.elapsed();
+        assert!(r.is_err(), "the parse ({whole:?}) ended within {limit:?}");
+        // Without the parse off the async thread, the timeout fired only once the
+        // parse was over (`took` ~ `whole`).
+        assert!(
+            took < whole / 2,
+            "a {limit:?} timeout fired after {took:?} (parse {whole:?}, {:?} in all)",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]

@@ -235,6 +235,17 @@ pub fn max_body() -> usize {
     MAX_BODY.try_with(|m| *m).unwrap_or(DEFAULT_MAX_BODY)
 }
 
+/// Runs CPU-bound work on a trainee's file (parsing YAML, matching a regex) off the
+/// async threads: a check's timeout and a grading deadline then fire on time however
+/// long the work takes (a timer cannot interrupt a future that does not yield).
+pub async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("the check stopped: {e}"))
+}
+
 /// `n` bytes in words: `4 MiB`, `512 KiB`, `100 bytes`.
 pub fn show_size(n: usize) -> String {
     if n >= 1 << 20 && n % (1 << 20) == 0 {

@@ -746,7 +746,7 @@ pub async fn loaded_config(c: &PrometheusConfigCheck, ctx: &Ctx) -> ProbeResult 
         }
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let file = match super::scrape::read(&text) {
+    let file = match super::off_thread(move || super::scrape::read(&text)).await? {
         Ok(j) => j,
         Err(super::scrape::ReadError::Yaml(m) | super::scrape::ReadError::Shape(m)) => {
             return Ok(Observation::failed_because(

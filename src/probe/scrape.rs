@@ -231,7 +231,8 @@ pub async fn probe(c: &ScrapeFileCheck, ctx: &Ctx) -> ProbeResult {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    Ok(judge(c, text.as_deref()))
+    let c = c.clone();
+    super::off_thread(move || judge(&c, text.as_deref())).await
 }
 
 /// The verdict on a scrape file's text (`None`: no such file).

@@ -281,3 +281,190 @@ fn adopting_the_5_17_and_a_6_x_style_deployment_keeps_their_names_and_dotenv() {
         );
     }
 }
+
+/// Every file under `dir` (relative path, bytes), sorted.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, d: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn an_interrupted_adoption_undoes_what_it_wrote_and_exits_130() {
+    // Found by issue 14: an interrupted `lab init --adopt` left `.tmp-PID` files and
+    // exited by the signal. The signal is sent to the real process once it has begun
+    // writing (its `.lab` folder appears); a large compose file (about 6 MB: the
+    // backup, the pristine copy and their fsyncs take a while) keeps the window open.
+    let d = Dir::new("init-signal");
+    let ws = d.path().join("trainee");
+    std::fs::create_dir_all(&ws).unwrap();
+    let mut compose = String::from(
+        "services:\n  api:\n    image: docker.io/anchore/enterprise:v5.17.0\n    environment:\n",
+    );
+    while compose.len() < 6 << 20 {
+        compose.push_str(&format!(
+            "      - ANCHORE_NOTE_{}=a long enough value to make the file large\n",
+            compose.len()
+        ));
+    }
+    std::fs::write(ws.join("docker-compose.yaml"), &compose).unwrap();
+    let before = tree(&ws);
+    for (sig, name) in [(libc::SIGINT, "Ctrl-C"), (libc::SIGTERM, "SIGTERM")] {
+        let mut interrupted = 0;
+        for attempt in 0..12 {
+            let child = lab()
+                .args(["init", "--adopt"])
+                .arg(&ws)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !ws.join(".lab").exists() && std::time::Instant::now() < end {
+                std::thread::yield_now();
+            }
+            // SAFETY: kill(2) on our own child's pid, not yet waited for.
+            let _ = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let after = tree(&ws);
+            assert!(
+                !after.iter().any(|(f, _)| f.contains(".tmp-")),
+                "{name}, attempt {attempt}: a temporary was left: {:?}",
+                after.iter().map(|(f, _)| f).collect::<Vec<_>>()
+            );
+            match out.status.code() {
+                Some(130) => {
+                    interrupted += 1;
+                    assert!(
+                        stderr.contains(&format!(
+                            "interrupted: `lab init` was stopped ({name}) before it finished; \
+                             what it had written is undone"
+                        )),
+                        "{stderr}"
+                    );
+                    assert!(
+                        after == before,
+                        "{name}, attempt {attempt}: the folder is not as it was: {:?}",
+                        after.iter().map(|(f, _)| f).collect::<Vec<_>>()
+                    );
+                }
+                Some(0) => {
+                    // The signal came after the last write: a whole environment.
+                    assert_eq!(state(&ws)["adopted"], true);
+                    assert_eq!(
+                        std::fs::read(ws.join("docker-compose.yaml")).unwrap(),
+                        compose.as_bytes()
+                    );
+                    std::fs::remove_dir_all(ws.join(".lab")).unwrap();
+                }
+                other => panic!(
+                    "{name}, attempt {attempt}: exit {other:?} ({:?}): {stderr}",
+                    out.status
+                ),
+            }
+            if interrupted >= 2 {
+                break;
+            }
+        }
+        assert!(interrupted > 0, "{name} never came mid-adoption");
+    }
+    // After an interruption, adopting again works as if nothing happened.
+    let r = run(lab().args(["init", "--adopt"]).arg(&ws));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(state(&ws)["adopted"], true);
+}
+
+#[test]
+fn concurrent_checks_and_answers_lose_no_update_of_the_state_files() {
+    // Every save of `state.json` and `answers.json` is a read-modify-write under
+    // `.lab/lock`: six labs checked three times each and 40 answers recorded, all at
+    // once, and every result and every answer is there at the end.
+    let d = Dir::new("init-concurrent");
+    let labs = d.path().join("labs");
+    for n in 1..=6 {
+        let l = labs.join(format!("0{n}-c{n}"));
+        std::fs::create_dir_all(&l).unwrap();
+        std::fs::write(l.join("README.md"), format!("# C{n}\n")).unwrap();
+        let mut y = format!(
+            "number: {n}\nslug: c{n}\ntitle: C{n}\nsummary: s\nexercises:\n  - id: e\n    title: E\n"
+        );
+        if n == 1 {
+            y.push_str("    questions:\n");
+            for q in 0..40 {
+                y.push_str(&format!("      - {{id: q{q}, prompt: Q{q}?}}\n"));
+            }
+        }
+        y.push_str("    checks:\n      - id: notes\n        description: notes.txt exists\n        kind: file\n        path: notes.txt\n");
+        std::fs::write(l.join("lab.yaml"), y).unwrap();
+    }
+    let ws = d.path().join("env");
+    let r = run(lab()
+        .args(["init", "--workspace"])
+        .arg(&ws)
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(ws.join("notes.txt"), "hello").unwrap();
+    let mut children = Vec::new();
+    for round in 0..3 {
+        for n in 1..=6 {
+            children.push(
+                lab()
+                    .arg("--labs-dir")
+                    .arg(&labs)
+                    .args(["-q", "check", &n.to_string(), "--workspace"])
+                    .arg(&ws)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+        for q in (round * 14)..((round + 1) * 14).min(40) {
+            children.push(
+                lab()
+                    .arg("--labs-dir")
+                    .arg(&labs)
+                    .args(["-q", "answer", "1", &format!("q{q}"), &format!("a{q}")])
+                    .arg("--workspace")
+                    .arg(&ws)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+    }
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let s = state(&ws);
+    for n in 1..=6 {
+        assert_eq!(s["results"][format!("0{n}-c{n}")]["passed"], 1, "{s}");
+    }
+    let answers: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join(".lab/answers.json")).unwrap())
+            .unwrap();
+    for q in 0..40 {
+        assert_eq!(answers[format!("q{q}")], format!("a{q}"), "{answers}");
+    }
+}

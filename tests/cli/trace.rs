@@ -285,6 +285,53 @@ fn a_bundle_folder_yields_every_analysis_with_its_duration_and_outcome() {
 }
 
 #[test]
+fn a_restarted_analyzer_and_a_replica_over_several_read_blocks_keep_every_analysis() {
+    // One log file larger than two of the reader's blocks (lines cut across blocks
+    // and read by different workers): an analyzer whose last analysis is cut by a
+    // restart, the restarted analyzer reusing the same thread names from Thread-1
+    // again, and a compose replica with the same thread names interleaved with both.
+    let mut expect = Vec::new();
+    let first = Analyzer {
+        seed: 71,
+        analyses: 450,
+        noise: 20,
+        last_unfinished: true,
+        failures: true,
+        ..Analyzer::default()
+    };
+    let restarted = Analyzer {
+        seed: 72,
+        analyses: 450,
+        noise: 20,
+        failures: true,
+        // After the first one's last line: 450 / 3 slots of 200 s, plus its duration.
+        lag: 450.0 / 3.0 * 200.0 + 500.0,
+        ..Analyzer::default()
+    };
+    let replica = Analyzer {
+        seed: 73,
+        prefix: "analyzer-2  | ".into(),
+        analyses: 900,
+        noise: 6,
+        failures: true,
+        lag: 7.0,
+        ..Analyzer::default()
+    };
+    let text = interleaved(&[first, restarted, replica], &mut expect);
+    assert!(
+        text.len() > 2 * ::lab::trace::scan::BLOCK + 1000,
+        "{} bytes",
+        text.len()
+    );
+    assert!(expect.iter().filter(|e| e.outcome == "unfinished").count() == 1);
+    assert!(expect.iter().filter(|e| e.outcome == "failed").count() > 100);
+    let d = Dir::new("trace-restart");
+    let log = d.path().join("analyzer.log");
+    std::fs::write(&log, &text).unwrap();
+    assert_found(&json_list(&[log.as_os_str()], None), &expect);
+}
+
+#[test]
 fn tar_gz_zip_zstd_xz_and_stdin_are_read_in_place() {
     let (files, expect) = bundle();
     let d = Dir::new("trace-archives");
