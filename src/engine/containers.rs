@@ -25,37 +25,45 @@ pub async fn list_service(
     service: &str,
     limit: Duration,
 ) -> Result<Vec<Found>, String> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![
-            format!("{PROJECT_LABEL}={project}"),
-            format!("{SERVICE_LABEL}={service}"),
-        ],
-    )]);
+    let labels = vec![
+        format!("{PROJECT_LABEL}={project}"),
+        format!("{SERVICE_LABEL}={service}"),
+    ];
+    let list = list_labelled(docker, labels, &format!("`{service}`"), limit).await?;
+    let mut found: Vec<Found> = list.into_iter().filter_map(found_of).collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// The containers (running or not) that carry every one of `labels`, in one call to
+/// the engine within `limit`; `what` names them in a message.
+pub(crate) async fn list_labelled(
+    docker: &Docker,
+    labels: Vec<String>,
+    what: &str,
+    limit: Duration,
+) -> Result<Vec<ContainerSummary>, String> {
     let opts = ListContainersOptions {
         all: true,
-        filters: Some(filters),
+        filters: Some(HashMap::from([("label".to_string(), labels)])),
         ..Default::default()
     };
-    let list = tokio::time::timeout(limit, docker.list_containers(Some(opts)))
+    tokio::time::timeout(limit, docker.list_containers(Some(opts)))
         .await
         .map_err(|_| {
             format!(
-                "Docker engine at {}: listing the containers of `{service}` took longer than {}",
+                "Docker engine at {}: listing the containers of {what} took longer than {}",
                 host(),
                 crate::model::format_duration(limit)
             )
         })?
         .map_err(|e| {
             format!(
-                "Docker engine at {}: cannot list the containers of `{service}`: {}",
+                "Docker engine at {}: cannot list the containers of {what}: {}",
                 host(),
                 short(&e)
             )
-        })?;
-    let mut found: Vec<Found> = list.into_iter().filter_map(found_of).collect();
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
+        })
 }
 
 /// A container of a compose project, as the Prometheus checks need it: which
@@ -94,31 +102,8 @@ pub async fn project_members(
     project: &str,
     limit: Duration,
 ) -> Result<Vec<Member>, String> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{PROJECT_LABEL}={project}")],
-    )]);
-    let opts = ListContainersOptions {
-        all: true,
-        filters: Some(filters),
-        ..Default::default()
-    };
-    let list = tokio::time::timeout(limit, docker.list_containers(Some(opts)))
-        .await
-        .map_err(|_| {
-            format!(
-                "Docker engine at {}: listing the containers of project `{project}` took longer than {}",
-                host(),
-                crate::model::format_duration(limit)
-            )
-        })?
-        .map_err(|e| {
-            format!(
-                "Docker engine at {}: cannot list the containers of project `{project}`: {}",
-                host(),
-                short(&e)
-            )
-        })?;
+    let labels = vec![format!("{PROJECT_LABEL}={project}")];
+    let list = list_labelled(docker, labels, &format!("project `{project}`"), limit).await?;
     let mut members: Vec<Member> = list
         .into_iter()
         .map(|s| {

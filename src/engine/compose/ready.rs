@@ -11,7 +11,7 @@ use crate::model::compose::SERVICE_LABEL;
 pub use crate::model::compose::{NotReady, ServiceState, Stuck};
 use crate::model::format_duration;
 use bollard::models::EventMessage;
-use bollard::query_parameters::{EventsOptions, ListContainersOptions, LogsOptions};
+use bollard::query_parameters::{EventsOptions, LogsOptions};
 use bollard::Docker;
 use futures_util::{FutureExt, Stream, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -366,28 +366,11 @@ async fn observe(
 /// The services of a compose project, from the labels on its containers (one-off
 /// `run` containers left out), sorted.
 pub async fn project_services(docker: &Docker, project: &str) -> Result<Vec<String>> {
-    let opts = ListContainersOptions {
-        all: true,
-        filters: Some(HashMap::from([(
-            "label".to_string(),
-            vec![format!("{PROJECT_LABEL}={project}")],
-        )])),
-        ..Default::default()
-    };
-    let list = tokio::time::timeout(DOCKER_LIMIT, docker.list_containers(Some(opts)))
+    let labels = vec![format!("{PROJECT_LABEL}={project}")];
+    let what = format!("project `{project}`");
+    let list = crate::engine::containers::list_labelled(docker, labels, &what, DOCKER_LIMIT)
         .await
-        .map_err(|_| {
-            engine_error(format!(
-                "listing the containers of project `{project}` took longer than {}",
-                format_duration(DOCKER_LIMIT)
-            ))
-        })?
-        .map_err(|e| {
-            engine_error(format!(
-                "cannot list the containers of project `{project}`: {}",
-                short(&e)
-            ))
-        })?;
+        .map_err(engine_error)?;
     let names: BTreeSet<String> = list
         .into_iter()
         .filter_map(|c| c.labels)
