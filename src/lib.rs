@@ -31,6 +31,7 @@ pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod runner;
+pub mod session;
 pub mod smoke;
 pub mod text;
 pub mod trace;

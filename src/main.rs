@@ -15,5 +15,9 @@ fn main() -> ExitCode {
             e.exit_code()
         }
     };
+    ui.engine_use(
+        lab::engine::docker::connections(),
+        lab::engine::compose::detections(),
+    );
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

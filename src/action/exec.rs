@@ -9,10 +9,10 @@ use crate::env::{self, Environment};
 use crate::error::{Error, Result};
 use crate::files::{backup, write_atomic};
 use crate::model::action::{Measured, Written};
-use crate::model::Target;
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::probe::Ctx;
 use crate::report::Ui;
+use crate::session::Session;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -54,7 +54,7 @@ pub async fn timed<F: std::future::Future>(f: F) -> (F::Output, StepTimes) {
 /// Runs `steps` in order; stops at the first that fails, naming it.
 /// `course` is every lab, for `complete_lab` steps.
 pub async fn run_steps(
-    env: &Environment,
+    s: &Session,
     course: &[LoadedLab],
     lab: &LoadedLab,
     steps: &[Step],
@@ -63,7 +63,7 @@ pub async fn run_steps(
     let mut done = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let t = Instant::now();
-        let d = run_step(env, course, lab, step, ui).await;
+        let d = run_step(s, course, lab, step, ui).await;
         let _ = STEP_TIMES.try_with(|times| {
             *times
                 .lock()
@@ -89,19 +89,6 @@ pub async fn run_steps(
         done.push(d);
     }
     Ok(done)
-}
-
-fn target(env: &Environment) -> Result<Target> {
-    Ok(env.target(env::read_answers(&env.dir)?))
-}
-
-fn ctx(env: &Environment, limit: Duration) -> Result<Ctx> {
-    Ok(Ctx {
-        target: Arc::new(target(env)?),
-        http: crate::client::http_client(),
-        docker: Arc::new(Err("not needed".into())),
-        deadline: Instant::now() + limit,
-    })
 }
 
 /// The environment's compose project: its compose file, and the image map's
@@ -145,12 +132,13 @@ fn compose_doc(env: &Environment) -> Result<Value> {
 }
 
 async fn run_step(
-    env: &Environment,
+    s: &Session,
     course: &[LoadedLab],
     lab: &LoadedLab,
     step: &Step,
     ui: &Ui,
 ) -> Result<Done> {
+    let env = &s.env;
     match step {
         Step::CompleteLab { lab: n } => {
             let earlier = course
@@ -168,7 +156,7 @@ async fn run_step(
                 .chain(&earlier.lab.solve)
                 .cloned()
                 .collect();
-            let inner = Box::pin(run_steps(env, course, earlier, &all, ui)).await?;
+            let inner = Box::pin(run_steps(s, course, earlier, &all, ui)).await?;
             let changed = inner
                 .iter()
                 .filter(|d| matches!(d, Done::Changed(_)))
@@ -186,12 +174,7 @@ async fn run_step(
         }
         Step::ComposeUp { services, timeout } => {
             let c = compose_for(env).await?;
-            let docker = crate::engine::docker::connect().await.map_err(|reason| {
-                Error::DockerUnreachable {
-                    host: crate::engine::docker::host(),
-                    reason,
-                }
-            })?;
+            let docker = s.docker().await?;
             // Before compose runs: the host ports, so a taken one is named with its
             // holder, and the images, through the engine with progress bars.
             let doc = compose_doc(env)?;
@@ -376,10 +359,10 @@ async fn run_step(
             wait,
             timeout,
         } => {
-            let how = add_image(env, image).await?;
+            let how = add_image(s, image).await?;
             if *wait {
                 let status =
-                    wait_analysis(env, image, timeout.map(|t| t.0).unwrap_or(ANALYSIS_TIMEOUT))
+                    wait_analysis(s, image, timeout.map(|t| t.0).unwrap_or(ANALYSIS_TIMEOUT))
                         .await?;
                 return Ok(Done::Changed(format!(
                     "added {image} ({how}); analysis {status}"
@@ -389,22 +372,22 @@ async fn run_step(
         }
         Step::WaitAnalysis { image, timeout } => {
             let status =
-                wait_analysis(env, image, timeout.map(|t| t.0).unwrap_or(ANALYSIS_TIMEOUT)).await?;
+                wait_analysis(s, image, timeout.map(|t| t.0).unwrap_or(ANALYSIS_TIMEOUT)).await?;
             Ok(Done::Unchanged(format!("analysis of {image}: {status}")))
         }
         Step::GrafanaDatasource { name, ds_type, url } => {
-            grafana_datasource(env, name, ds_type, url).await
+            grafana_datasource(s, name, ds_type, url).await
         }
         Step::GrafanaImport {
             dashboard,
             datasource,
         } => {
             let text = asset_text(lab, dashboard)?;
-            grafana_import(env, &text, datasource.as_deref()).await
+            grafana_import(s, &text, datasource.as_deref()).await
         }
         Step::WaitCheck { check, timeout } => {
             wait_check(
-                env,
+                s,
                 lab,
                 check,
                 timeout.map(|t| t.0).unwrap_or(COMPOSE_UP_TIMEOUT),
@@ -415,7 +398,7 @@ async fn run_step(
             argv,
             shell,
             env: vars,
-        } => run_command(env, argv, *shell, vars).await,
+        } => run_command(s, argv, *shell, vars).await,
         Step::Answer {
             question,
             value,
@@ -424,7 +407,7 @@ async fn run_step(
         } => {
             let value = match (value, measured) {
                 (Some(v), _) => v.clone(),
-                (None, Some(m)) => measure(env, m, *written).await?,
+                (None, Some(m)) => measure(s, m, *written).await?,
                 (None, None) => {
                     return Err(Error::Usage(
                         "an answer step needs `value` or `measured`".into(),
@@ -488,12 +471,9 @@ async fn analysis_in_logs(
 }
 
 /// Reads an answer off the environment, as a trainee would.
-async fn measure(env: &Environment, m: &Measured, written: Written) -> Result<String> {
-    let c = ctx(env, Duration::from_secs(30))?;
-    let c = Ctx {
-        docker: Arc::new(crate::engine::docker::connect().await),
-        ..c
-    };
+async fn measure(s: &Session, m: &Measured, written: Written) -> Result<String> {
+    let env = &s.env;
+    let c = s.ctx(Duration::from_secs(30), true).await?;
     let r = match m {
         Measured::AnalysisDuration { service, image } => {
             let a = analysis_in_logs(&c, service, image).await;
@@ -563,23 +543,9 @@ async fn running_containers(
     docker: &bollard::Docker,
     project: &str,
 ) -> std::collections::BTreeSet<String> {
-    use bollard::query_parameters::ListContainersOptions;
-    let filters = std::collections::HashMap::from([
-        (
-            "label".to_string(),
-            vec![format!("com.docker.compose.project={project}")],
-        ),
-        ("status".to_string(), vec!["running".to_string()]),
-    ]);
-    let opts = ListContainersOptions {
-        all: false,
-        filters: Some(filters),
-        ..Default::default()
-    };
-    docker
-        .list_containers(Some(opts))
+    crate::engine::containers::project_members(docker, project, Duration::from_secs(10))
         .await
-        .map(|cs| cs.into_iter().filter_map(|c| c.id).collect())
+        .map(|ms| ms.into_iter().filter(|m| m.running).map(|m| m.id).collect())
         .unwrap_or_default()
 }
 
@@ -629,8 +595,8 @@ pub(crate) fn add_image_body(image: &str) -> Value {
 }
 
 /// Adds an image through `anchorectl` when it is installed, else the v2 API.
-async fn add_image(env: &Environment, image: &str) -> Result<&'static str> {
-    let t = target(env)?;
+async fn add_image(s: &Session, image: &str) -> Result<&'static str> {
+    let t = s.target()?;
     if crate::engine::system::which("anchorectl").is_some() {
         let out = tokio::time::timeout(
             Duration::from_secs(120),
@@ -654,7 +620,7 @@ async fn add_image(env: &Environment, image: &str) -> Result<&'static str> {
         }
         return Ok("anchorectl");
     }
-    let c = ctx(env, Duration::from_secs(30))?;
+    let c = s.ctx(Duration::from_secs(30), false).await?;
     let url = format!("{}/v2/images", t.anchore.url);
     let body = add_image_body(image);
     let (status, text) = c
@@ -671,13 +637,13 @@ async fn add_image(env: &Environment, image: &str) -> Result<&'static str> {
 }
 
 /// Waits until Anchore has analysed `image` (or failed to), polling its record.
-async fn wait_analysis(env: &Environment, image: &str, limit: Duration) -> Result<String> {
-    let t = target(env)?;
+async fn wait_analysis(s: &Session, image: &str, limit: Duration) -> Result<String> {
+    let t = s.target()?;
     let full = crate::model::image::normalise(image);
     let end = Instant::now() + limit;
     let mut last = String::from("not in Anchore yet");
     while Instant::now() < end {
-        let c = ctx(env, Duration::from_secs(10))?;
+        let c = s.ctx(Duration::from_secs(10), false).await?;
         let url = format!("{}/v2/images", t.anchore.url);
         if let Ok((200, body)) = c.get(&url, Some(&t.anchore)).await {
             let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -722,14 +688,9 @@ async fn wait_analysis(env: &Environment, image: &str, limit: Duration) -> Resul
     )))
 }
 
-async fn grafana_datasource(
-    env: &Environment,
-    name: &str,
-    ds_type: &str,
-    url: &str,
-) -> Result<Done> {
-    let t = target(env)?;
-    let c = ctx(env, Duration::from_secs(20))?;
+async fn grafana_datasource(s: &Session, name: &str, ds_type: &str, url: &str) -> Result<Done> {
+    let t = s.target()?;
+    let c = s.ctx(Duration::from_secs(20), false).await?;
     let g = &t.grafana;
     let get = format!("{}/api/datasources/name/{}", g.url, name);
     let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
@@ -801,13 +762,9 @@ fn refused(g: &crate::model::Endpoint, status: u16) -> Result<()> {
 /// data sources the named one's uid, constants their own value. With no data source
 /// named, the export is saved as it is, its `${DS_…}` inputs unresolved, as when a
 /// trainee pastes the exported JSON model without choosing a data source.
-async fn grafana_import(
-    env: &Environment,
-    dashboard: &str,
-    datasource: Option<&str>,
-) -> Result<Done> {
-    let t = target(env)?;
-    let c = ctx(env, Duration::from_secs(30))?;
+async fn grafana_import(s: &Session, dashboard: &str, datasource: Option<&str>) -> Result<Done> {
+    let t = s.target()?;
+    let c = s.ctx(Duration::from_secs(30), false).await?;
     let g = &t.grafana;
     let dash: Value = serde_json::from_str(dashboard)
         .map_err(|e| Error::Usage(format!("the dashboard is not valid JSON: {e}")))?;
@@ -878,7 +835,7 @@ async fn grafana_import(
     }))
 }
 
-async fn wait_check(env: &Environment, lab: &LoadedLab, id: &str, limit: Duration) -> Result<Done> {
+async fn wait_check(s: &Session, lab: &LoadedLab, id: &str, limit: Duration) -> Result<Done> {
     let Some((ex, check)) = lab.lab.checks().find(|(_, c)| c.id == id) else {
         return Err(Error::Usage(format!(
             "no check `{id}` in lab {}",
@@ -900,11 +857,11 @@ async fn wait_check(env: &Environment, lab: &LoadedLab, id: &str, limit: Duratio
         }],
     };
     let docker = if plan.checks[0].check.spec.needs_docker() {
-        crate::engine::docker::connect().await
+        s.docker_handle().await
     } else {
-        Err("not needed".into())
+        Arc::new(Err("not needed".into()))
     };
-    let res = crate::runner::Resources::new(target(env)?, docker);
+    let res = crate::runner::Resources::of(s, docker)?;
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let results = crate::runner::run(&plan, &res, crate::runner::Options::default(), tx).await;
     let r = &results[0];
@@ -919,7 +876,7 @@ async fn wait_check(env: &Environment, lab: &LoadedLab, id: &str, limit: Duratio
 }
 
 async fn run_command(
-    env: &Environment,
+    s: &Session,
     argv: &[String],
     shell: bool,
     vars: &std::collections::BTreeMap<String, String>,
@@ -937,7 +894,8 @@ async fn run_command(
     };
     let shown = argv.join(" ");
     // anchorectl finds the environment's Anchore without the lab file naming a password.
-    let t = target(env)?;
+    let env = &s.env;
+    let t = s.target()?;
     // A step's own URL to a course port follows the port when the stack's are moved.
     let vars: std::collections::BTreeMap<&String, String> = vars
         .iter()
@@ -1003,7 +961,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let env = Environment::new(dir.path(), "p", "docker-compose.yaml", false);
         let steps = [Step::CompleteLab { lab: 99 }];
-        let e = run_steps(&env, &labs, lab, &steps, &Ui::plain())
+        let e = run_steps(&Session::new(env), &labs, lab, &steps, &Ui::plain())
             .await
             .expect_err("there is no lab 99");
         assert_eq!(e.exit_code(), crate::error::exit::ENVIRONMENT, "{e}");

@@ -48,10 +48,7 @@ pub fn run(labs: &Loaded, args: AnswerArgs, ui: &Ui) -> Result<i32> {
         }
         _ => {}
     }
-    let (dir, found) = super::check::environment(&args.target)?;
-    let env = found.ok_or_else(|| Error::NoEnvironment {
-        dir: dir.display().to_string(),
-    })?;
+    let env = super::prelude::require(&args.target)?;
     let previous = env::update_answers(&env.dir, |answers| {
         answers.insert(q.id.clone(), value.to_string())
     })?;

@@ -1,13 +1,12 @@
 //! `lab check N`: run a lab's checks against the environment and report.
 
-use crate::cli::{CheckArgs, TargetArgs};
+use crate::cli::CheckArgs;
 use crate::env::{self, Environment};
 use crate::error::{exit, Error, Result};
 use crate::loader::{self, Loaded};
-use crate::model::Target;
 use crate::report::{human, json, junit, Ui};
 use crate::runner::{self, Plan, Resources, Summary};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
@@ -25,13 +24,13 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
         }
     }
     let plan = Plan::new(lab, args.exercise.as_deref());
-    let target = target(&args.target)?;
+    let session = super::prelude::open(&args.target)?;
     let docker = if plan.checks.iter().any(|p| p.check.spec.needs_docker()) {
-        crate::engine::docker::connect().await
+        session.docker_handle().await
     } else {
-        Err("not needed by these checks".into())
+        std::sync::Arc::new(Err("not needed by these checks".into()))
     };
-    let res = Resources::new(target, docker);
+    let res = Resources::of(&session, docker)?;
 
     if !ui.json {
         ui.status(
@@ -62,7 +61,7 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
 
     remember(&res.target.workdir, &plan.lab_id, &summary)?;
     if let Some(path) = &args.junit {
-        write_atomic(
+        super::prelude::write_report(
             path,
             junit::render(&plan.lab_id, &results, elapsed).as_bytes(),
         )?;
@@ -78,12 +77,12 @@ pub async fn run(labs: &Loaded, args: CheckArgs, ui: &Ui) -> Result<i32> {
             summary,
             checks: &results,
         };
-        crate::redact::print(&json::render(&report));
+        ui.out(&json::render(&report));
     } else {
         if !live.printed_live() {
-            crate::redact::print(&human::render_all(&results, ui));
+            ui.out(&human::render_all(&results, ui));
         }
-        crate::redact::print(&human::render_summary(&plan.lab_id, &summary, elapsed, ui));
+        ui.out(&human::render_summary(&plan.lab_id, &summary, elapsed, ui));
     }
     Ok(if summary.ok() {
         exit::OK
@@ -159,77 +158,5 @@ fn remember(dir: &Path, lab_id: &str, s: &Summary) -> Result<()> {
                 possible: s.possible,
             },
         );
-    })
-}
-
-/// The environment the flags name, with its folder; `None` for the environment when
-/// the folder holds no `lab init` state (a plain folder checked as it is).
-pub fn environment(a: &TargetArgs) -> Result<(PathBuf, Option<Environment>)> {
-    let dir = env::workspace_dir(a.workspace.as_deref());
-    let found = if Environment::exists(&dir) {
-        let mut e = Environment::open(&dir)?;
-        apply_overrides(&mut e, a);
-        Some(e)
-    } else {
-        None
-    };
-    Ok((dir, found))
-}
-
-/// Flags and their variables win over what the environment recorded (for this run only).
-fn apply_overrides(env: &mut Environment, a: &TargetArgs) {
-    if let Some(f) = &a.compose_file {
-        env.state.compose_files = vec![f.display().to_string()];
-    }
-    if let Some(p) = &a.project {
-        env.state.project = p.clone();
-    }
-    let e = &mut env.state.endpoints;
-    for (flag, slot) in [
-        (&a.anchore_url, &mut e.anchore_url),
-        (&a.anchore_user, &mut e.anchore_user),
-        (&a.prometheus_url, &mut e.prometheus_url),
-        (&a.grafana_url, &mut e.grafana_url),
-        (&a.grafana_user, &mut e.grafana_user),
-    ] {
-        if let Some(v) = flag {
-            *slot = v.clone();
-        }
-    }
-}
-
-/// Where the checks look: the environment's own settings, overridden by flags.
-pub fn target(a: &TargetArgs) -> Result<Target> {
-    let (dir, found) = environment(a)?;
-    let mut env = match found {
-        Some(e) => e,
-        None => {
-            let file = a.compose_file.clone().unwrap_or_else(|| {
-                env::find_compose_file(&dir)
-                    .and_then(|p| p.file_name().map(PathBuf::from))
-                    .unwrap_or_else(|| PathBuf::from("docker-compose.yaml"))
-            });
-            let compose = std::fs::read_to_string(dir.join(&file))
-                .ok()
-                .and_then(|t| loader::yaml_value(&t).ok())
-                .unwrap_or_default();
-            let project = std::env::var("COMPOSE_PROJECT_NAME")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| env::project_name(&dir, &compose));
-            Environment::new(&dir, &project, &file.display().to_string(), false)
-        }
-    };
-    apply_overrides(&mut env, a);
-    Ok(env.target(env::read_answers(&dir)?))
-}
-
-/// Writes a report file atomically (see `files::write_atomic`).
-/// The text is redacted first ([`crate::redact::text`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let text = crate::redact::text(&String::from_utf8_lossy(bytes));
-    crate::files::write_atomic(path, text.as_bytes()).map_err(|source| Error::Write {
-        path: path.display().to_string(),
-        source,
     })
 }

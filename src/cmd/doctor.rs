@@ -105,6 +105,17 @@ struct Report<'a> {
 }
 
 pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
+    run_on(labs, args, ui, None).await
+}
+
+/// `run` on an engine already connected (or known unreachable) by the command's
+/// session, as `lab start` does; `None` connects here.
+pub async fn run_on(
+    labs: &Loaded,
+    args: DoctorArgs,
+    ui: &Ui,
+    engine: Option<crate::session::DockerHandle>,
+) -> Result<i32> {
     let (chosen, what): (Vec<&Lab>, String) = match &args.lab {
         Some(q) => {
             let l = &loader::find(&labs.labs, q)?.lab;
@@ -132,7 +143,7 @@ pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
     if !ui.json {
         ui.status("Checking", &format!("the prerequisites of {what}"));
     }
-    let (mut items, docker_up) = gather(&scope, &project, args.no_pull, ui).await;
+    let (mut items, docker_up) = gather(&scope, &project, args.no_pull, engine, ui).await;
     items.extend(server_items(&dir).await);
     let failed = items.iter().any(|i| i.status == Status::Fail);
     if ui.json {
@@ -141,11 +152,9 @@ pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
             items: &items,
             ok: !failed,
         };
-        crate::redact::print(
-            &(serde_json::to_string_pretty(&report).expect("items serialize") + "\n"),
-        );
+        ui.out(&(serde_json::to_string_pretty(&report).expect("items serialize") + "\n"));
     } else {
-        crate::redact::print(&render_human(&items, ui));
+        ui.out(&render_human(&items, ui));
     }
     Ok(if !docker_up {
         exit::DOCKER_UNREACHABLE
@@ -200,8 +209,11 @@ struct Engine {
 
 type Shared_<T> = Shared<BoxFuture<'static, T>>;
 
-async fn connect() -> Result<Engine, String> {
-    let docker = crate::engine::docker::connect().await?;
+async fn connect(given: Option<crate::session::DockerHandle>) -> Result<Engine, String> {
+    let docker = match given {
+        Some(handle) => handle.as_ref().clone()?,
+        None => crate::engine::docker::connect().await?,
+    };
     let host = crate::engine::docker::host();
     let v = tokio::time::timeout(SHORT, docker.version())
         .await
@@ -234,8 +246,14 @@ async fn connect() -> Result<Engine, String> {
 }
 
 /// Runs every check; returns the items in report order and whether Docker answered.
-async fn gather(scope: &Scope, project: &str, no_pull: bool, ui: &Ui) -> (Vec<Item>, bool) {
-    let engine: Shared_<Result<Engine, String>> = connect().boxed().shared();
+async fn gather(
+    scope: &Scope,
+    project: &str,
+    no_pull: bool,
+    given: Option<crate::session::DockerHandle>,
+    ui: &Ui,
+) -> (Vec<Item>, bool) {
+    let engine: Shared_<Result<Engine, String>> = connect(given).boxed().shared();
     let lookups: Shared_<Vec<(String, Lookup, Option<creds::Credential>)>> = {
         let regs = scope.registries.clone();
         async move {

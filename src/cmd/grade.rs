@@ -152,10 +152,10 @@ pub async fn run(labs: &Loaded, args: GradeArgs, format: Format, ui: &Ui) -> Res
     let text = render(&book, format, ui, show);
     match &args.output {
         Some(path) => {
-            super::check::write_atomic(path, text.as_bytes())?;
+            super::prelude::write_report(path, text.as_bytes())?;
             ui.status("Wrote", &format!("the gradebook to {}", path.display()));
         }
-        None => crate::redact::print(&text),
+        None => ui.out(&text),
     }
     ui.status(
         "Finished",

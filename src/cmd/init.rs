@@ -9,8 +9,7 @@ use crate::error::{exit, write_err, Error, Result};
 use crate::files::backup;
 use crate::loader;
 use crate::report::Ui;
-use console::Style;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// The course's starting deployment, built into the binary.
@@ -39,24 +38,21 @@ pub fn run(args: InitArgs, ui: &Ui) -> Result<i32> {
         return result;
     };
     let problems = run.undo.roll_back();
-    let warn = ui.style(Style::new().yellow().bold());
     let name = if sig == libc::SIGTERM {
         "SIGTERM"
     } else {
         "Ctrl-C"
     };
     if problems.is_empty() {
-        eprintln!(
-            "{} `lab init` was stopped ({name}) before it finished; what it had written is \
-             undone and no file was left half-written. Run it again to make the environment.",
-            warn.apply_to("interrupted:")
-        );
+        ui.interrupted(&format!(
+            "`lab init` was stopped ({name}) before it finished; what it had written is \
+             undone and no file was left half-written. Run it again to make the environment."
+        ));
     } else {
-        eprintln!(
-            "{} `lab init` was stopped ({name}) before it finished; these could not be put back:\n  {}",
-            warn.apply_to("interrupted:"),
+        ui.interrupted(&format!(
+            "`lab init` was stopped ({name}) before it finished; these could not be put back:\n  {}",
             problems.join("\n  ")
-        );
+        ));
     }
     Ok(exit::INTERRUPTED)
 }
@@ -157,6 +153,7 @@ fn license(args: &InitArgs, dir: &Path, ui: &Ui, run: &mut Run) -> Result<bool> 
         None if std::io::stdin().is_terminal() && !ui.json => ask(
             "Path to your Anchore Enterprise license file (empty to skip): ",
             &run.signals,
+            ui,
         )?,
         None => None,
     };
@@ -175,28 +172,25 @@ fn license(args: &InitArgs, dir: &Path, ui: &Ui, run: &mut Run) -> Result<bool> 
     Ok(true)
 }
 
-fn ask(prompt: &str, signals: &Interrupts) -> Result<Option<PathBuf>> {
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
+fn ask(prompt: &str, signals: &Interrupts, ui: &Ui) -> Result<Option<PathBuf>> {
+    ui.prompt(prompt);
     let line = signals.read_line()?.unwrap_or_default();
     let line = line.trim();
     Ok((!line.is_empty()).then(|| PathBuf::from(line)))
 }
 
 fn next_steps(dir: &Path, licensed: bool, ui: &Ui) {
-    let warn = ui.style(Style::new().yellow().bold());
     if !licensed {
-        eprintln!(
-            "{} Anchore Enterprise needs a license: copy yours to {} (or run `lab init --workspace {} --force --license FILE`) before `lab start`",
-            warn.apply_to("warning:"),
+        ui.warn(&format!(
+            "Anchore Enterprise needs a license: copy yours to {} (or run `lab init --workspace {} --force --license FILE`) before `lab start`",
             dir.join(LICENSE).display(),
             dir.display()
-        );
+        ));
     }
-    if !ui.quiet {
-        eprintln!("Next: `lab doctor`, then `lab show 1` and `lab start 1`.");
-    }
+    ui.note(NEXT);
 }
+
+const NEXT: &str = "Next: `lab doctor`, then `lab show 1` and `lab start 1`.";
 
 fn adopt(path: &Path, args: &InitArgs, ui: &Ui, run: &mut Run) -> Result<i32> {
     let (dir, compose) = if path.is_file() {
@@ -276,9 +270,7 @@ fn adopt(path: &Path, args: &InitArgs, ui: &Ui, run: &mut Run) -> Result<i32> {
                 .join(", ")
         ),
     );
-    if !ui.quiet {
-        eprintln!("Next: `lab doctor`, then `lab show 1` and `lab start 1`.");
-    }
+    ui.note(NEXT);
     Ok(exit::OK)
 }
 

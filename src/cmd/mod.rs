@@ -8,6 +8,7 @@ pub mod init;
 pub mod interrupt;
 pub mod key;
 pub mod list;
+pub mod prelude;
 pub mod reset;
 pub mod show;
 pub mod smoke;

@@ -14,18 +14,15 @@ use crate::files::{backup, write_atomic};
 use crate::loader::{self, Loaded};
 use crate::model::{LoadedLab, Step};
 use crate::report::Ui;
+use crate::session::Session;
 use std::collections::BTreeSet;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 pub async fn run(labs: &Loaded, args: ResetArgs, ui: &Ui) -> Result<i32> {
     let mut sigint = Sigint::listen()?;
-    let (dir, found) = super::check::environment(&args.target)?;
-    let mut env = found.ok_or_else(|| Error::NoEnvironment {
-        dir: dir.display().to_string(),
-    })?;
-    env.images = crate::images::ImageMap::for_env(Some(&env.dir), &args.images.map)?;
-    env.pull = args.images.pull;
+    let session = super::prelude::session(&args.target, &args.images)?;
+    let env = &session.env;
 
     let lab: Option<&LoadedLab> = match (&args.lab, env.state.lab) {
         (Some(q), _) => Some(loader::find(&labs.labs, q)?),
@@ -36,14 +33,14 @@ pub async fn run(labs: &Loaded, args: ResetArgs, ui: &Ui) -> Result<i32> {
         Some(l) => format!("lab {}'s starting state", l.lab.id()),
         None => "the state `lab init` made (before lab 1)".to_string(),
     };
-    let volumes = remove_volumes(&args, &env, ui)?;
+    let volumes = remove_volumes(&args, env, ui)?;
     let snapshot = env.clone();
     let interrupted = match lab {
         Some(l) => (format!("lab reset to lab {}", l.lab.id()), l.lab.number),
         None => ("lab reset".to_string(), 1),
     };
     tokio::select! {
-        r = reset(labs, lab, env, volumes, &args, &what, ui) => r,
+        r = reset(labs, lab, session, volumes, &args, &what, ui) => r,
         _ = sigint.recv() => Ok(start::on_interrupt(&snapshot, &interrupted.0, interrupted.1, ui).await),
     }
 }
@@ -51,12 +48,13 @@ pub async fn run(labs: &Loaded, args: ResetArgs, ui: &Ui) -> Result<i32> {
 async fn reset(
     labs: &Loaded,
     lab: Option<&LoadedLab>,
-    mut env: Environment,
+    mut session: Session,
     volumes: bool,
     args: &ResetArgs,
     what: &str,
     ui: &Ui,
 ) -> Result<i32> {
+    let env = &mut session.env;
     ui.status(
         "Resetting",
         &format!(
@@ -65,7 +63,7 @@ async fn reset(
             env.state.project
         ),
     );
-    let c = exec::compose_for(&env).await?;
+    let c = exec::compose_for(env).await?;
     c.down(volumes).await?;
     ui.status(
         "Down",
@@ -79,10 +77,10 @@ async fn reset(
             }
         ),
     );
-    restore_compose_file(&env, ui)?;
-    remove_assets(&env, labs, ui)?;
+    restore_compose_file(env, ui)?;
+    remove_assets(env, labs, ui)?;
     if args.forget_answers {
-        forget_answers(&env, ui)?;
+        forget_answers(env, ui)?;
     }
     Environment::update(&env.dir, |s| {
         s.lab = None;
@@ -102,7 +100,7 @@ async fn reset(
         return Ok(exit::OK);
     };
     let doctor = (!args.skip_doctor).then(|| args.images.map.clone());
-    start::start_lab(labs, lab, env, doctor, ui).await
+    start::start_lab(labs, lab, session, doctor, ui).await
 }
 
 /// Whether the volumes go: `--keep-volumes` keeps them, `--yes` removes them, a
@@ -123,10 +121,9 @@ fn remove_volumes(args: &ResetArgs, env: &Environment, ui: &Ui) -> Result<bool> 
              pass --yes to remove them, or --keep-volumes to keep them; nothing was changed"
         )));
     }
-    eprint!(
+    ui.prompt(&format!(
         "Remove the volumes of compose project `{project}` (Anchore's database, Grafana's dashboards)? [y/N] "
-    );
-    let _ = std::io::stderr().flush();
+    ));
     let mut line = String::new();
     std::io::stdin()
         .lock()

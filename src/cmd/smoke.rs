@@ -12,6 +12,7 @@ use crate::loader::{self, Loaded};
 use crate::model::{format_duration, LoadedLab, Step};
 use crate::report::Ui;
 use crate::runner::{self, CheckResult, Plan, Resources};
+use crate::session::Session;
 use crate::smoke::{self, Outcome, Profile, Scenario};
 use console::Style;
 use futures_util::StreamExt;
@@ -166,7 +167,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let elapsed = started.elapsed();
 
     if let Some(path) = &args.junit {
-        super::check::write_atomic(path, junit(&outcomes, elapsed).as_bytes())?;
+        super::prelude::write_report(path, junit(&outcomes, elapsed).as_bytes())?;
     }
     if args.repeat > 1 {
         print_rates(&outcomes, ui);
@@ -235,21 +236,23 @@ async fn scenario_run(
         .chain(profile.iter().flat_map(|p| &p.images))
         .cloned()
         .collect();
-    let env = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
+    let session = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
         e.images = crate::images::ImageMap::for_env(Some(&e.dir), &images)?;
         Ok(e)
     }) {
-        Ok(e) => e,
+        // The run's one Docker connection, shared by every scenario.
+        Ok(e) => Session::with_docker(e, std::sync::Arc::new(docker.clone())),
         Err(e) => {
             o.error = Some(e.to_string());
             return o;
         }
     };
+    let env = &session.env;
     let uses_compose = uses_compose(labs, lab);
     if uses_compose {
         // A stack left by an earlier run under the same project would not be fresh.
         let _ = exec::run_steps(
-            &env,
+            &session,
             &labs.labs,
             lab,
             &[Step::ComposeDown { volumes: true }],
@@ -260,7 +263,7 @@ async fn scenario_run(
 
     let body = async {
         let t = Instant::now();
-        exec::run_steps(&env, &labs.labs, lab, &lab.lab.setup, steps_ui)
+        exec::run_steps(&session, &labs.labs, lab, &lab.lab.setup, steps_ui)
             .await
             .map_err(|e| format!("setup: {e}"))?;
         o.phases.push(("setup", t.elapsed()));
@@ -268,7 +271,7 @@ async fn scenario_run(
         let steps: Vec<Step> = match scenario {
             Scenario::Solution => {
                 let t = Instant::now();
-                let before = checks(lab, &env, docker).await?;
+                let before = checks(lab, env, docker).await?;
                 o.defects.extend(smoke::before_solution(&before));
                 o.phases.push(("checks before", t.elapsed()));
                 lab.lab.solve.clone()
@@ -284,13 +287,13 @@ async fn scenario_run(
             }
         };
         let t = Instant::now();
-        exec::run_steps(&env, &labs.labs, lab, &steps, steps_ui)
+        exec::run_steps(&session, &labs.labs, lab, &steps, steps_ui)
             .await
             .map_err(|e| format!("steps: {e}"))?;
         o.phases.push(("steps", t.elapsed()));
 
         let t = Instant::now();
-        let after = checks(lab, &env, docker).await?;
+        let after = checks(lab, env, docker).await?;
         o.phases.push(("checks", t.elapsed()));
         o.defects.extend(match scenario {
             Scenario::Solution => smoke::after_solution(&after),
@@ -314,7 +317,7 @@ async fn scenario_run(
         if uses_compose {
             down.push(Step::ComposeDown { volumes: true });
         }
-        if let Err(e) = exec::run_steps(&env, &labs.labs, lab, &down, steps_ui).await {
+        if let Err(e) = exec::run_steps(&session, &labs.labs, lab, &down, steps_ui).await {
             let e = e.to_string();
             if e.contains("has active endpoints") {
                 // The engine still counts an endpoint on a network every container

@@ -3,18 +3,13 @@
 
 use crate::action::exec::{self, Done};
 use crate::cli::LabTargetArgs;
-use crate::error::{exit, Error, Result};
+use crate::error::{exit, Result};
 use crate::loader::{self, Loaded};
 use crate::report::Ui;
 
 pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
     let lab = loader::find(&labs.labs, &args.lab)?;
-    let (dir, found) = super::check::environment(&args.target)?;
-    let mut env = found.ok_or_else(|| Error::NoEnvironment {
-        dir: dir.display().to_string(),
-    })?;
-    env.images = crate::images::ImageMap::for_env(Some(&env.dir), &args.images.map)?;
-    env.pull = args.images.pull;
+    let session = super::prelude::session(&args.target, &args.images)?;
     ui.status(
         "Solving",
         &format!(
@@ -23,7 +18,7 @@ pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
             crate::text::count(lab.lab.solve.len(), "step")
         ),
     );
-    let done = exec::run_steps(&env, &labs.labs, lab, &lab.lab.solve, ui).await?;
+    let done = exec::run_steps(&session, &labs.labs, lab, &lab.lab.solve, ui).await?;
     let changed = done
         .iter()
         .filter(|d| matches!(d, Done::Changed(_)))

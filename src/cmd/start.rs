@@ -8,23 +8,18 @@ use crate::env::Environment;
 use crate::error::{exit, Error, Result};
 use crate::loader::{self, Loaded};
 use crate::model::LoadedLab;
-use crate::report::{markdown, Ui};
-use console::Style;
+use crate::report::{course, Ui};
+use crate::session::Session;
 
 pub async fn run(labs: &Loaded, args: LabTargetArgs, ui: &Ui) -> Result<i32> {
     // Listening before anything starts: from here on Ctrl-C stops `lab` cleanly.
     let mut sigint = Sigint::listen()?;
     let lab = loader::find(&labs.labs, &args.lab)?;
-    let (dir, found) = super::check::environment(&args.target)?;
-    let mut env = found.ok_or_else(|| Error::NoEnvironment {
-        dir: dir.display().to_string(),
-    })?;
-    env.images = crate::images::ImageMap::for_env(Some(&env.dir), &args.images.map)?;
-    env.pull = args.images.pull;
+    let session = super::prelude::session(&args.target, &args.images)?;
     let doctor = (!args.skip_doctor).then(|| args.images.map.clone());
-    let snapshot = env.clone();
+    let snapshot = session.env.clone();
     tokio::select! {
-        r = start_lab(labs, lab, env, doctor, ui) => r,
+        r = start_lab(labs, lab, session, doctor, ui) => r,
         _ = sigint.recv() => Ok(on_interrupt(&snapshot, &format!("lab {}", lab.lab.id()), lab.lab.number, ui).await),
     }
 }
@@ -59,48 +54,50 @@ impl Sigint {
 /// (`lab start {lab}` again). `what` names what was interrupted. Returns the exit
 /// code, 130.
 pub async fn on_interrupt(env: &Environment, what: &str, lab: u32, ui: &Ui) -> i32 {
-    let warn = ui.style(Style::new().yellow().bold());
-    eprintln!(
-        "{} {what} was interrupted before it finished; no file was left half-written \
+    ui.interrupted(&format!(
+        "{what} was interrupted before it finished; no file was left half-written \
          (every write is atomic, with backups in {})",
-        warn.apply_to("interrupted:"),
         env.backups_dir().display()
-    );
+    ));
     let ps = async {
         let c = exec::compose_for(env).await?;
         c.ps().await
     };
-    match tokio::time::timeout(std::time::Duration::from_secs(20), ps).await {
-        Ok(Ok(table)) if table.lines().filter(|l| !l.trim().is_empty()).count() > 1 => {
-            eprintln!(
-                "Still there in compose project `{}`:\n{}",
-                env.state.project,
-                table.trim_end()
-            );
-        }
-        Ok(Ok(_)) => eprintln!(
-            "Nothing is running in compose project `{}`.",
-            env.state.project
-        ),
-        Ok(Err(e)) => eprintln!("Cannot list what is still running: {e}"),
-        Err(_) => eprintln!("Cannot list what is still running: `compose ps` took longer than 20s"),
-    }
-    eprintln!(
-        "To continue: `lab start {lab}` again (the steps already done change nothing); to stop everything: `lab stop`."
+    let project = &env.state.project;
+    ui.tell(
+        &match tokio::time::timeout(std::time::Duration::from_secs(20), ps).await {
+            Ok(Ok(table)) if table.lines().filter(|l| !l.trim().is_empty()).count() > 1 => {
+                format!(
+                    "Still there in compose project `{project}`:\n{}",
+                    table.trim_end()
+                )
+            }
+            Ok(Ok(_)) => format!("Nothing is running in compose project `{project}`."),
+            Ok(Err(e)) => format!("Cannot list what is still running: {e}"),
+            Err(_) => {
+                "Cannot list what is still running: `compose ps` took longer than 20s".to_string()
+            }
+        },
     );
+    ui.tell(&format!(
+        "To continue: `lab start {lab}` again (the steps already done change nothing); to stop everything: `lab stop`."
+    ));
     exit::INTERRUPTED
 }
 
-/// Lab `lab` on `env`: its prerequisites (unless `doctor` is `None`; else with
-/// these `--image` mappings), its setup steps, then its instructions and URLs.
+/// Lab `lab` on the session's environment: its prerequisites (unless `doctor` is
+/// `None`; else with these `--image` mappings), its setup steps, then its
+/// instructions and URLs. The prerequisites and the steps share the session's one
+/// Docker connection.
 pub async fn start_lab(
     labs: &Loaded,
     lab: &LoadedLab,
-    mut env: Environment,
+    mut session: Session,
     doctor: Option<Vec<String>>,
     ui: &Ui,
 ) -> Result<i32> {
     if let Some(images) = doctor {
+        let env = &session.env;
         let doctor = DoctorArgs {
             lab: Some(lab.lab.id()),
             no_pull: false,
@@ -113,7 +110,8 @@ pub async fn start_lab(
             json: false,
             ..ui.clone()
         };
-        let code = super::doctor::run(labs, doctor, &quiet).await?;
+        let engine = session.docker_handle().await;
+        let code = super::doctor::run_on(labs, doctor, &quiet, Some(engine)).await?;
         if code != exit::OK {
             return Err(Error::Prerequisite(format!(
                 "lab {} cannot start until the problems above are fixed",
@@ -127,19 +125,21 @@ pub async fn start_lab(
         &format!(
             "lab {} in {} (compose project `{}`)",
             lab.lab.id(),
-            env.dir.display(),
-            env.state.project
+            session.env.dir.display(),
+            session.env.state.project
         ),
     );
     // Saved first, so an interrupted start still says which lab was being started.
     // Read, changed and written under the state lock: a `lab check` saving its
     // totals at the same moment keeps them.
     let number = lab.lab.number;
-    Environment::update(&env.dir, |s| s.lab = Some(number))?;
-    env.state.lab = Some(number);
-    exec::run_steps(&env, &labs.labs, lab, &lab.lab.setup, ui)
+    Environment::update(&session.env.dir, |s| s.lab = Some(number))?;
+    session.env.state.lab = Some(number);
+    exec::run_steps(&session, &labs.labs, lab, &lab.lab.setup, ui)
         .await
-        .map_err(|e| interrupted(e, &env, &lab.lab.id()))?;
+        .map_err(|e| interrupted(e, &session.env, &lab.lab.id()))?;
+    let env = &mut session.env;
+
     let done: Vec<usize> = (0..lab.lab.setup.len()).collect();
     Environment::update(&env.dir, |s| {
         s.steps_done.insert(lab.lab.id(), done.clone());
@@ -147,25 +147,8 @@ pub async fn start_lab(
     env.state.steps_done.insert(lab.lab.id(), done);
 
     if !ui.quiet {
-        let bold = ui.style(Style::new().bold());
-        let width = console::Term::stdout()
-            .size_checked()
-            .map(|(_, w)| w as usize)
-            .unwrap_or(80);
-        println!(
-            "{}\n",
-            bold.apply_to(format!("Lab {:02}: {}", lab.lab.number, lab.lab.title))
-        );
-        crate::redact::print(&markdown::render(&lab.instructions, width, ui));
-        println!();
-        for (name, url) in urls(&env) {
-            println!(
-                "{} {}",
-                bold.apply_to(format!("{name:>12}")),
-                crate::redact::url(&url)
-            );
-        }
-        println!("\nWhen you are done: lab check {}", lab.lab.number);
+        let urls = urls(env);
+        ui.out(&course::started(lab, &urls, course::width(), ui));
     }
     Ok(exit::OK)
 }

@@ -63,10 +63,8 @@ struct Result_ {
 }
 
 pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
-    let (dir, found) = super::check::environment(args)?;
-    let env = found.ok_or_else(|| Error::NoEnvironment {
-        dir: dir.display().to_string(),
-    })?;
+    let session = super::prelude::session(args, &Default::default())?;
+    let env = &session.env;
     let compose = std::fs::read_to_string(env.compose_file())
         .ok()
         .and_then(|t| crate::loader::yaml_value(&t).ok())
@@ -76,8 +74,8 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
 
-    let (services, docker) = match crate::engine::docker::connect().await {
-        Ok(d) => (services(&d, &env, &defined).await?, None),
+    let (services, docker) = match session.docker_handle().await.as_ref() {
+        Ok(d) => (services(d, env, &defined).await?, None),
         Err(e) => (
             defined
                 .iter()
@@ -127,12 +125,7 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
         });
     }
     // Which release answers at each URL (a few seconds at most; Grafana without login).
-    let ctx = crate::probe::Ctx {
-        target: std::sync::Arc::new(env.target(Default::default())),
-        http: crate::client::http_client(),
-        docker: std::sync::Arc::new(Err("not needed".into())),
-        deadline: std::time::Instant::now() + Duration::from_secs(3),
-    };
+    let ctx = session.ctx(Duration::from_secs(3), false).await?;
     for v in crate::probe::versions::servers(&ctx).await {
         let name = match v.server {
             "Anchore Enterprise" => "Anchore API",
@@ -172,11 +165,9 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
             .collect(),
     };
     if ui.json {
-        crate::redact::print(
-            &(serde_json::to_string_pretty(&status).expect("status serializes") + "\n"),
-        );
+        ui.out(&(serde_json::to_string_pretty(&status).expect("status serializes") + "\n"));
     } else {
-        crate::redact::print(&render(&status, ui));
+        ui.out(&render(&status, ui));
     }
     Ok(if status.docker.is_some() {
         exit::DOCKER_UNREACHABLE

@@ -2,16 +2,14 @@
 //! files and answers are kept.
 
 use crate::cli::TargetArgs;
-use crate::error::{exit, Error, Result};
+use crate::error::{exit, Result};
 use crate::report::Ui;
 
 pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
-    let (dir, found) = super::check::environment(args)?;
-    let mut env = found.ok_or_else(|| Error::NoEnvironment {
-        dir: dir.display().to_string(),
-    })?;
-    env.images = crate::images::ImageMap::for_env(Some(&env.dir), &[])?;
-    let c = crate::action::exec::compose_for(&env).await?;
+    // With the environment's own image map (`--image` is for commands that start).
+    let session = super::prelude::session(args, &Default::default())?;
+    let env = &session.env;
+    let c = crate::action::exec::compose_for(env).await?;
     ui.status(
         "Stopping",
         &format!("compose project `{}`", env.state.project),

@@ -23,19 +23,19 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
         std::env::var("LAB_COURSE_KEY").ok(),
     )
     .map_err(Error::Usage)?;
-    let target = super::check::target(&args.target)?;
+    let session = super::prelude::open(&args.target)?;
     let plans: Vec<Plan> = chosen.iter().map(|l| Plan::new(l, None)).collect();
     let docker = if plans
         .iter()
         .flat_map(|p| &p.checks)
         .any(|p| p.check.spec.needs_docker())
     {
-        crate::engine::docker::connect().await
+        session.docker_handle().await
     } else {
-        Err("not needed by these checks".into())
+        std::sync::Arc::new(Err("not needed by these checks".into()))
     };
-    let answers = target.answers.clone();
-    let res = Resources::new(target, docker);
+    let res = Resources::of(&session, docker)?;
+    let answers = res.target.answers.clone();
 
     ui.status(
         "Checking",
@@ -100,7 +100,7 @@ pub async fn run(labs: &Loaded, args: SubmitArgs, ui: &Ui) -> Result<i32> {
         "Wrote",
         &format!("{} (signed; send it to your instructor)", path.display()),
     );
-    println!("{}", path.display());
+    ui.out(&format!("{}\n", path.display()));
     Ok(if all_ok {
         exit::OK
     } else {

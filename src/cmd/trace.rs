@@ -5,16 +5,15 @@
 use crate::analyzer_log::{self, Analysis};
 use crate::cli::TraceArgs;
 use crate::error::{exit, Error, Result};
-use crate::probe::Ctx;
 use crate::report::trace::{self as out, Format};
 use crate::report::Ui;
+use crate::session::Session;
 use crate::trace::scan::{self, Mode, Stats};
 use crate::trace::summary::Summary;
 use crate::trace::Filter;
 use serde::Serialize;
 use std::io::Write;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Analyses of one image kept for its timeline.
 const MAX_TIMELINES: usize = 1_000;
@@ -46,10 +45,16 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
             "`--format csv` is for the list and the summary; for an image's timeline use `--format human` or `json`, or list it with `--image IMAGE`".into(),
         ));
     }
-    let containers = if args.log.is_empty() {
-        Some(from_containers(&args).await?)
-    } else {
-        None
+    // Built once: to read the containers' logs (then it must open) or to ask the
+    // environment's servers (optional with log files).
+    let session = match super::prelude::open(&args.target) {
+        Ok(s) => Some(s),
+        Err(e) if args.log.is_empty() => return Err(e),
+        Err(_) => None,
+    };
+    let containers = match &session {
+        Some(s) if args.log.is_empty() => Some(from_containers(&args, s).await?),
+        _ => None,
     };
     let mode = if args.image.is_some() {
         Mode::Every
@@ -90,7 +95,7 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
             )));
         }
         let mean = if containers.is_some() {
-            prometheus_mean(&args).await
+            prometheus_mean(session.as_ref()).await
         } else {
             None
         };
@@ -99,7 +104,7 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
         let asked = args.target.anchore_url.is_some() || args.target.prometheus_url.is_some();
         let signals = if containers.is_some() || asked {
             let chosen: Vec<&Analysis> = kept.iter().collect();
-            signals(&args, img, &chosen).await
+            signals(session.as_ref(), img, &chosen).await
         } else {
             None
         };
@@ -265,15 +270,8 @@ fn closing(stats: &Stats, found: u64, ui: &Ui) {
     }
 }
 
-async fn from_containers(args: &TraceArgs) -> Result<Vec<(String, String)>> {
-    let target = super::check::target(&args.target)?;
-    let docker =
-        crate::engine::docker::connect()
-            .await
-            .map_err(|reason| Error::DockerUnreachable {
-                host: crate::engine::docker::host(),
-                reason,
-            })?;
+async fn from_containers(args: &TraceArgs, session: &Session) -> Result<Vec<(String, String)>> {
+    let target = session.target()?;
     let services = if args.service.is_empty() {
         let compose = std::fs::read_to_string(&target.compose_file)
             .ok()
@@ -296,12 +294,8 @@ async fn from_containers(args: &TraceArgs) -> Result<Vec<(String, String)>> {
     } else {
         args.service.clone()
     };
-    let ctx = Ctx {
-        target: Arc::new(target),
-        http: crate::client::http_client(),
-        docker: Arc::new(Ok(docker)),
-        deadline: Instant::now() + Duration::from_secs(60),
-    };
+    session.docker().await?;
+    let ctx = session.ctx(Duration::from_secs(60), true).await?;
     let mut lines = Vec::new();
     for s in &services {
         lines.extend(
@@ -316,28 +310,16 @@ async fn from_containers(args: &TraceArgs) -> Result<Vec<(String, String)>> {
 /// The image's log lines joined with its events and Prometheus's record (each source that does
 /// not answer within a few seconds is named, not fatal).
 async fn signals(
-    args: &TraceArgs,
+    session: Option<&Session>,
     image: &str,
     chosen: &[&Analysis],
 ) -> Option<crate::trace_signals::Joined> {
-    let target = super::check::target(&args.target).ok()?;
-    let ctx = Ctx {
-        target: Arc::new(target),
-        http: crate::client::http_client(),
-        docker: Arc::new(Err("not needed".into())),
-        deadline: Instant::now() + Duration::from_secs(5),
-    };
+    let ctx = session?.ctx(Duration::from_secs(5), false).await.ok()?;
     Some(crate::trace_signals::join(&ctx, image, chosen).await)
 }
 
-async fn prometheus_mean(args: &TraceArgs) -> Option<f64> {
-    let target = super::check::target(&args.target).ok()?;
-    let ctx = Ctx {
-        target: Arc::new(target),
-        http: crate::client::http_client(),
-        docker: Arc::new(Err("not needed".into())),
-        deadline: Instant::now() + Duration::from_secs(3),
-    };
+async fn prometheus_mean(session: Option<&Session>) -> Option<f64> {
+    let ctx = session?.ctx(Duration::from_secs(3), false).await.ok()?;
     crate::probe::prometheus::first_value(
         &ctx,
         "sum(anchore_analysis_time_seconds_sum) / sum(anchore_analysis_time_seconds_count)",

@@ -38,12 +38,9 @@ pub fn run(g: &Global, paths: &[std::path::PathBuf], ui: &Ui) -> Result<i32> {
             "labs": loaded.labs.iter().map(|l| l.lab.id()).collect::<Vec<_>>(),
             "problems": problems,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        ui.out(&(serde_json::to_string_pretty(&doc).expect("json") + "\n"));
     } else {
-        let red = ui.style(console::Style::new().red().bold());
-        for d in &loaded.problems {
-            println!("{} {d}", red.apply_to("error:"));
-        }
+        ui.out(&crate::report::human::problems(&loaded.problems, ui));
         let n = loaded.problems.len();
         if n == 0 {
             ui.status(
@@ -60,11 +57,7 @@ pub fn run(g: &Global, paths: &[std::path::PathBuf], ui: &Ui) -> Result<i32> {
                 ),
             );
         } else {
-            eprintln!(
-                "{} {}",
-                red.apply_to("error:"),
-                format_args!("{} found", crate::text::count(n, "problem"))
-            );
+            ui.failure(&format!("{} found", crate::text::count(n, "problem")));
         }
     }
     Ok(if loaded.problems.is_empty() {

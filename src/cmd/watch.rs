@@ -115,7 +115,7 @@ pub async fn run(class: &Class<'_>, args: &GradeArgs, format: Format, ui: &Ui) -
                 answers: args.answers,
             };
             let text = crate::report::gradebook::render(&last.snapshot.book, format, ui, show);
-            super::check::write_atomic(path, text.as_bytes())?;
+            super::prelude::write_report(path, text.as_bytes())?;
             ui.status(
                 "Wrote",
                 &format!(

@@ -125,7 +125,16 @@ pub async fn detect_as(forced: Option<Flavor>) -> Result<Installed> {
     Ok(installed)
 }
 
+static DETECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many times this process has run compose to learn its flavour and version
+/// (not the answers [`detect`] gave from memory).
+pub fn detections() -> usize {
+    DETECTIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 async fn detect_uncached(forced: Option<Flavor>) -> Result<Installed> {
+    DETECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let order: &[Flavor] = match forced {
         Some(Flavor::V2) => &[Flavor::V2],
         Some(Flavor::V1) => &[Flavor::V1],

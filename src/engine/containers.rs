@@ -70,6 +70,7 @@ pub(crate) async fn list_labelled(
 /// service it runs, its name and image, whether it runs, and its addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Member {
+    pub id: String,
     pub service: String,
     pub name: String,
     pub image: String,
@@ -134,6 +135,7 @@ pub async fn project_members(
                 })
                 .unwrap_or_default();
             Member {
+                id: s.id.clone().unwrap_or_default(),
                 service,
                 name,
                 image: s.image.unwrap_or_default(),

@@ -9,8 +9,17 @@ pub fn host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
 }
 
+static CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many times this process has connected to the engine through [`connect`]
+/// (`lab -v` says it at the end: a command connects once, through its session).
+pub fn connections() -> usize {
+    CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Connects and pings. `Err` says where it tried and what failed, for the report.
 pub async fn connect() -> Result<Docker, String> {
+    CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let host = host();
     let tls = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0");
     let docker = if host.starts_with("tcp://") && tls {

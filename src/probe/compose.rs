@@ -207,6 +207,7 @@ pub fn judge(c: &ComposeCheck, doc: &Value) -> Observation {
         for (name, s) in all.into_iter().flatten() {
             let image = s.get("image").and_then(Value::as_str).unwrap_or("");
             let anchore = crate::engine::containers::Member {
+                id: String::new(),
                 image: image.to_string(),
                 ..Default::default()
             }

@@ -1496,6 +1496,7 @@ mod tests {
     fn services_up_pass_whatever_the_jobs_are_called() {
         let members = vec![
             Member {
+                id: String::new(),
                 service: "analyzer".into(),
                 name: "p-analyzer-1".into(),
                 image: "docker.io/anchore/enterprise:v5.17.0".into(),
@@ -1504,6 +1505,7 @@ mod tests {
                 created: 1000,
             },
             Member {
+                id: String::new(),
                 service: "analyzer".into(),
                 name: "p-analyzer-2".into(),
                 image: "docker.io/anchore/enterprise:v5.17.0".into(),
@@ -1591,6 +1593,7 @@ mod tests {
     #[test]
     fn the_anchore_image_is_told_from_the_ui_and_others() {
         let m = |image: &str| Member {
+            id: String::new(),
             image: image.into(),
             ..Default::default()
         };
@@ -1632,6 +1635,7 @@ mod tests {
     #[test]
     fn a_target_not_scraped_since_its_container_was_recreated_is_not_judged_yet() {
         let members = vec![Member {
+            id: String::new(),
             service: "api".into(),
             name: "p-api-1".into(),
             running: true,

@@ -169,3 +169,12 @@ pub fn render_all(results: &[CheckResult], ui: &Ui) -> String {
         .map(|r| render_check(r, ui))
         .collect()
 }
+
+/// Problems found in lab files (`lab validate`), one `error: file:line:column …` each.
+pub fn problems(found: &[crate::error::Diagnostic], ui: &Ui) -> String {
+    let red = ui.style(Style::new().red().bold());
+    found
+        .iter()
+        .map(|d| format!("{} {d}\n", red.apply_to("error:")))
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! Reporters: the only place that prints results. Human text (with spinners on a
 //! terminal), JSON with a versioned schema, and JUnit XML.
 
+pub mod course;
 pub mod gradebook;
 pub mod human;
 pub mod json;
@@ -88,6 +89,52 @@ impl Ui {
         }
     }
 
+    /// A command's result on stdout (a list, a page, a report), redacted.
+    pub fn out(&self, text: &str) {
+        crate::redact::print(text);
+    }
+
+    /// A line for the person at the terminal, on stderr (what to do next, what was
+    /// kept), redacted; not shown with `--quiet`.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{}", crate::redact::clean(text));
+        }
+    }
+
+    /// A line on stderr whatever `--quiet` says (after an interruption or a
+    /// failure, what is left and how to go on), redacted.
+    pub fn tell(&self, text: &str) {
+        eprintln!("{}", crate::redact::clean(text));
+    }
+
+    /// `interrupted: …` on stderr, whatever `--quiet` says: the command did not finish.
+    pub fn interrupted(&self, message: &str) {
+        let warn = self.style(Style::new().yellow().bold());
+        eprintln!(
+            "{} {}",
+            warn.apply_to("interrupted:"),
+            crate::redact::clean(message)
+        );
+    }
+
+    /// A question on stderr, without a newline: the answer is typed after it.
+    pub fn prompt(&self, question: &str) {
+        use std::io::Write;
+        eprint!("{}", crate::redact::clean(question));
+        let _ = std::io::stderr().flush();
+    }
+
+    /// `error: …` on stderr: what a command found wrong (not an error of `lab`).
+    pub fn failure(&self, message: &str) {
+        let red = self.style(Style::new().red().bold());
+        eprintln!(
+            "{} {}",
+            red.apply_to("error:"),
+            crate::redact::clean(message)
+        );
+    }
+
     /// `warning: …` on stderr.
     pub fn warn(&self, message: &str) {
         let yellow = self.style(Style::new().yellow().bold());
@@ -104,6 +151,22 @@ impl Ui {
             "{} {}",
             green.apply_to(format!("{verb:>12}")),
             crate::redact::clean(message)
+        );
+    }
+
+    /// With `-v`, at the end of a command: how many times it connected to Docker and
+    /// ran compose to detect it (each once per command: they are shared).
+    pub fn engine_use(&self, connections: usize, detections: usize) {
+        if self.verbose == 0 || connections + detections == 0 {
+            return;
+        }
+        self.status(
+            "Engine",
+            &format!(
+                "{} to Docker, {} of compose",
+                crate::text::count(connections, "connection"),
+                crate::text::count(detections, "detection")
+            ),
         );
     }
 }

@@ -181,6 +181,18 @@ impl Resources {
             docker: Arc::new(docker),
         }
     }
+
+    /// The session's target (answers read now), its HTTP client and `docker`.
+    pub fn of(
+        s: &crate::session::Session,
+        docker: crate::session::DockerHandle,
+    ) -> crate::error::Result<Self> {
+        Ok(Resources {
+            target: Arc::new(s.target()?),
+            http: s.http.clone(),
+            docker,
+        })
+    }
 }
 
 /// What observes one check. The runner asks it once per attempt.

@@ -255,6 +255,40 @@ fn start_run_twice_changes_nothing_the_second_time() {
     }
 }
 
+/// One session per command: `lab start` with its prerequisites (doctor), two
+/// `compose_up` steps and a wait connects to Docker once and detects compose once.
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
+#[test]
+fn a_start_connects_to_docker_once_and_detects_compose_once() {
+    if !enabled("a_start_connects_to_docker_once_and_detects_compose_once") {
+        return;
+    }
+    let setup = format!("{COMPOSE_UP}{COMPOSE_UP}  - action: wait_check\n    check: f\n");
+    let env = Env::new("session", &two_services(), &setup, "  []\n");
+    let r = run(&mut env.lab(
+        "v2",
+        &["-v", "start", "1", "--image", &format!("{ANCHORE}={IMAGE}")],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Checking the prerequisites") || r.stderr.contains("Starting lab"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("services ready in").count(),
+        2,
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("Engine 1 connection to Docker, 1 detection of compose"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_interrupted_start_leaves_no_partial_file_says_what_runs_and_exits_130() {
