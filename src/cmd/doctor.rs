@@ -15,11 +15,8 @@ use crate::loader::{self, Loaded};
 use crate::model::Lab;
 use crate::report::Ui;
 use bollard::Docker;
-use console::Style;
 use futures_util::future::{join_all, BoxFuture, FutureExt, Shared};
-use serde::Serialize;
 use std::collections::BTreeSet;
-use std::fmt::Write;
 use std::time::Duration;
 use verdict::*;
 
@@ -97,13 +94,6 @@ impl Scope {
     }
 }
 
-#[derive(Serialize)]
-struct Report<'a> {
-    schema_version: u32,
-    items: &'a [Item],
-    ok: bool,
-}
-
 pub async fn run(labs: &Loaded, args: DoctorArgs, ui: &Ui) -> Result<i32> {
     run_on(labs, args, ui, None).await
 }
@@ -146,16 +136,7 @@ pub async fn run_on(
     let (mut items, docker_up) = gather(&scope, &project, args.no_pull, engine, ui).await;
     items.extend(server_items(&dir).await);
     let failed = items.iter().any(|i| i.status == Status::Fail);
-    if ui.json {
-        let report = Report {
-            schema_version: crate::report::json::SCHEMA_VERSION,
-            items: &items,
-            ok: !failed,
-        };
-        ui.out(&(serde_json::to_string_pretty(&report).expect("items serialize") + "\n"));
-    } else {
-        ui.out(&render_human(&items, ui));
-    }
+    ui.out(&crate::report::doctor::doctor(&items, ui));
     Ok(if !docker_up {
         exit::DOCKER_UNREACHABLE
     } else if failed {
@@ -443,69 +424,6 @@ async fn gather(
     (items, up)
 }
 
-/// One line per item (problems only under `--quiet`), hints on their own lines, a summary.
-pub fn render_human(items: &[Item], ui: &Ui) -> String {
-    let width = items
-        .iter()
-        .map(|i| i.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(40);
-    let mark_width = if ui.color { 1 } else { 4 };
-    let cyan = ui.style(Style::new().cyan().bold());
-    let mut out = String::new();
-    for i in items {
-        if ui.quiet && i.status == Status::Ok {
-            continue;
-        }
-        let mark = match (ui.color, i.status) {
-            (true, Status::Ok) => ui
-                .style(Style::new().green().bold())
-                .apply_to("✓")
-                .to_string(),
-            (true, Status::Warn) => ui
-                .style(Style::new().yellow().bold())
-                .apply_to("!")
-                .to_string(),
-            (true, Status::Fail) => ui
-                .style(Style::new().red().bold())
-                .apply_to("✗")
-                .to_string(),
-            (true, Status::Skip) => ui.style(Style::new().dim()).apply_to("-").to_string(),
-            (false, Status::Ok) => "OK  ".into(),
-            (false, Status::Warn) => "WARN".into(),
-            (false, Status::Fail) => "FAIL".into(),
-            (false, Status::Skip) => "SKIP".into(),
-        };
-        let _ = writeln!(out, "{mark} {:<width$}  {}", i.name, i.detail);
-        if let Some(h) = &i.hint {
-            let _ = writeln!(
-                out,
-                "{:indent$}{} {h}",
-                "",
-                cyan.apply_to("hint:"),
-                indent = mark_width + 1 + width + 2
-            );
-        }
-    }
-    let n = |s: Status| items.iter().filter(|i| i.status == s).count();
-    let mut summary = format!("{} ok", n(Status::Ok));
-    if n(Status::Warn) > 0 {
-        summary.push_str(&format!(
-            ", {}",
-            crate::text::count(n(Status::Warn), "warning")
-        ));
-    }
-    if n(Status::Fail) > 0 {
-        summary.push_str(&format!(", {} failed", n(Status::Fail)));
-    }
-    if n(Status::Skip) > 0 {
-        summary.push_str(&format!(", {} skipped", n(Status::Skip)));
-    }
-    let _ = writeln!(out, "\ndoctor: {summary}");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,49 +503,5 @@ mod tests {
         assert_eq!(none.ports, vec![3000, 3001, 8228, 9090]);
         assert_eq!((none.memory_mib, none.disk_mib), (4096, 10240));
         assert_eq!(none.registries, vec!["docker.io"]);
-    }
-
-    #[test]
-    fn human_report_aligns_names_and_puts_hints_on_their_own_line() {
-        let items = vec![
-            Item::ok(
-                "docker",
-                "Docker 20.10.24 (API 1.41) at unix:///var/run/docker.sock",
-            ),
-            Item::warn("login docker.io", "not logged in", "docker login docker.io"),
-            Item::fail("port 9090", "in use by nginx (pid 7)", "stop nginx"),
-            Item::skip("image a:1", SKIPPED_DOCKER),
-        ];
-        let text = render_human(&items, &Ui::plain());
-        let want = "\
-OK   docker           Docker 20.10.24 (API 1.41) at unix:///var/run/docker.sock
-WARN login docker.io  not logged in
-                      hint: docker login docker.io
-FAIL port 9090        in use by nginx (pid 7)
-                      hint: stop nginx
-SKIP image a:1        skipped: Docker unreachable
-
-doctor: 1 ok, 1 warning, 1 failed, 1 skipped
-";
-        assert_eq!(text, want);
-        let mut quiet = Ui::plain();
-        quiet.quiet = true;
-        assert!(!render_human(&items, &quiet).contains("OK   docker"));
-    }
-
-    #[test]
-    fn json_items_carry_lowercase_statuses() {
-        let items = [Item::warn("memory", "low", "close programs")];
-        let v = serde_json::to_value(Report {
-            schema_version: 1,
-            items: &items,
-            ok: true,
-        })
-        .unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"schema_version":1,"ok":true,"items":[
-                {"name":"memory","status":"warn","detail":"low","hint":"close programs"}]})
-        );
     }
 }

@@ -75,6 +75,10 @@ pub struct Member {
     pub name: String,
     pub image: String,
     pub running: bool,
+    /// Docker's state word: `running`, `exited`, `created`, …
+    pub state: String,
+    /// `healthy`, `unhealthy` or `starting`; `None` without a healthcheck.
+    pub health: Option<String>,
     pub addresses: Vec<String>,
     /// When the container was created, in seconds since the epoch.
     pub created: i64,
@@ -120,10 +124,13 @@ pub async fn project_members(
                 .and_then(|n| n.first())
                 .map(|n| n.trim_start_matches('/').to_string())
                 .unwrap_or_default();
-            let running = s
+            let state = s
                 .state
-                .map(|st| st.to_string() == "running")
-                .unwrap_or(false);
+                .map(|st| st.to_string())
+                .filter(|st| !st.is_empty())
+                .unwrap_or_else(|| "unknown".into());
+            let running = state == "running";
+            let health = health_of(s.status.as_deref().unwrap_or(""));
             let addresses = s
                 .network_settings
                 .and_then(|n| n.networks)
@@ -140,6 +147,8 @@ pub async fn project_members(
                 name,
                 image: s.image.unwrap_or_default(),
                 running,
+                state,
+                health,
                 addresses,
                 created: s.created.unwrap_or_default(),
             }
@@ -147,6 +156,16 @@ pub async fn project_members(
         .collect();
     members.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(members)
+}
+
+/// Docker's status text carries the health: `Up 3 minutes (healthy)`.
+pub fn health_of(status: &str) -> Option<String> {
+    for h in ["unhealthy", "healthy", "health: starting"] {
+        if status.contains(&format!("({h})")) {
+            return Some(h.trim_start_matches("health: ").to_string());
+        }
+    }
+    None
 }
 
 fn found_of(s: ContainerSummary) -> Option<Found> {
@@ -266,5 +285,28 @@ pub fn facts_of(name: &str, i: &ContainerInspectResponse, wanted_env: &[&str]) -
         env,
         published,
         mounts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_read_from_the_status_text() {
+        assert_eq!(
+            health_of("Up 3 minutes (healthy)").as_deref(),
+            Some("healthy")
+        );
+        assert_eq!(
+            health_of("Up 5 seconds (health: starting)").as_deref(),
+            Some("starting")
+        );
+        assert_eq!(
+            health_of("Up 1 hour (unhealthy)").as_deref(),
+            Some("unhealthy")
+        );
+        assert_eq!(health_of("Up 2 minutes"), None);
+        assert_eq!(health_of("Exited (1) 3 seconds ago"), None);
     }
 }

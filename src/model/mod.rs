@@ -5,12 +5,14 @@ pub mod analysis;
 pub mod check;
 pub mod compare;
 pub mod compose;
+pub mod doctor;
 pub mod duration;
 pub mod image;
 pub mod jsonpath;
 pub mod lab;
 pub mod roster;
 pub mod state;
+pub mod status;
 pub mod target;
 pub mod time;
 

@@ -1503,6 +1503,7 @@ mod tests {
                 running: true,
                 addresses: vec!["172.18.0.5".into()],
                 created: 1000,
+                ..Default::default()
             },
             Member {
                 id: String::new(),
@@ -1512,6 +1513,7 @@ mod tests {
                 running: true,
                 addresses: vec!["172.18.0.6".into()],
                 created: 1000,
+                ..Default::default()
             },
         ];
         let cases: Vec<(&str, Vec<ScrapeTarget>)> = vec![

@@ -2,6 +2,7 @@
 //! terminal), JSON with a versioned schema, and JUnit XML.
 
 pub mod course;
+pub mod doctor;
 pub mod gradebook;
 pub mod human;
 pub mod json;
@@ -13,6 +14,7 @@ pub mod page;
 pub mod pull;
 pub mod scrub;
 pub mod serve;
+pub mod status;
 #[cfg(test)]
 mod tests;
 pub mod trace;
