@@ -19,6 +19,9 @@ pub struct Session {
     pub env: Environment,
     pub http: reqwest::Client,
     docker: OnceCell<DockerHandle>,
+    /// The target last read: a Grafana password refused once stays refused for the
+    /// whole command (Grafana locks the account after 5 refusals).
+    last: std::sync::Mutex<Option<Target>>,
 }
 
 impl Session {
@@ -27,6 +30,7 @@ impl Session {
             env,
             http: crate::client::http_client(),
             docker: OnceCell::new(),
+            last: Default::default(),
         }
     }
 
@@ -37,6 +41,7 @@ impl Session {
             env,
             http: crate::client::http_client(),
             docker: OnceCell::new_with(Some(docker)),
+            last: Default::default(),
         }
     }
 
@@ -62,7 +67,13 @@ impl Session {
     /// Where checks and steps look now: the environment's endpoints and the answers
     /// recorded so far (a step may have just recorded one, so it is read each time).
     pub fn target(&self) -> Result<Target> {
-        Ok(self.env.target(env::read_answers(&self.env.dir)?))
+        let mut t = self.env.target(env::read_answers(&self.env.dir)?);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(earlier) = last.as_ref() {
+            t.grafana = t.grafana.keep_refusal_of(&earlier.grafana);
+        }
+        *last = Some(t.clone());
+        Ok(t)
     }
 
     /// What a probe needs for one attempt of at most `limit`, on this session's

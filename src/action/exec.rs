@@ -973,6 +973,160 @@ mod tests {
         assert!(text.contains("there is no lab 99"), "{text}");
     }
 
+    use crate::probe::testserver::{Reply, Routes, TestServer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A session on a fresh environment whose Anchore and Grafana answer at `url`.
+    fn session_at(dir: &Path, url: &str) -> Session {
+        let mut env = Environment::new(dir, "labtest-exec", "docker-compose.yaml", false);
+        env.state.endpoints.anchore_url = url.to_string();
+        env.state.endpoints.grafana_url = url.to_string();
+        Session::with_docker(env, Arc::new(Err("no Docker in step tests".into())))
+    }
+
+    #[tokio::test]
+    async fn a_missing_data_source_is_added_and_an_equal_one_left_alone() {
+        let server = TestServer::start(
+            Routes::new()
+                .get("/api/datasources/name/Prometheus", Reply::text(404, "{}"))
+                .post("/api/datasources", Reply::json(200, json!({"id": 1}))),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = session_at(dir.path(), &server.url);
+        let done = grafana_datasource(&s, "Prometheus", "prometheus", "http://prometheus:9090")
+            .await
+            .unwrap();
+        assert!(matches!(done, Done::Changed(_)), "{done:?}");
+        let posted = server
+            .requests()
+            .into_iter()
+            .find(|r| r.method == "POST")
+            .expect("a POST");
+        assert_eq!(posted.json()["url"], "http://prometheus:9090");
+        assert_eq!(posted.json()["type"], "prometheus");
+        assert_eq!(posted.json()["access"], "proxy");
+
+        let same = TestServer::start(Routes::new().get(
+            "/api/datasources/name/Prometheus",
+            Reply::json(
+                200,
+                json!({"id": 3, "uid": "p1", "type": "prometheus", "url": "http://prometheus:9090/"}),
+            ),
+        ))
+        .await;
+        let s = session_at(dir.path(), &same.url);
+        let done = grafana_datasource(&s, "Prometheus", "prometheus", "http://prometheus:9090")
+            .await
+            .unwrap();
+        assert!(matches!(done, Done::Unchanged(_)), "{done:?}");
+        assert!(same.requests().iter().all(|r| r.method == "GET"));
+    }
+
+    /// Grafana 9 has no `PUT /api/datasources/uid/…`: the data source is updated by id.
+    #[tokio::test]
+    async fn a_data_source_is_updated_by_id_where_the_uid_route_is_missing() {
+        let server = TestServer::start(
+            Routes::new()
+                .get(
+                    "/api/datasources/name/Prometheus",
+                    Reply::json(
+                        200,
+                        json!({"id": 7, "uid": "p1", "type": "prometheus", "url": "http://old:9090"}),
+                    ),
+                )
+                .with("PUT", "/api/datasources/uid/p1", |_| Reply::text(404, "Not found"))
+                .with("PUT", "/api/datasources/7", |_| Reply::json(200, json!({}))),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = session_at(dir.path(), &server.url);
+        let done = grafana_datasource(&s, "Prometheus", "prometheus", "http://prometheus:9090")
+            .await
+            .unwrap();
+        assert!(matches!(done, Done::Changed(_)), "{done:?}");
+        let puts: Vec<String> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PUT")
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(puts, ["/api/datasources/uid/p1", "/api/datasources/7"]);
+    }
+
+    /// A refused password is sent once: Grafana locks the account after 5 failures.
+    #[tokio::test]
+    async fn a_refused_grafana_password_is_not_sent_again() {
+        let server = TestServer::start(
+            Routes::new().get("/api/datasources/name/Prometheus", Reply::text(401, "{}")),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = session_at(dir.path(), &server.url);
+        for _ in 0..2 {
+            let e = grafana_datasource(&s, "Prometheus", "prometheus", "http://p:9090")
+                .await
+                .unwrap_err();
+            assert!(e.to_string().to_lowercase().contains("lock"), "{e}");
+        }
+        let with_password = server
+            .requests()
+            .iter()
+            .filter(|r| r.header("authorization").is_some())
+            .count();
+        assert!(
+            with_password <= 1,
+            "{with_password} requests carried the password"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_analysis_is_waited_for_until_anchore_says_analyzed_or_failed() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let seen = polls.clone();
+        let server = TestServer::start(Routes::new().with("GET", "/v2/images", move |_| {
+            let status = if seen.fetch_add(1, Ordering::SeqCst) < 1 {
+                "analyzing"
+            } else {
+                "analyzed"
+            };
+            Reply::json(
+                200,
+                json!({"items": [{"analysis_status": status,
+                    "image_detail": [{"full_tag": "docker.io/library/nginx:latest"}]}]}),
+            )
+        }))
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = session_at(dir.path(), &server.url);
+        // Named as a trainee would: Docker's normalisation finds it.
+        let status = wait_analysis(&s, "nginx", Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(status, "analyzed");
+        assert!(polls.load(Ordering::SeqCst) >= 2);
+
+        let failed = TestServer::start(Routes::new().get(
+            "/v2/images",
+            Reply::json(
+                200,
+                json!({"items": [{"analysis_status": "analysis_failed",
+                    "image_detail": [{"full_tag": "docker.io/library/nginx:latest"}]}]}),
+            ),
+        ))
+        .await;
+        let s = session_at(dir.path(), &failed.url);
+        let e = wait_analysis(
+            &s,
+            "docker.io/library/nginx:latest",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("failed"), "{e}");
+        assert!(e.to_string().contains("lab trace"), "{e}");
+    }
+
     #[test]
     fn io_errors_are_no_usage_errors() {
         let e = crate::error::write_err(Path::new("/x"))(std::io::Error::other("disk full"));

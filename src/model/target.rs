@@ -81,6 +81,21 @@ impl Endpoint {
         self
     }
 
+    /// The same credentials as `earlier` share its refusal: a password the server
+    /// refused in this run stays refused when the target is read again.
+    pub fn keep_refusal_of(mut self, earlier: &Endpoint) -> Self {
+        if self.refused.is_some()
+            && self.url == earlier.url
+            && self.user == earlier.user
+            && self.password.expose() == earlier.password.expose()
+        {
+            if let Some(r) = &earlier.refused {
+                self.refused = Some(r.clone());
+            }
+        }
+        self
+    }
+
     /// Whether the server already refused these credentials in this run.
     pub fn was_refused(&self) -> bool {
         self.refused
