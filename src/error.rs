@@ -268,6 +268,15 @@ impl Error {
                 }
             )),
             Error::NotReady(n) => Some(n.hint()),
+            Error::Read { path, .. } => Some(format!(
+                "check that {path} exists and that you may read it (`ls -l {path}`)"
+            )),
+            Error::Write { path, .. } => Some(format!(
+                "check that the folder of {path} exists, that you may write there, and that the disk has room (`df -h`)"
+            )),
+            Error::Step { lab, .. } => Some(format!(
+                "fix the cause above, then `lab start {lab}` again: the steps already done change nothing; `lab -v start {lab}` shows each step"
+            )),
             Error::Internal(_) => {
                 Some("this is a bug in lab; please report it with the command you ran".into())
             }

@@ -76,19 +76,27 @@ impl Ui {
 
     /// `error: …` then `hint: …` on stderr.
     pub fn error(&self, e: &Error) {
+        eprint!("{}", self.render_error(e));
+    }
+
+    /// An error as [`Ui::error`] prints it: each line of the message after
+    /// `error:`, then the hint for its cause after `hint:`. Redacted.
+    pub fn render_error(&self, e: &Error) -> String {
         let red = self.style(Style::new().red().bold());
         let cyan = self.style(Style::new().cyan().bold());
         let msg = crate::redact::clean(&e.to_string());
-        let mut lines = msg.lines();
-        if let Some(first) = lines.next() {
-            eprintln!("{} {first}", red.apply_to("error:"));
-        }
-        for l in lines {
-            eprintln!("{} {l}", red.apply_to("error:"));
+        let mut out = String::new();
+        for l in msg.lines() {
+            out.push_str(&format!("{} {l}\n", red.apply_to("error:")));
         }
         if let Some(h) = e.hint() {
-            eprintln!("{} {}", cyan.apply_to("hint:"), crate::redact::clean(&h));
+            out.push_str(&format!(
+                "{} {}\n",
+                cyan.apply_to("hint:"),
+                crate::redact::clean(&h)
+            ));
         }
+        out
     }
 
     /// A command's result on stdout (a list, a page, a report), redacted.

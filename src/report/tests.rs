@@ -95,3 +95,60 @@ fn junit_output_maps_lab_to_suite_and_check_to_case() {
         .replace_all(&out, r#"timestamp="[TS]""#);
     insta::assert_snapshot!(out);
 }
+
+/// What a person sees for each kind of error: the cause, then the hint for it.
+#[test]
+fn every_kind_of_error_names_its_cause_and_a_hint() {
+    use crate::error::{Diagnostic, Error};
+    let io = || std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+    let errors = vec![
+        Error::InvalidLabs(vec![Diagnostic {
+            file: "labs/02-prometheus/lab.yaml".into(),
+            line: Some(14),
+            column: Some(9),
+            path: "exercises[0].checks[1].timeout".into(),
+            message: "`10 parsecs` is not a duration (e.g. 30s, 2m)".into(),
+        }]),
+        Error::UnknownLab {
+            query: "prometeus".into(),
+            suggestion: Some("02-prometheus".into()),
+        },
+        Error::Read {
+            path: "/home/t/env/docker-compose.yaml".into(),
+            source: io(),
+        },
+        Error::DockerUnreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            reason: "no socket at /var/run/docker.sock".into(),
+        },
+        Error::NoEnvironment {
+            dir: "/home/t/env".into(),
+        },
+        Error::ComposeMissing {
+            tried: "`docker compose version`: unknown command; `docker-compose`: not found".into(),
+            forced: None,
+        },
+        Error::Pull {
+            image: "docker.io/anchore/enterprise:v5.17.0".into(),
+            registry: "docker.io".into(),
+            message: "pull access denied".into(),
+        },
+        Error::PortTaken {
+            port: 9090,
+            service: "prometheus".into(),
+            holder: Some("prometheus (pid 812)".into()),
+        },
+        Error::Step {
+            lab: "04".into(),
+            step: 3,
+            name: "grafana_datasource".into(),
+            cause: "POST http://localhost:3001/api/datasources answered HTTP 500".into(),
+        },
+        Error::Usage("`--format csv` is for `lab grade`".into()),
+    ];
+    let text: String = errors
+        .iter()
+        .map(|e| format!("[exit {}]\n{}", e.exit_code(), Ui::plain().render_error(e)))
+        .collect();
+    insta::assert_snapshot!(text);
+}
