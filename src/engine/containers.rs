@@ -88,16 +88,8 @@ impl Member {
     /// Whether the container runs the Anchore Enterprise image (`anchore/enterprise`,
     /// any registry and tag; not `anchore/enterprise-ui`).
     pub fn runs_anchore(&self) -> bool {
-        let repo = self.image.split('@').next().unwrap_or("");
-        // The tag follows the last `:` after the last `/` (a registry may have a port).
-        let repo = match repo.rsplit_once('/') {
-            Some((head, last)) => {
-                let last = last.split(':').next().unwrap_or(last);
-                format!("{head}/{last}")
-            }
-            None => repo.to_string(),
-        };
-        repo == "anchore/enterprise" || repo.ends_with("/anchore/enterprise")
+        let r = crate::model::image::ImageRef::parse(&self.image);
+        r.repository == "anchore/enterprise" || r.repository.ends_with("/anchore/enterprise")
     }
 }
 

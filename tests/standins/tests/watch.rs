@@ -121,20 +121,17 @@ impl Drop for Container {
     }
 }
 
-struct TempDir(PathBuf);
+/// A folder removed when the test ends (the `tempfile` crate).
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("lab-watch-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        TempDir(
+            tempfile::Builder::new()
+                .prefix(&format!("lab-watch-{tag}-"))
+                .tempdir()
+                .unwrap(),
+        )
     }
 }
 
@@ -227,7 +224,7 @@ fn prometheus_and_grafana_watch_the_class_move() {
         return;
     }
     let tmp = TempDir::new("class");
-    let dir = &tmp.0;
+    let dir = tmp.0.path();
 
     // Alice starts with Grafana down and no answers; carol is done; bob's Grafana
     // does not answer and the roster gives no folder of his.
@@ -364,8 +361,8 @@ fn prometheus_and_grafana_watch_the_class_move() {
     g.env_clear()
         .env("GF_SERVER_HTTP_ADDR", "127.0.0.1")
         .env("GF_SERVER_HTTP_PORT", "0")
-        .env("GF_PATHS_DATA", &data.0)
-        .env("GF_PATHS_PROVISIONING", &prov.0);
+        .env("GF_PATHS_DATA", data.0.path())
+        .env("GF_PATHS_PROVISIONING", prov.0.path());
     let (_grafana, gaddr) = start_and_read_addr(g, "HTTP Server Listen", true);
     let grafana = format!("http://{gaddr}");
     let admin = Some(("admin", "admin"));
@@ -490,7 +487,7 @@ fn prometheus_and_grafana_watch_the_class_move() {
                 "--disable-gpu",
                 "--disable-dev-shm-usage",
             ])
-            .arg(format!("--user-data-dir={}", profile.0.display()))
+            .arg(format!("--user-data-dir={}", profile.0.path().display()))
             .args(extra)
             .arg(format!("http://{served}/"))
             .output()
