@@ -249,9 +249,11 @@ impl Error {
                     .into(),
             ),
             Error::Compose { hint, .. } => Some(hint.clone()),
-            Error::Stopped { cause, next } => Some(match cause.hint() {
-                Some(h) => format!("{h}\n{next}"),
-                None => next.clone(),
+            // A failed step's own hint only says to run the command again, which
+            // `next` says better (which command, and what is left running).
+            Error::Stopped { cause, next } => Some(match (cause.as_ref(), cause.hint()) {
+                (Error::Step { .. }, _) | (_, None) => next.clone(),
+                (_, Some(h)) => format!("{h}\n{next}"),
             }),
             Error::Pull {
                 image, registry, ..
@@ -274,9 +276,11 @@ impl Error {
             Error::Write { path, .. } => Some(format!(
                 "check that the folder of {path} exists, that you may write there, and that the disk has room (`df -h`)"
             )),
-            Error::Step { lab, .. } => Some(format!(
-                "fix the cause above, then `lab start {lab}` again: the steps already done change nothing; `lab -v start {lab}` shows each step"
-            )),
+            // Inside `lab start N` a step may be an earlier lab's (its replay): the
+            // command to run again is the one the person ran, not lab {lab}'s.
+            Error::Step { .. } => Some(
+                "fix the cause above and run the same command again: the steps already done change nothing; with `-v` it shows each step".into(),
+            ),
             Error::Internal(_) => {
                 Some("this is a bug in lab; please report it with the command you ran".into())
             }
