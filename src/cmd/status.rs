@@ -26,11 +26,7 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
                 &env.state.project,
                 Duration::from_secs(10),
             )
-            .await
-            .map_err(|reason| crate::error::Error::DockerUnreachable {
-                host: crate::engine::docker::host(),
-                reason,
-            })?;
+            .await?;
             let containers: Vec<(String, String, Option<String>)> = members
                 .into_iter()
                 .filter(|m| !m.service.is_empty())

@@ -2,7 +2,7 @@
 //! (`com.docker.compose.project`, `com.docker.compose.service`), and the facts the
 //! checks and the readiness wait read from an inspect answer.
 
-use crate::engine::docker::{host, short};
+use super::EngineError;
 use crate::model::compose::{PROJECT_LABEL, SERVICE_LABEL};
 use bollard::models::{ContainerInspectResponse, ContainerSummary, HealthStatusEnum};
 use bollard::query_parameters::ListContainersOptions;
@@ -24,7 +24,7 @@ pub async fn list_service(
     project: &str,
     service: &str,
     limit: Duration,
-) -> Result<Vec<Found>, String> {
+) -> Result<Vec<Found>, EngineError> {
     let labels = vec![
         format!("{PROJECT_LABEL}={project}"),
         format!("{SERVICE_LABEL}={service}"),
@@ -42,28 +42,18 @@ pub(crate) async fn list_labelled(
     labels: Vec<String>,
     what: &str,
     limit: Duration,
-) -> Result<Vec<ContainerSummary>, String> {
+) -> Result<Vec<ContainerSummary>, EngineError> {
     let opts = ListContainersOptions {
         all: true,
         filters: Some(HashMap::from([("label".to_string(), labels)])),
         ..Default::default()
     };
-    tokio::time::timeout(limit, docker.list_containers(Some(opts)))
-        .await
-        .map_err(|_| {
-            format!(
-                "Docker engine at {}: listing the containers of {what} took longer than {}",
-                host(),
-                crate::model::format_duration(limit)
-            )
-        })?
-        .map_err(|e| {
-            format!(
-                "Docker engine at {}: cannot list the containers of {what}: {}",
-                host(),
-                short(&e)
-            )
-        })
+    super::ask(
+        || format!("list the containers of {what}"),
+        limit,
+        docker.list_containers(Some(opts)),
+    )
+    .await
 }
 
 /// A container of a compose project, as the Prometheus checks need it: which
@@ -98,7 +88,7 @@ pub async fn project_members(
     docker: &Docker,
     project: &str,
     limit: Duration,
-) -> Result<Vec<Member>, String> {
+) -> Result<Vec<Member>, EngineError> {
     let labels = vec![format!("{PROJECT_LABEL}={project}")];
     let list = list_labelled(docker, labels, &format!("project `{project}`"), limit).await?;
     let mut members: Vec<Member> = list

@@ -131,27 +131,19 @@ pub fn socket_inode(link: &str) -> Option<u64> {
 }
 
 /// Every running container's published host ports, with its name and compose project.
-pub async fn publishers(docker: &Docker, limit: Duration) -> Result<Vec<(u16, Publisher)>, String> {
-    let list = tokio::time::timeout(
+pub async fn publishers(
+    docker: &Docker,
+    limit: Duration,
+) -> Result<Vec<(u16, Publisher)>, super::EngineError> {
+    let list = super::ask(
+        || "list the running containers".into(),
         limit,
         docker.list_containers(Some(ListContainersOptions {
             all: false,
             ..Default::default()
         })),
     )
-    .await
-    .map_err(|_| {
-        format!(
-            "listing containers took longer than {}",
-            crate::model::format_duration(limit)
-        )
-    })?
-    .map_err(|e| {
-        format!(
-            "cannot list containers: {}",
-            crate::engine::docker::short(&e)
-        )
-    })?;
+    .await?;
     let mut out = Vec::new();
     for c in list {
         let name = c

@@ -56,18 +56,21 @@ pub fn parse_ref(image: &str) -> PullRef {
 }
 
 /// Whether the daemon has the image. `Err` when it could not be asked.
-pub async fn present(docker: &Docker, image: &str, limit: Duration) -> Result<bool, String> {
-    match tokio::time::timeout(limit, docker.inspect_image(image)).await {
-        Err(_) => Err(format!(
-            "no answer within {}",
-            crate::model::format_duration(limit)
-        )),
-        Ok(Ok(_)) => Ok(true),
-        Ok(Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        })) => Ok(false),
-        Ok(Err(e)) => Err(crate::engine::docker::short(&e)),
-    }
+pub async fn present(
+    docker: &Docker,
+    image: &str,
+    limit: Duration,
+) -> Result<bool, super::EngineError> {
+    let inspect = async {
+        match docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    super::ask(|| format!("inspect image `{image}`"), limit, inspect).await
 }
 
 /// One layer's news during a pull: its id, the daemon's status word (`Downloading`,

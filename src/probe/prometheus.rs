@@ -498,6 +498,7 @@ pub async fn targets(c: &PrometheusTargetsCheck, ctx: &Ctx) -> ProbeResult {
         Ok(d) => {
             crate::engine::containers::project_members(d, &ctx.target.project, ctx.remaining())
                 .await
+                .map_err(String::from)
         }
         Err(e) => Err(e),
     };

@@ -4,7 +4,7 @@
 //! lost; a container that exits fails the wait at once, with its last log lines.
 
 use crate::engine::containers::{facts_of, list_service, Facts, Found, Health};
-use crate::engine::docker::{host, short};
+
 use crate::error::{Error, Result};
 use crate::model::compose::PROJECT_LABEL;
 use crate::model::compose::SERVICE_LABEL;
@@ -297,17 +297,6 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn engine_error(reason: String) -> Error {
-    let host = host();
-    // list_service's messages already name the engine.
-    let prefix = format!("Docker engine at {host}: ");
-    let reason = reason
-        .strip_prefix(&prefix)
-        .map(str::to_string)
-        .unwrap_or(reason);
-    Error::DockerUnreachable { host, reason }
-}
-
 /// A service's state now, and the container that state belongs to.
 async fn observe(
     docker: &Docker,
@@ -317,33 +306,29 @@ async fn observe(
 ) -> Result<(ServiceState, Option<Found>)> {
     let found = list_service(docker, project, service, DOCKER_LIMIT)
         .await
-        .map_err(engine_error)?;
+        .map_err(Error::from)?;
     let mut states = Vec::new();
     let mut containers = Vec::new();
     for c in found {
-        let inspect =
-            match tokio::time::timeout(DOCKER_LIMIT, docker.inspect_container(&c.id, None)).await {
-                Err(_) => {
-                    return Err(engine_error(format!(
-                        "inspecting {} took longer than {}",
-                        c.name,
-                        format_duration(DOCKER_LIMIT)
-                    )))
-                }
-                // Removed between the list and the inspect: it is no longer the service.
-                Ok(Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404,
-                    ..
-                })) => continue,
-                Ok(Err(e)) => {
-                    return Err(engine_error(format!(
-                        "cannot inspect {}: {}",
-                        c.name,
-                        short(&e)
-                    )))
-                }
-                Ok(Ok(i)) => i,
-            };
+        // Removed between the list and the inspect: it is no longer the service.
+        let inspect = async {
+            match docker.inspect_container(&c.id, None).await {
+                Ok(i) => Ok(Some(i)),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let Some(inspect) = crate::engine::ask(
+            || format!("inspect container {}", c.name),
+            DOCKER_LIMIT,
+            inspect,
+        )
+        .await?
+        else {
+            continue;
+        };
         let oneoff = inspect
             .config
             .as_ref()
@@ -370,7 +355,7 @@ pub async fn project_services(docker: &Docker, project: &str) -> Result<Vec<Stri
     let what = format!("project `{project}`");
     let list = crate::engine::containers::list_labelled(docker, labels, &what, DOCKER_LIMIT)
         .await
-        .map_err(engine_error)?;
+        .map_err(Error::from)?;
     let names: BTreeSet<String> = list
         .into_iter()
         .filter_map(|c| c.labels)
@@ -435,7 +420,7 @@ async fn last_lines(
         let mut bytes = Vec::new();
         let mut stream = docker.logs(id, Some(opts));
         while let Some(frame) = stream.next().await {
-            let frame = frame.map_err(|e| short(&e))?;
+            let frame = frame.map_err(|e| crate::engine::docker::short(&e))?;
             bytes.extend_from_slice(frame.as_ref());
         }
         Ok::<_, String>(bytes)
