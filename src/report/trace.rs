@@ -4,7 +4,7 @@
 use crate::analyzer_log::{Analysis, Outcome, Step};
 use crate::model::format_duration;
 use crate::report::Ui;
-use crate::trace::summary::Report;
+use crate::trace::summary::{Report, Times};
 use console::Style;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -258,6 +258,18 @@ impl<W: Write> List<W> {
     }
 }
 
+/// The analysis-time figures in the order both summaries show them.
+fn time_rows(t: &Times) -> [(&'static str, f64); 6] {
+    [
+        ("min", t.min),
+        ("p50", t.p50),
+        ("p90", t.p90),
+        ("p99", t.p99),
+        ("max", t.max),
+        ("mean", t.mean),
+    ]
+}
+
 fn secs(d: f64) -> String {
     format!("{} ({d:.3}s)", human(d))
 }
@@ -297,14 +309,7 @@ pub fn summary_text(r: &Report, tty: bool, ui: &Ui) -> String {
                 }
             ),
         );
-        for (k, v) in [
-            ("min", t.min),
-            ("p50", t.p50),
-            ("p90", t.p90),
-            ("p99", t.p99),
-            ("max", t.max),
-            ("mean", t.mean),
-        ] {
+        for (k, v) in time_rows(t) {
             o.push_str(&format!("  {k:<5} {}\n", secs(v)));
         }
     }
@@ -493,14 +498,7 @@ pub fn summary_csv(r: &Report) -> String {
         None,
     );
     if let Some(t) = &r.analysis_time {
-        for (k, v) in [
-            ("min", t.min),
-            ("p50", t.p50),
-            ("p90", t.p90),
-            ("p99", t.p99),
-            ("max", t.max),
-            ("mean", t.mean),
-        ] {
+        for (k, v) in time_rows(t) {
             row("analysis_time", k, None, Some(v));
         }
     }

@@ -132,13 +132,11 @@ use analyzer_logs::{interleaved, Analyzer, Expected};
 use std::io::Write;
 use std::path::Path;
 
-/// A support bundle's logs: two analyzers in one file with the same thread names
-/// (the second dequeues while the first's analysis runs), an engine-format analyzer
-/// at +02:00 in a rotated, gzipped file, and two compose replicas at -05:00 in one
-/// `docker compose logs` dump. Returns the files (name, bytes) and every analysis.
-fn bundle() -> (Vec<(String, Vec<u8>)>, Vec<Expected>) {
-    let mut expect = Vec::new();
-    let shared = interleaved(
+/// Two analyzers in one file with the same thread names, the second dequeuing while
+/// the first's analysis runs; the first's last analysis unfinished, the second failing
+/// now and then. Its analyses are added to `expect`.
+fn shared_threads(expect: &mut Vec<Expected>) -> String {
+    interleaved(
         &[
             Analyzer {
                 seed: 1,
@@ -154,8 +152,17 @@ fn bundle() -> (Vec<(String, Vec<u8>)>, Vec<Expected>) {
                 ..Analyzer::default()
             },
         ],
-        &mut expect,
-    );
+        expect,
+    )
+}
+
+/// A support bundle's logs: two analyzers in one file with the same thread names
+/// (the second dequeues while the first's analysis runs), an engine-format analyzer
+/// at +02:00 in a rotated, gzipped file, and two compose replicas at -05:00 in one
+/// `docker compose logs` dump. Returns the files (name, bytes) and every analysis.
+fn bundle() -> (Vec<(String, Vec<u8>)>, Vec<Expected>) {
+    let mut expect = Vec::new();
+    let shared = shared_threads(&mut expect);
     let engine = interleaved(
         &[Analyzer {
             seed: 3,
@@ -357,24 +364,7 @@ fn tar_gz_zip_zstd_xz_and_stdin_are_read_in_place() {
     }
     // One log alone, xz-compressed, and a .tgz on standard input.
     let mut one = Vec::new();
-    let shared = interleaved(
-        &[
-            Analyzer {
-                seed: 1,
-                analyses: 24,
-                last_unfinished: true,
-                ..Analyzer::default()
-            },
-            Analyzer {
-                seed: 2,
-                analyses: 24,
-                lag: 30.0,
-                failures: true,
-                ..Analyzer::default()
-            },
-        ],
-        &mut one,
-    );
+    let shared = shared_threads(&mut one);
     let xz = d.path().join("analyzer.log.xz");
     let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
     enc.write_all(shared.as_bytes()).unwrap();
