@@ -540,6 +540,12 @@ fn micros(a: &Analysis) -> i64 {
     (by_start(a) * 1e6) as i64
 }
 
+/// The order of a list of analyses: by dequeue time (the last line's when the dequeue
+/// is before the logs), in microseconds.
+pub fn order_key(a: &Analysis) -> i64 {
+    micros(a)
+}
+
 fn by_start(a: &Analysis) -> f64 {
     a.started.or(a.ended).unwrap_or(0.0)
 }

@@ -163,14 +163,25 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
     } else {
         let stdout = std::io::stdout();
         let mut list = out::List::new(std::io::BufWriter::new(stdout.lock()), format, ui);
+        // Each log's analyses come in dequeue order of their own; the rows of all of
+        // them are sorted by dequeue in bounded memory (a temporary file past 8 MB).
+        let mut sorter = crate::trace::order::Sorter::default();
+        let mut row = Vec::new();
         let mut failed: Option<std::io::Error> = None;
         stats = read(&mut |a| {
             found += 1;
             if failed.is_none() && filter.keeps(&a) {
-                failed = list.add(&a).err();
+                row.clear();
+                failed = list
+                    .render(&a, &mut row)
+                    .and_then(|()| sorter.push(analyzer_log::order_key(&a), &row))
+                    .err();
             }
         })?;
         warn(&stats, ui);
+        if failed.is_none() {
+            failed = sorter.drain(&mut |r| list.add_row(r)).err();
+        }
         match failed {
             // A closed pipe (`lab trace --log x | head`) is not an error.
             Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),

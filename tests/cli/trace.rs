@@ -292,6 +292,81 @@ fn a_bundle_folder_yields_every_analysis_with_its_duration_and_outcome() {
 }
 
 #[test]
+fn the_list_of_several_logs_is_in_dequeue_order_across_analyzers() {
+    // Two analyzers' logs whose analyses run at the same hours: read one after the
+    // other (the later-starting one named first), their rows interleave by dequeue.
+    let d = Dir::new("trace-order");
+    let mut expect = Vec::new();
+    let early = interleaved(
+        &[Analyzer {
+            seed: 21,
+            analyses: 40,
+            failures: true,
+            ..Analyzer::default()
+        }],
+        &mut expect,
+    );
+    let late = interleaved(
+        &[Analyzer {
+            seed: 22,
+            analyses: 40,
+            lag: 45.0,
+            offset_minutes: 60,
+            ..Analyzer::default()
+        }],
+        &mut expect,
+    );
+    let a = d.path().join("a-late.log");
+    let b = d.path().join("b-early.log");
+    std::fs::write(&a, late).unwrap();
+    std::fs::write(&b, early).unwrap();
+    let r = run(lab().args(["trace", "--log"]).arg(&a).arg("--log").arg(&b));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), expect.len(), "{}", r.stdout);
+    // The human list shows local stamps; the CSV's carry their offsets.
+    let csv = run(lab()
+        .args(["trace", "--format", "csv", "--log"])
+        .arg(&a)
+        .arg("--log")
+        .arg(&b));
+    let times: Vec<f64> = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let stamp = l.split(',').next().unwrap_or("");
+            ::lab::analyzer_log::parse_time(stamp).unwrap_or_else(|| panic!("{l}"))
+        })
+        .collect();
+    assert_eq!(times.len(), expect.len());
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "not in dequeue order:\n{}",
+        csv.stdout
+    );
+    // Both logs' rows alternate, not one log after the other.
+    let from_a: Vec<bool> = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.contains("a-late.log"))
+        .collect();
+    let switches = from_a.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(switches > 10, "{switches} switches:\n{}", csv.stdout);
+    // JSON lists them in the same order.
+    let doc: serde_json::Value =
+        serde_json::from_str(&json_list(&[a.as_os_str(), b.as_os_str()], None)).unwrap();
+    let json_from_a: Vec<bool> = doc["analyses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["source"].as_str().unwrap_or("").ends_with("a-late.log"))
+        .collect();
+    assert_eq!(json_from_a, from_a);
+}
+
+#[test]
 fn a_restarted_analyzer_and_a_replica_over_several_read_blocks_keep_every_analysis() {
     // One log file larger than two of the reader's blocks (lines cut across blocks
     // and read by different workers): an analyzer whose last analysis is cut by a
