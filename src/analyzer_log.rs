@@ -28,7 +28,7 @@ const LEVELS: [&[u8]; 8] = [
     b"FATAL",
 ];
 
-/// The message beginnings that matter to an analysis (the search patterns of `lab trace`).
+/// The message beginnings that matter to an analysis.
 pub const KEY_MESSAGES: [&str; 6] = [
     "image dequeued for analysis",
     "performing analysis on image",
@@ -112,7 +112,7 @@ pub fn parse_line(line: &[u8]) -> Option<Line<'_>> {
             }
             groups[n] = g;
             n += 1;
-            if loc.is_none() && memchr::memmem::find(g, b"()").is_some() {
+            if loc.is_none() && g.windows(2).any(|w| w == b"()") {
                 loc = Some(n - 1);
                 // The engine writes the level after the location.
                 if !rest.starts_with(b" [") {
@@ -271,12 +271,19 @@ pub fn classify(message: &[u8]) -> Step {
 
 /// The first `sha256:<hex>` a message names.
 pub fn digest_in(message: &[u8]) -> Option<&[u8]> {
-    let at = memchr::memmem::find(message, b"sha256:")?;
-    let hex = message[at + 7..]
-        .iter()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .count();
-    (hex > 0).then(|| &message[at..at + 7 + hex])
+    // Each `:` (few in a message) is checked for the `sha256` before it: a
+    // vector search for one byte, cheaper than a substring search on short text.
+    let at = memchr::memchr_iter(b':', message).find(|&at| message[..at].ends_with(b"sha256"))?;
+    let rest = &message[at + 1..];
+    let is_hex = |c: &u8| c.is_ascii_hexdigit();
+    // A whole digest is 64 digits: checked at once (no early exit, so vectorised).
+    let hex = match rest.get(..64) {
+        Some(whole) if whole.iter().fold(true, |all, c| all & is_hex(c)) => {
+            64 + rest[64..].iter().take_while(|c| is_hex(c)).count()
+        }
+        _ => rest.iter().take_while(|c| is_hex(c)).count(),
+    };
+    (hex > 0).then(|| &message[at - 6..at + 1 + hex])
 }
 
 /// Builds analyses out of one source's lines, in the order they were written.
@@ -329,30 +336,37 @@ impl Assembler {
 
     /// Takes one line; finished analyses go to `emit`, oldest dequeue first.
     pub fn push(&mut self, line: &Line, emit: &mut impl FnMut(Analysis)) {
-        self.take(line);
+        let step = classify(line.message);
+        let digest = key_digest(step, line.message);
+        self.push_classified(line, step, digest, None, emit);
+    }
+
+    /// [`Assembler::push`] for a line already classified: its step, the digest
+    /// [`key_digest`] finds in it, and its message as text when it was made already
+    /// (`lab trace`'s workers do these, off the thread that assembles).
+    pub fn push_classified(
+        &mut self,
+        line: &Line,
+        step: Step,
+        digest: Option<&[u8]>,
+        text: Option<String>,
+        emit: &mut impl FnMut(Analysis),
+    ) {
+        self.take(line, step, digest, text);
         self.release(emit, false);
     }
 
-    fn take(&mut self, line: &Line) {
-        let step = classify(line.message);
+    fn take(&mut self, line: &Line, step: Step, digest: Option<&[u8]>, text: Option<String>) {
         if step == Step::Other && !self.detail {
             return;
         }
+        let text = text.unwrap_or_else(|| line.message_text());
         self.key.clear();
         self.key.extend_from_slice(line.prefix);
         self.key.push(0);
         self.key.extend_from_slice(line.thread);
-        let digest = match step {
-            Step::Dequeued
-            | Step::Performing
-            | Step::Analyzing
-            | Step::Pulling
-            | Step::AnalysisDone
-            | Step::Complete => digest_in(line.message),
-            _ => None,
-        };
         if step == Step::Dequeued {
-            self.dequeue(line, digest);
+            self.dequeue(line, digest, text);
             return;
         }
         let id = self.find(digest, step);
@@ -362,7 +376,7 @@ impl Assembler {
                 let mut a = self.new_analysis(line, digest);
                 a.dequeued_at = None;
                 a.started = None;
-                finish(&mut a, line, step);
+                finish(&mut a, line, step, text);
                 self.hold(a);
             }
             return;
@@ -371,7 +385,6 @@ impl Assembler {
         match step {
             Step::Performing => {
                 // `performing analysis on image: ['admin', 'pull@sha256:…', 'tag']`
-                let text = line.message_text();
                 let items: Vec<String> = text
                     .split_once('[')
                     .map(|(_, l)| {
@@ -385,19 +398,20 @@ impl Assembler {
                 a.tag = items.get(2).cloned().or(a.tag.take());
             }
             Step::Analyzing if a.pull_string.is_none() => {
-                let text = line.message_text();
                 a.pull_string = text.split_once(": ").map(|(_, p)| p.trim().to_string());
             }
             _ => {}
         }
-        if a.events.len() < MAX_EVENTS {
-            a.events.push(event(line, step));
-        }
         a.ended = Some(line.time);
         if matches!(step, Step::Complete | Step::Failed) {
-            finish(a, line, step);
+            if a.events.len() < MAX_EVENTS {
+                a.events.push(event(line, step, text.clone()));
+            }
+            finish(a, line, step, text);
             let a = self.close(id);
             self.hold(a);
+        } else if a.events.len() < MAX_EVENTS {
+            a.events.push(event(line, step, text));
         }
     }
 
@@ -448,7 +462,7 @@ impl Assembler {
         }
     }
 
-    fn dequeue(&mut self, line: &Line, digest: Option<&[u8]>) {
+    fn dequeue(&mut self, line: &Line, digest: Option<&[u8]>, text: String) {
         // The same image dequeued again on the same thread: the analyzer restarted
         // and the earlier analysis never finished.
         let again: Vec<u64> = self
@@ -472,7 +486,7 @@ impl Assembler {
             self.give_up_oldest();
         }
         let mut a = self.new_analysis(line, digest);
-        a.events.push(event(line, Step::Dequeued));
+        a.events.push(event(line, Step::Dequeued, text));
         let id = self.next_id;
         self.next_id += 1;
         self.open_starts.insert((micros(&a), id));
@@ -540,29 +554,49 @@ fn micros(a: &Analysis) -> i64 {
     (by_start(a) * 1e6) as i64
 }
 
+/// The order of a list of analyses: by dequeue time (the last line's when the dequeue
+/// is before the logs), in microseconds.
+pub fn order_key(a: &Analysis) -> i64 {
+    micros(a)
+}
+
 fn by_start(a: &Analysis) -> f64 {
     a.started.or(a.ended).unwrap_or(0.0)
 }
 
-fn event(line: &Line, step: Step) -> Event {
+fn event(line: &Line, step: Step, message: String) -> Event {
     Event {
         step,
         stamp: line.stamp.to_string(),
         time: line.time,
-        message: line.message_text(),
+        message,
     }
 }
 
-fn finish(a: &mut Analysis, line: &Line, step: Step) {
+/// The digest a line of `step` names, for the lines that name the analysis's own.
+pub fn key_digest(step: Step, message: &[u8]) -> Option<&[u8]> {
+    match step {
+        Step::Dequeued
+        | Step::Performing
+        | Step::Analyzing
+        | Step::Pulling
+        | Step::AnalysisDone
+        | Step::Complete => digest_in(message),
+        _ => None,
+    }
+}
+
+/// Ends `a` at `line`; `text` is the line's message.
+fn finish(a: &mut Analysis, line: &Line, step: Step, text: String) {
     a.ended = Some(line.time);
     if step == Step::Complete {
         a.outcome = Outcome::Complete;
     } else {
         a.outcome = Outcome::Failed;
-        a.error = Some(line.message_text());
+        a.error = Some(text.clone());
     }
     if a.events.is_empty() {
-        a.events.push(event(line, step));
+        a.events.push(event(line, step, text));
     }
     // Timestamps carry microseconds; round away the float error of subtracting
     // two epoch-sized numbers.

@@ -168,14 +168,25 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
     } else {
         let stdout = std::io::stdout();
         let mut list = out::List::new(std::io::BufWriter::new(stdout.lock()), format, ui);
+        // Each log's analyses come in dequeue order of their own; the rows of all of
+        // them are sorted by dequeue in bounded memory (a temporary file past 8 MB).
+        let mut sorter = crate::trace::order::Sorter::default();
+        let mut row = Vec::new();
         let mut failed: Option<std::io::Error> = None;
         stats = read(&mut |a| {
             found += 1;
             if failed.is_none() && filter.keeps(&a) {
-                failed = list.add(&a).err();
+                row.clear();
+                failed = list
+                    .render(&a, &mut row)
+                    .and_then(|()| sorter.push(analyzer_log::order_key(&a), &row))
+                    .err();
             }
         })?;
         warn(&stats, ui);
+        if failed.is_none() {
+            failed = sorter.drain(&mut |r| list.add_row(r)).err();
+        }
         match failed {
             // A closed pipe (`lab trace --log x | head`) is not an error.
             Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
@@ -245,15 +256,25 @@ fn closing(stats: &Stats, found: u64, ui: &Ui) {
         return;
     }
     let _ = std::io::stdout().flush();
-    let skipped = if stats.skipped > 0 {
-        format!(
+    eprintln!("{}", read_note(stats, found));
+    if found == 0 && stats.skipped > 0 {
+        eprintln!(
+            "hint: a file is taken for an analyzer log when its first MB names the analyzer (`service:analyzer`, `process_analyzer_job`, `image dequeued for analysis`); name a log file itself with --log to read it whatever it holds"
+        );
+    }
+}
+
+/// `1350 analyses in 2 analyzer logs (1.8 MB); 1 file that is not an analyzer log skipped`.
+fn read_note(stats: &Stats, found: u64) -> String {
+    let skipped = match stats.skipped {
+        0 => String::new(),
+        1 => "; 1 file that is not an analyzer log skipped".to_string(),
+        n => format!(
             "; {} that are not analyzer logs skipped",
-            crate::text::count(stats.skipped, "file")
-        )
-    } else {
-        String::new()
+            crate::text::count(n, "file")
+        ),
     };
-    eprintln!(
+    format!(
         "{} in {} ({:.1} MB){skipped}",
         if found == 1 {
             "1 analysis".to_string()
@@ -262,12 +283,7 @@ fn closing(stats: &Stats, found: u64, ui: &Ui) {
         },
         crate::text::count(stats.logs.len(), "analyzer log"),
         stats.bytes as f64 / 1e6
-    );
-    if found == 0 && stats.skipped > 0 {
-        eprintln!(
-            "hint: a file is taken for an analyzer log when its first MB names the analyzer (`service:analyzer`, `process_analyzer_job`, `image dequeued for analysis`); name a log file itself with --log to read it whatever it holds"
-        );
-    }
+    )
 }
 
 async fn from_containers(args: &TraceArgs, session: &Session) -> Result<Vec<(String, String)>> {
@@ -326,4 +342,34 @@ async fn prometheus_mean(session: Option<&Session>) -> Option<f64> {
     )
     .await
     .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(logs: usize, skipped: usize) -> Stats {
+        Stats {
+            logs: (0..logs).map(|i| format!("log-{i}")).collect(),
+            skipped,
+            bytes: 1_800_000,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_closing_note_agrees_in_number() {
+        assert_eq!(
+            read_note(&stats(2, 1), 1350),
+            "1350 analyses in 2 analyzer logs (1.8 MB); 1 file that is not an analyzer log skipped"
+        );
+        assert_eq!(
+            read_note(&stats(1, 3), 1),
+            "1 analysis in 1 analyzer log (1.8 MB); 3 files that are not analyzer logs skipped"
+        );
+        assert_eq!(
+            read_note(&stats(3, 0), 0),
+            "0 analyses in 3 analyzer logs (1.8 MB)"
+        );
+    }
 }

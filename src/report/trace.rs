@@ -4,7 +4,7 @@
 use crate::analyzer_log::{Analysis, Outcome, Step};
 use crate::model::format_duration;
 use crate::report::Ui;
-use crate::trace::summary::Report;
+use crate::trace::summary::{Report, Times};
 use console::Style;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -162,26 +162,20 @@ impl<W: Write> List<W> {
     }
 
     pub fn add(&mut self, a: &Analysis) -> io::Result<()> {
-        let first = self.count == 0;
-        self.count += 1;
+        let mut row = Vec::new();
+        self.render(a, &mut row)?;
+        self.add_row(&row)
+    }
+
+    /// One analysis's row as [`List::add_row`] takes it (no header, no separator).
+    pub fn render(&self, a: &Analysis, row: &mut Vec<u8>) -> io::Result<()> {
         match self.format {
             Format::Json => {
-                if first {
-                    writeln!(
-                        self.out,
-                        "{{\"schema_version\":1,\"image\":null,\"analyses\":["
-                    )?;
-                } else {
-                    writeln!(self.out, ",")?;
-                }
-                serde_json::to_writer(&mut self.out, a).map_err(io::Error::other)?;
+                serde_json::to_writer(&mut *row, a).map_err(io::Error::other)?;
             }
             Format::Csv => {
-                if first {
-                    writeln!(self.out, "dequeued_at,source,analyzer,thread,digest,image,outcome,duration_seconds,error")?;
-                }
                 writeln!(
-                    self.out,
+                    row,
                     "{},{},{},{},{},{},{},{},{}",
                     csv_field(a.dequeued_at.as_deref().unwrap_or("")),
                     csv_field(&a.source),
@@ -195,6 +189,51 @@ impl<W: Write> List<W> {
                 )?;
             }
             Format::Human => {
+                let dequeued = a
+                    .dequeued_at
+                    .as_deref()
+                    .map(|s| s.get(..23).or(s.get(..19)).unwrap_or(s).replace('T', " "))
+                    .unwrap_or_else(|| "(before the logs)".into());
+                let mut line = format!(
+                    "{:<23}  {:<16}  {:<12}  {:<8}  {:>8}  {}",
+                    dequeued,
+                    crate::text::clip(&short_analyzer(a), 16),
+                    crate::text::clip(&a.thread, 12),
+                    outcome(a.outcome),
+                    a.duration.map(human).unwrap_or_else(|| "-".into()),
+                    a.image()
+                );
+                if let Some(e) = &a.error {
+                    line.push_str("  ");
+                    line.push_str(&crate::text::clip(e, 100));
+                }
+                writeln!(row, "{}", line.trim_end())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a row made by [`List::render`], after the header or separator it needs.
+    pub fn add_row(&mut self, row: &[u8]) -> io::Result<()> {
+        let first = self.count == 0;
+        self.count += 1;
+        match self.format {
+            Format::Json => {
+                if first {
+                    writeln!(
+                        self.out,
+                        "{{\"schema_version\":1,\"image\":null,\"analyses\":["
+                    )?;
+                } else {
+                    writeln!(self.out, ",")?;
+                }
+            }
+            Format::Csv => {
+                if first {
+                    writeln!(self.out, "dequeued_at,source,analyzer,thread,digest,image,outcome,duration_seconds,error")?;
+                }
+            }
+            Format::Human => {
                 if first {
                     let bold = self.ui.style(Style::new().bold());
                     writeln!(
@@ -206,28 +245,9 @@ impl<W: Write> List<W> {
                         ))
                     )?;
                 }
-                let dequeued = a
-                    .dequeued_at
-                    .as_deref()
-                    .map(|s| s.get(..23).or(s.get(..19)).unwrap_or(s).replace('T', " "))
-                    .unwrap_or_else(|| "(before the logs)".into());
-                let mut row = format!(
-                    "{:<23}  {:<16}  {:<12}  {:<8}  {:>8}  {}",
-                    dequeued,
-                    crate::text::clip(&short_analyzer(a), 16),
-                    crate::text::clip(&a.thread, 12),
-                    outcome(a.outcome),
-                    a.duration.map(human).unwrap_or_else(|| "-".into()),
-                    a.image()
-                );
-                if let Some(e) = &a.error {
-                    row.push_str("  ");
-                    row.push_str(&crate::text::clip(e, 100));
-                }
-                writeln!(self.out, "{}", row.trim_end())?;
             }
         }
-        Ok(())
+        self.out.write_all(row)
     }
 
     /// Closes the list; `found` is how many analyses the logs held before filtering.
@@ -256,6 +276,18 @@ impl<W: Write> List<W> {
         }
         self.out.flush()
     }
+}
+
+/// The analysis-time figures in the order both summaries show them.
+fn time_rows(t: &Times) -> [(&'static str, f64); 6] {
+    [
+        ("min", t.min),
+        ("p50", t.p50),
+        ("p90", t.p90),
+        ("p99", t.p99),
+        ("max", t.max),
+        ("mean", t.mean),
+    ]
 }
 
 fn secs(d: f64) -> String {
@@ -297,14 +329,7 @@ pub fn summary_text(r: &Report, tty: bool, ui: &Ui) -> String {
                 }
             ),
         );
-        for (k, v) in [
-            ("min", t.min),
-            ("p50", t.p50),
-            ("p90", t.p90),
-            ("p99", t.p99),
-            ("max", t.max),
-            ("mean", t.mean),
-        ] {
+        for (k, v) in time_rows(t) {
             o.push_str(&format!("  {k:<5} {}\n", secs(v)));
         }
     }
@@ -493,14 +518,7 @@ pub fn summary_csv(r: &Report) -> String {
         None,
     );
     if let Some(t) = &r.analysis_time {
-        for (k, v) in [
-            ("min", t.min),
-            ("p50", t.p50),
-            ("p90", t.p90),
-            ("p99", t.p99),
-            ("max", t.max),
-            ("mean", t.mean),
-        ] {
+        for (k, v) in time_rows(t) {
             row("analysis_time", k, None, Some(v));
         }
     }

@@ -4,6 +4,7 @@
 //! ends (`scan`); filters and the figures of `--summary` (`summary`).
 
 pub mod input;
+pub mod order;
 pub mod scan;
 pub mod summary;
 

@@ -9,7 +9,7 @@
 
 use super::input::{self, Visit};
 use crate::analyzer_log::{self, Analysis, Assembler, Line, Step};
-use aho_corasick::{AhoCorasick, Input, MatchKind};
+use aho_corasick::{packed, AhoCorasick, Input, MatchKind, Span};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -47,14 +47,18 @@ struct Job {
     last: bool,
 }
 
-/// A parsed line as offsets into its block.
-#[derive(Clone, Copy)]
+/// A parsed line as offsets into its block, classified by the worker.
 struct Spans {
     time: f64,
     stamp: (u32, u32),
     prefix: (u32, u32),
     thread: (u32, u32),
     message: (u32, u32),
+    step: Step,
+    digest: Option<(u32, u32)>,
+    /// The message as text, made by the worker for the lines that start or end an
+    /// analysis (in `Mode::Every`, by the assembler for the lines it keeps).
+    text: Option<String>,
 }
 
 struct Done {
@@ -81,10 +85,7 @@ pub fn run(
     let (job_tx, job_rx) = sync_channel::<Job>(pool);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = sync_channel::<Done>(pool);
-    let patterns = AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostFirst)
-        .build(&analyzer_log::KEY_MESSAGES[..4])
-        .expect("fixed patterns build");
+    let patterns = Needles::new();
 
     std::thread::scope(|s| {
         let reader = s.spawn(move || {
@@ -205,50 +206,93 @@ fn span(block: &[u8], part: &[u8]) -> (u32, u32) {
     (start as u32, (start + part.len()) as u32)
 }
 
-fn keep(block: &[u8], line: &[u8], out: &mut Vec<Spans>) {
-    if let Some(l) = analyzer_log::parse_line(line) {
-        out.push(Spans {
-            time: l.time,
-            stamp: span(block, l.stamp.as_bytes()),
-            prefix: span(block, l.prefix),
-            thread: span(block, l.thread),
-            message: span(block, l.message),
-        });
+/// Parses `line` and keeps it when it can matter: in `Mode::Key`, only the lines
+/// that start, end or name an analysis.
+fn keep(block: &[u8], line: &[u8], mode: Mode, out: &mut Vec<Spans>) {
+    let Some(l) = analyzer_log::parse_line(line) else {
+        return;
+    };
+    let step = analyzer_log::classify(l.message);
+    if mode == Mode::Key && step == Step::Other {
+        return;
+    }
+    out.push(Spans {
+        time: l.time,
+        stamp: span(block, l.stamp.as_bytes()),
+        prefix: span(block, l.prefix),
+        thread: span(block, l.thread),
+        message: span(block, l.message),
+        step,
+        digest: analyzer_log::key_digest(step, l.message).map(|d| span(block, d)),
+        text: (mode == Mode::Key).then(|| l.message_text()),
+    });
+}
+
+/// What a line holding one of the four messages that start or end an analysis
+/// contains: a piece of each message whose first bytes are rare in analyzer logs
+/// (`ana`, `pro` or `per` begin half the words of every line, in `analyzer`,
+/// `process_analyzer_job` and `perform_analyze`), so the vector search (Teddy) stops
+/// at few lines that do not matter. Every line found is parsed and its message
+/// classified; a piece found elsewhere in a line costs a parse, never a wrong result.
+const NEEDLES: [&str; 4] = [
+    "dequeued for analysis",
+    "rming analysis on image",
+    "complete",
+    "lem analyzing image",
+];
+
+/// The search for [`NEEDLES`]: Teddy where the CPU has it, Aho-Corasick otherwise.
+struct Needles {
+    teddy: Option<packed::Searcher>,
+    ac: AhoCorasick,
+}
+
+impl Needles {
+    fn new() -> Needles {
+        let teddy = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(NEEDLES)
+            .build();
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(NEEDLES)
+            .expect("fixed patterns build");
+        Needles { teddy, ac }
+    }
+
+    /// The first needle at or after `from`: (start, end).
+    fn find(&self, hay: &[u8], from: usize) -> Option<(usize, usize)> {
+        let m = match &self.teddy {
+            Some(t) => t.find_in(hay, Span::from(from..hay.len()))?,
+            None => self.ac.find(Input::new(hay).range(from..))?,
+        };
+        Some((m.start(), m.end()))
     }
 }
 
-fn scan_block(block: &[u8], mode: Mode, patterns: &AhoCorasick, out: &mut Vec<Spans>) {
+fn scan_block(block: &[u8], mode: Mode, patterns: &Needles, out: &mut Vec<Spans>) {
     match mode {
         Mode::Every => {
             let mut start = 0;
             for nl in memchr::memchr_iter(b'\n', block) {
-                keep(block, &block[start..nl], out);
+                keep(block, &block[start..nl], mode, out);
                 start = nl + 1;
             }
             if start < block.len() {
-                keep(block, &block[start..], out);
+                keep(block, &block[start..], mode, out);
             }
         }
         Mode::Key => {
             let mut pos = 0;
             while pos < block.len() {
-                let Some(m) = patterns.find(Input::new(block).range(pos..)) else {
+                let Some((m_start, m_end)) = patterns.find(block, pos) else {
                     break;
                 };
                 let start =
-                    memchr::memrchr(b'\n', &block[pos..m.start()]).map_or(pos, |i| pos + i + 1);
-                let end =
-                    memchr::memchr(b'\n', &block[m.end()..]).map_or(block.len(), |i| m.end() + i);
-                let line = &block[start..end];
-                let before = out.len();
-                keep(block, line, out);
-                if out.len() > before {
-                    let msg = out[before].message;
-                    if analyzer_log::classify(&block[msg.0 as usize..msg.1 as usize]) == Step::Other
-                    {
-                        out.pop();
-                    }
-                }
+                    memchr::memrchr(b'\n', &block[pos..m_start]).map_or(pos, |i| pos + i + 1);
+                let end = memchr::memchr(b'\n', &block[m_end..]).map_or(block.len(), |i| m_end + i);
+                keep(block, &block[start..end], mode, out);
                 pos = end + 1;
             }
         }
@@ -279,7 +323,7 @@ fn assemble(
             let block = &d.job.buf[..d.job.len];
             let text = |(a, b): (u32, u32)| &block[a as usize..b as usize];
             if let Some(c) = current.as_mut() {
-                for s in &d.lines {
+                for s in d.lines {
                     let line = Line {
                         time: s.time,
                         stamp: std::str::from_utf8(text(s.stamp)).unwrap_or(""),
@@ -288,7 +332,7 @@ fn assemble(
                         level: b"",
                         message: text(s.message),
                     };
-                    c.push(&line, &mut emit);
+                    c.push_classified(&line, s.step, s.digest.map(text), s.text, &mut emit);
                 }
             }
             if d.job.last {

@@ -132,13 +132,11 @@ use analyzer_logs::{interleaved, Analyzer, Expected};
 use std::io::Write;
 use std::path::Path;
 
-/// A support bundle's logs: two analyzers in one file with the same thread names
-/// (the second dequeues while the first's analysis runs), an engine-format analyzer
-/// at +02:00 in a rotated, gzipped file, and two compose replicas at -05:00 in one
-/// `docker compose logs` dump. Returns the files (name, bytes) and every analysis.
-fn bundle() -> (Vec<(String, Vec<u8>)>, Vec<Expected>) {
-    let mut expect = Vec::new();
-    let shared = interleaved(
+/// Two analyzers in one file with the same thread names, the second dequeuing while
+/// the first's analysis runs; the first's last analysis unfinished, the second failing
+/// now and then. Its analyses are added to `expect`.
+fn shared_threads(expect: &mut Vec<Expected>) -> String {
+    interleaved(
         &[
             Analyzer {
                 seed: 1,
@@ -154,8 +152,17 @@ fn bundle() -> (Vec<(String, Vec<u8>)>, Vec<Expected>) {
                 ..Analyzer::default()
             },
         ],
-        &mut expect,
-    );
+        expect,
+    )
+}
+
+/// A support bundle's logs: two analyzers in one file with the same thread names
+/// (the second dequeues while the first's analysis runs), an engine-format analyzer
+/// at +02:00 in a rotated, gzipped file, and two compose replicas at -05:00 in one
+/// `docker compose logs` dump. Returns the files (name, bytes) and every analysis.
+fn bundle() -> (Vec<(String, Vec<u8>)>, Vec<Expected>) {
+    let mut expect = Vec::new();
+    let shared = shared_threads(&mut expect);
     let engine = interleaved(
         &[Analyzer {
             seed: 3,
@@ -285,6 +292,81 @@ fn a_bundle_folder_yields_every_analysis_with_its_duration_and_outcome() {
 }
 
 #[test]
+fn the_list_of_several_logs_is_in_dequeue_order_across_analyzers() {
+    // Two analyzers' logs whose analyses run at the same hours: read one after the
+    // other (the later-starting one named first), their rows interleave by dequeue.
+    let d = Dir::new("trace-order");
+    let mut expect = Vec::new();
+    let early = interleaved(
+        &[Analyzer {
+            seed: 21,
+            analyses: 40,
+            failures: true,
+            ..Analyzer::default()
+        }],
+        &mut expect,
+    );
+    let late = interleaved(
+        &[Analyzer {
+            seed: 22,
+            analyses: 40,
+            lag: 45.0,
+            offset_minutes: 60,
+            ..Analyzer::default()
+        }],
+        &mut expect,
+    );
+    let a = d.path().join("a-late.log");
+    let b = d.path().join("b-early.log");
+    std::fs::write(&a, late).unwrap();
+    std::fs::write(&b, early).unwrap();
+    let r = run(lab().args(["trace", "--log"]).arg(&a).arg("--log").arg(&b));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), expect.len(), "{}", r.stdout);
+    // The human list shows local stamps; the CSV's carry their offsets.
+    let csv = run(lab()
+        .args(["trace", "--format", "csv", "--log"])
+        .arg(&a)
+        .arg("--log")
+        .arg(&b));
+    let times: Vec<f64> = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let stamp = l.split(',').next().unwrap_or("");
+            ::lab::analyzer_log::parse_time(stamp).unwrap_or_else(|| panic!("{l}"))
+        })
+        .collect();
+    assert_eq!(times.len(), expect.len());
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "not in dequeue order:\n{}",
+        csv.stdout
+    );
+    // Both logs' rows alternate, not one log after the other.
+    let from_a: Vec<bool> = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.contains("a-late.log"))
+        .collect();
+    let switches = from_a.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(switches > 10, "{switches} switches:\n{}", csv.stdout);
+    // JSON lists them in the same order.
+    let doc: serde_json::Value =
+        serde_json::from_str(&json_list(&[a.as_os_str(), b.as_os_str()], None)).unwrap();
+    let json_from_a: Vec<bool> = doc["analyses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["source"].as_str().unwrap_or("").ends_with("a-late.log"))
+        .collect();
+    assert_eq!(json_from_a, from_a);
+}
+
+#[test]
 fn a_restarted_analyzer_and_a_replica_over_several_read_blocks_keep_every_analysis() {
     // One log file larger than two of the reader's blocks (lines cut across blocks
     // and read by different workers): an analyzer whose last analysis is cut by a
@@ -357,24 +439,7 @@ fn tar_gz_zip_zstd_xz_and_stdin_are_read_in_place() {
     }
     // One log alone, xz-compressed, and a .tgz on standard input.
     let mut one = Vec::new();
-    let shared = interleaved(
-        &[
-            Analyzer {
-                seed: 1,
-                analyses: 24,
-                last_unfinished: true,
-                ..Analyzer::default()
-            },
-            Analyzer {
-                seed: 2,
-                analyses: 24,
-                lag: 30.0,
-                failures: true,
-                ..Analyzer::default()
-            },
-        ],
-        &mut one,
-    );
+    let shared = shared_threads(&mut one);
     let xz = d.path().join("analyzer.log.xz");
     let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
     enc.write_all(shared.as_bytes()).unwrap();
