@@ -44,44 +44,44 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Show { lab } => show::run(&load(g)?, &lab, ui),
         Command::Check(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(check::run(&labs, *args, ui))
+            block_on(check::run(&labs, *args, ui))
         }
         Command::Validate { paths } => validate::run(g, &paths, ui),
         Command::Doctor(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(doctor::run(&labs, args, ui))
+            block_on(doctor::run(&labs, args, ui))
         }
         Command::Init(args) => init::run(args, ui),
         Command::Trace(args) => {
             let csv = g.format == crate::cli::Format::Csv;
-            runtime()?.block_on(trace::run(args, csv, ui))
+            block_on(trace::run(args, csv, ui))
         }
         Command::Answer(args) => answer::run(&load(g)?, args, ui),
         Command::Start(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(start::run(&labs, args, ui))
+            block_on(start::run(&labs, args, ui))
         }
         Command::Solve(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(solve::run(&labs, args, ui))
+            block_on(solve::run(&labs, args, ui))
         }
         Command::Smoke(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(smoke::run(&labs, args, ui))
+            block_on(smoke::run(&labs, args, ui))
         }
         Command::Reset(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(reset::run(&labs, args, ui))
+            block_on(reset::run(&labs, args, ui))
         }
-        Command::Stop(args) => runtime()?.block_on(stop::run(&args, ui)),
-        Command::Status(args) => runtime()?.block_on(status::run(&args, ui)),
+        Command::Stop(args) => block_on(stop::run(&args, ui)),
+        Command::Status(args) => block_on(status::run(&args, ui)),
         Command::Grade(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(grade::run(&labs, *args, g.format, ui))
+            block_on(grade::run(&labs, *args, g.format, ui))
         }
         Command::Submit(args) => {
             let labs = load(g)?;
-            runtime()?.block_on(submit::run(&labs, *args, ui))
+            block_on(submit::run(&labs, *args, ui))
         }
         Command::Key(args) => key::run(&args, ui),
         Command::Completions { shell } => {
@@ -109,9 +109,16 @@ fn sources(g: &Global) -> Source {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs a command on a new async runtime. When it returns, the runtime is shut down
+/// without waiting for blocking work still running: a trainee's file whose parse
+/// outlived its check's timeout (or `lab grade --deadline`) must not hold the
+/// verdict, already printed, from exiting.
+fn block_on(command: impl std::future::Future<Output = Result<i32>>) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    let code = rt.block_on(command);
+    rt.shutdown_background();
+    code
 }

@@ -11,6 +11,10 @@ use yaml_rust2::parser::{Event, Parser};
 pub const MAX_YAML_BYTES: usize = 8 << 20;
 /// Compose files and labs nest about ten levels; this leaves room for any real file.
 pub const MAX_YAML_DEPTH: usize = 128;
+/// Mappings and sequences in one file. A compose file has hundreds, a lab with 2,000
+/// questions about ten thousand; each costs a parsed tree a few hundred bytes, so this
+/// bounds the tree to about 100 MB (8 MB of nested flow mappings made 1.35 GB).
+pub const MAX_YAML_COLLECTIONS: usize = 250_000;
 
 /// Why a YAML text is refused, and where (the position of the first node too deep).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +51,7 @@ pub fn check(text: &str) -> Result<(), TooBig> {
         return Err(too_deep(Some(Pos { line, column })));
     }
     let mut depth = 0usize;
+    let mut collections = 0usize;
     let mut parser = Parser::new_from_str(text);
     loop {
         let Ok((ev, mark)) = parser.next_token() else {
@@ -55,6 +60,19 @@ pub fn check(text: &str) -> Result<(), TooBig> {
         match ev {
             Event::SequenceStart(..) | Event::MappingStart(..) => {
                 depth += 1;
+                collections += 1;
+                if collections > MAX_YAML_COLLECTIONS {
+                    return Err(TooBig {
+                        at: Some(Pos {
+                            line: mark.line(),
+                            column: mark.col() + 1,
+                        }),
+                        message: format!(
+                            "more than {MAX_YAML_COLLECTIONS} mappings and lists; no lab, roster \
+                             or compose file needs that many"
+                        ),
+                    });
+                }
                 if depth > MAX_YAML_DEPTH {
                     return Err(too_deep(Some(Pos {
                         line: mark.line(),
@@ -157,6 +175,26 @@ mod tests {
             assert!(e.at.is_some(), "{e}");
             assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
         }
+    }
+
+    /// Found by the safety benchmark: 8 MB of flow mappings nested 120 deep (under
+    /// both limits above) built a 1.35 GB tree and outlived its check's timeout.
+    #[test]
+    fn a_file_of_too_many_collections_is_refused_with_where() {
+        let line = "{a: ".repeat(120) + "1" + &"}".repeat(120) + "\n";
+        let many = format!("k:\n{}", format!("  - {line}").repeat(3_000));
+        let e = check(&many).unwrap_err();
+        assert!(
+            e.message.contains("more than 250000 mappings and lists"),
+            "{e}"
+        );
+        let at = e.at.expect("a position");
+        assert!(at.line > 2_000, "{at:?}");
+        // A big, ordinary file passes: 20,000 questions of five fields.
+        let lab: String = (0..20_000)
+            .map(|i| format!("- id: q{i}\n  prompt: p\n  answer: {{type: number, within: 2}}\n  tags: [a, b]\n"))
+            .collect();
+        assert_eq!(check(&lab), Ok(()));
     }
 
     #[test]
