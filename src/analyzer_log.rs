@@ -600,7 +600,12 @@ fn finish(a: &mut Analysis, line: &Line, step: Step, text: String) {
     }
     // Timestamps carry microseconds; round away the float error of subtracting
     // two epoch-sized numbers.
-    a.duration = a.started.map(|s| ((line.time - s) * 1e6).round() / 1e6);
+    // An end stamped before its start (a clock set back, a damaged line) gives no
+    // duration rather than a negative one.
+    a.duration = a
+        .started
+        .map(|s| ((line.time - s) * 1e6).round() / 1e6)
+        .filter(|d| *d >= 0.0);
 }
 
 /// Every analysis in `(source, line)` pairs (each source's lines in the order written;
@@ -913,6 +918,25 @@ mod tests {
         let a = analyses(lines.iter().map(|l| ("x", l.as_str())));
         assert_eq!((a[0].outcome, a[0].duration), (Outcome::Complete, None));
         assert_eq!(a[0].digest.as_deref(), Some("sha256:aa"));
+    }
+
+    /// Found by the bundle fuzzer: a completion stamped before its dequeue.
+    #[test]
+    fn an_end_stamped_before_its_start_has_no_duration() {
+        let lines = [
+            line(
+                "00:00:09",
+                "Thread-1",
+                "image dequeued for analysis: admin : sha256:aa",
+            ),
+            line(
+                "00:00:02",
+                "Thread-1",
+                "analysis complete: admin : sha256:aa",
+            ),
+        ];
+        let a = analyses(lines.iter().map(|l| ("x", l.as_str())));
+        assert_eq!((a[0].outcome, a[0].duration), (Outcome::Complete, None));
     }
 
     #[test]
