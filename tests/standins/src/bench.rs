@@ -94,6 +94,9 @@ pub fn binary_with_libs(binary: &Path, to: &str, links: &[&str]) -> Result<Vec<E
     Ok(entries)
 }
 
+/// How long a probe of a container that already passed one waits first (`crate::settle`).
+pub const HEALTH_SETTLE: Duration = Duration::from_secs(15);
+
 fn dockerfile(spec: &ImageSpec) -> String {
     let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
     let mut d = match &spec.from {
@@ -113,12 +116,18 @@ fn dockerfile(spec: &ImageSpec) -> String {
         ));
     }
     if let Some(h) = &spec.healthcheck {
-        // Every probe is a `docker exec` (a runc start on the engine): at 1 s, four smoke
-        // stacks of a dozen services each kept a 2-core machine's run queue near 100. At 2 s a
-        // stack is still healthy within a couple of seconds of starting (engine 20.10 has no
-        // `--start-interval` to probe faster only while starting).
+        // Every probe is a `docker exec` (a runc start, tens of ms of the engine's CPU),
+        // and engine 20.10 has no `--start-interval` to probe often only while starting.
+        // So probes come every half second until the first pass (a stand-in answers within
+        // that, and a `service_healthy` dependency waits no longer), then the
+        // probe itself waits HEALTH_SETTLE first (`crate::settle`): a healthy container
+        // is probed about every 16 s, where at 2 s four idle smoke stacks of a dozen
+        // services each kept the engine busy on a whole core. The timeout covers the wait.
         d.push_str(&format!(
-            "HEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=60 CMD {}\n",
+            "ENV {}={}\nHEALTHCHECK --interval=500ms --timeout={}s --start-period=1s --retries=60 CMD {}\n",
+            crate::settle::VAR,
+            HEALTH_SETTLE.as_secs(),
+            HEALTH_SETTLE.as_secs() + 5,
             json(h)
         ));
     }
