@@ -16,9 +16,10 @@ use crate::smoke::{self, Outcome, Profile, Scenario};
 use console::Style;
 use futures_util::StreamExt;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
@@ -119,22 +120,40 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     // the run does not end waiting on one of them; the report keeps the course's order.
     let mut order: Vec<usize> = (0..total).collect();
     order.sort_by_key(|i| std::cmp::Reverse(runs[*i].1.lab.number));
-    let mut slots: Vec<Option<Option<Outcome>>> = vec![None; total];
-    let mut printed = 0;
-    let mut outcomes = Vec::new();
-    {
+    // Each scenario's report as it finishes; the summary, the JUnit report and the
+    // rates keep the course's order (the index in `runs`).
+    let mut finished: Vec<Option<Outcome>> = vec![None; total];
+    // The scenarios under way, with their environments, for Ctrl-C.
+    let running: Mutex<BTreeMap<usize, Underway>> = Mutex::new(BTreeMap::new());
+    let mut sigint = super::start::Sigint::listen()?;
+    let interrupted = {
         let mut results = futures_util::stream::iter(order)
             .map(|i| {
                 let (round, lab, scenario, profile) = runs[i];
                 let name = scenario_name(lab, scenario, profile, round, args.repeat);
                 let dir = root.join(&name);
                 let project = format!("{}-{name}", args.project);
-                let (stop, kept, steps_ui, docker, args) =
-                    (&stop, &kept, &steps_ui, &docker, &args);
+                let (stop, kept, steps_ui, docker, args, running) =
+                    (&stop, &kept, &steps_ui, &docker, &args, &running);
                 async move {
                     if stop.load(Ordering::SeqCst) {
                         return (i, None);
                     }
+                    let what = format!(
+                        "lab {} {}",
+                        lab.lab.id(),
+                        match profile {
+                            Some(p) => format!("{} [{}]", scenario.name(), p.name),
+                            None => scenario.name(),
+                        }
+                    );
+                    let underway = Underway {
+                        what,
+                        dir: dir.clone(),
+                        project: project.clone(),
+                        compose: uses_compose(labs, lab),
+                    };
+                    lock(running).insert(i, underway);
                     let last = i + 1 == total;
                     let keep =
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
@@ -144,29 +163,43 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     .await;
                     o.step_times = step_times;
                     if o.kept {
-                        *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir, project));
+                        *lock(kept) = Some((dir, project));
                     }
+                    lock(running).remove(&i);
                     (i, Some(o))
                 }
             })
             .buffer_unordered(jobs);
-        while let Some((i, o)) = results.next().await {
-            slots[i] = Some(o);
-            // Each scenario's report as soon as every one before it has its own.
-            while let Some(Some(done)) = slots.get_mut(printed).map(Option::take) {
-                if let Some(o) = done {
-                    print_outcome(&o, ui);
-                    outcomes.push(o);
-                }
-                printed += 1;
+        let mut done = 0;
+        loop {
+            tokio::select! {
+                next = results.next() => match next {
+                    Some((i, Some(o))) => {
+                        done += 1;
+                        print_outcome(&o, ui, (done, total));
+                        finished[i] = Some(o);
+                    }
+                    Some((_, None)) => {}
+                    None => break false,
+                },
+                _ = sigint.recv() => break true,
             }
         }
+        // Leaving the block drops the scenarios under way (and their compose children).
+    };
+    let outcomes: Vec<Outcome> = finished.into_iter().flatten().collect();
+    if interrupted {
+        let cut: Vec<Underway> = lock(&running).values().cloned().collect();
+        return Ok(on_interrupt(&outcomes, total, &cut, &root, args.keep, ui, &mut sigint).await);
     }
     let kept = kept.into_inner().unwrap_or_else(|e| e.into_inner());
     let elapsed = started.elapsed();
 
     if let Some(path) = &args.junit {
         super::check::write_atomic(path, junit(&outcomes, elapsed).as_bytes())?;
+    }
+    if outcomes.len() > 1 {
+        print_summary(&outcomes, ui);
     }
     if args.repeat > 1 {
         print_rates(&outcomes, ui);
@@ -440,21 +473,129 @@ async fn checks(
     Ok(runner::run(&plan, &res, runner::Options::default(), tx).await)
 }
 
-fn print_outcome(o: &Outcome, ui: &Ui) {
+/// A scenario under way: its name for the report, its folder and compose project,
+/// and whether it brings up a stack (to take down when the run is interrupted).
+#[derive(Debug, Clone)]
+struct Underway {
+    what: String,
+    dir: std::path::PathBuf,
+    project: String,
+    compose: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// After Ctrl-C (or SIGTERM): what finished, in the course's order, and what was cut
+/// short; the stacks of the scenarios under way are taken down with their volumes
+/// (kept with --keep; a second Ctrl-C leaves them). Returns the exit code, 130.
+async fn on_interrupt(
+    outcomes: &[Outcome],
+    total: usize,
+    cut: &[Underway],
+    root: &Path,
+    keep: bool,
+    ui: &Ui,
+    sigint: &mut super::start::Sigint,
+) -> i32 {
+    let warn = ui.style(Style::new().yellow().bold());
+    let bad = outcomes.iter().filter(|o| !o.ok()).count();
+    eprintln!(
+        "{} {} of {} finished ({bad} broken) when the run was interrupted",
+        warn.apply_to("interrupted:"),
+        outcomes.len(),
+        crate::text::count(total, "scenario"),
+    );
+    if !outcomes.is_empty() {
+        print_summary(outcomes, ui);
+    }
+    for u in cut {
+        eprintln!(
+            "  {}: cut short (compose project `{}`, folder {})",
+            u.what,
+            u.project,
+            u.dir.display()
+        );
+    }
+    let never = total.saturating_sub(outcomes.len() + cut.len());
+    if never > 0 {
+        eprintln!("  {} not started", crate::text::count(never, "scenario"));
+    }
+    if keep {
+        eprintln!(
+            "Kept their environments (--keep): `lab stop --workspace FOLDER` for each, then remove {}",
+            root.display()
+        );
+        return exit::INTERRUPTED;
+    }
+    let stacks: Vec<&Underway> = cut.iter().filter(|u| u.compose).collect();
+    if !stacks.is_empty() {
+        ui.status(
+            "Removing",
+            &format!(
+                "the stacks of the {} cut short, with their volumes (Ctrl-C again leaves them)",
+                crate::text::count(stacks.len(), "scenario")
+            ),
+        );
+        let downs = futures_util::future::join_all(stacks.iter().map(|u| async move {
+            let env = Environment::new(&u.dir, &u.project, "docker-compose.yaml", false);
+            exec::compose_for(&env).await?.down(true).await.map(|_| ())
+        }));
+        tokio::select! {
+            results = downs => {
+                for (u, r) in stacks.iter().zip(results) {
+                    if let Err(e) = r {
+                        eprintln!("  {}: cannot take compose project `{}` down: {e}", u.what, u.project);
+                    }
+                }
+            }
+            _ = sigint.recv() => {
+                eprintln!("Left them: `docker compose -p PROJECT down --volumes` for each project above.");
+                return exit::INTERRUPTED;
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(root);
+    exit::INTERRUPTED
+}
+
+/// Every scenario's verdict in one line each, in the course's order (the lines above
+/// came as the scenarios finished).
+fn print_summary(outcomes: &[Outcome], ui: &Ui) {
+    ui.status("Summary", "in the course's order:");
+    let red = ui.style(Style::new().red().bold());
+    for o in outcomes {
+        let line = format!(
+            "lab {} {} in {}",
+            o.lab,
+            o.name(),
+            format_duration(o.total())
+        );
+        if o.ok() {
+            ui.status("passed", &line);
+        } else {
+            eprintln!("{} {line}", red.apply_to(format!("{:>12}", "broken")));
+        }
+    }
+}
+
+fn print_outcome(o: &Outcome, ui: &Ui, (n, of): (usize, usize)) {
     let times: Vec<String> = o
         .phases
         .iter()
         .map(|(name, d)| format!("{name} {}", format_duration(*d)))
         .collect();
     let what = format!(
-        "lab {} {} ({})",
+        "lab {} {} ({}){}",
         o.lab,
         o.name(),
         if times.is_empty() {
             "-".to_string()
         } else {
             times.join(", ")
-        }
+        },
+        format_args!(", {n} of {of} done")
     );
     if o.ok() {
         ui.status("Passed", &what);
