@@ -39,6 +39,8 @@ pub struct ImageSpec {
     pub expose: Vec<u16>,
     /// Environment variables the image sets (`ENV`), as (name, value).
     pub env: Vec<(String, String)>,
+    /// Folders the image declares as volumes (`VOLUME`), as the real image does.
+    pub volumes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +110,9 @@ fn dockerfile(spec: &ImageSpec) -> String {
     }
     for p in &spec.expose {
         d.push_str(&format!("EXPOSE {p}\n"));
+    }
+    if !spec.volumes.is_empty() {
+        d.push_str(&format!("VOLUME {}\n", json(&spec.volumes)));
     }
     for (k, v) in &spec.env {
         d.push_str(&format!(
@@ -329,7 +334,10 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
                 "healthcheck".into(),
             ]),
             expose: vec![port],
-            env: if base {
+            env: if tag == "lab-bench/anchore-db:latest" {
+                // The db role keeps its store on the database's volume, as Postgres does.
+                vec![("STANDIN_DATA_DIR".into(), "/var/lib/postgresql/data".into())]
+            } else if base {
                 // Every nginx analysis lasts two Prometheus scrape intervals (5 s in
                 // the course's anchore-prometheus.yml) and more: lab 3's
                 // `processing-seen` is then seen by a scrape whatever the phase,
@@ -341,6 +349,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             } else {
                 vec![]
             },
+            volumes: vec![],
         }
     };
     Ok(vec![
@@ -402,6 +411,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             ]),
             expose: vec![3000],
             env: vec![],
+            volumes: vec![],
         },
         registry_image()?,
     ]
@@ -427,6 +437,7 @@ fn grafana_profiles() -> Vec<ImageSpec> {
             healthcheck: None,
             expose: vec![],
             env: vec![("LAB_STANDIN_GRAFANA".into(), name.into())],
+            volumes: vec![],
         })
         .collect()
 }
@@ -497,6 +508,9 @@ fn prometheus_release(
         healthcheck: None,
         expose: vec![9090],
         env: vec![],
+        // As prom/prometheus declares it: the TSDB on a volume of its own, kept when
+        // compose recreates the container and carried by a copy of the volume.
+        volumes: vec!["/prometheus".into()],
     })
 }
 
@@ -521,6 +535,7 @@ pub fn registry_image() -> Result<ImageSpec, String> {
         healthcheck: None,
         expose: vec![5000],
         env: vec![],
+        volumes: vec![],
     })
 }
 
@@ -723,6 +738,7 @@ mod tests {
             healthcheck: None,
             expose: vec![],
             env: vec![],
+            volumes: vec![],
         };
         let a = inputs_digest(&spec).unwrap();
         assert_eq!(a, inputs_digest(&spec).unwrap());

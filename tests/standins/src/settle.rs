@@ -12,7 +12,13 @@
 //!
 //! "Already passed" is remembered in a marker file holding the start time of the
 //! container's PID 1, so a restarted container (a new PID 1) is probed at once again,
-//! and a failing probe removes the marker, so recovery is seen within an interval.
+//! and a failing probe removes the marker, so recovery is seen within an interval. Only a
+//! recent pass counts (the marker written less than [`RECENT`] ago, as it is when Docker
+//! starts the next probe an interval after the last one ended): Docker stops probing a
+//! paused container and calls it unhealthy, and after `docker unpause` the next probe must
+//! say otherwise at once, not a settle later. For the same reason a probe that finds the
+//! previous one's "waiting" file (written before its wait, removed after it: Docker killed
+//! or gave up on that probe) does not wait either.
 //! Without the variable (the stand-ins run outside the bench images) nothing waits.
 
 use std::path::{Path, PathBuf};
@@ -55,10 +61,18 @@ pub fn marker() -> PathBuf {
     std::env::temp_dir().join("standin-health-passed")
 }
 
-/// Whether the marker says this run of the container already passed a probe.
+/// How recent the last pass must be for the next probe to wait first.
+pub const RECENT: Duration = Duration::from_secs(5);
+
+/// Whether the marker says this run of the container passed the probe just before this one.
 pub fn passed_before(marker: &Path, now: Option<u64>) -> bool {
+    let recent = std::fs::metadata(marker)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < RECENT);
     match (std::fs::read_to_string(marker), now) {
-        (Ok(text), Some(now)) => text.trim().parse::<u64>().ok() == Some(now),
+        (Ok(text), Some(now)) => recent && text.trim().parse::<u64>().ok() == Some(now),
         _ => false,
     }
 }
@@ -91,8 +105,14 @@ fn probe_at(marker: &Path, settle: Option<Duration>, f: impl FnOnce() -> bool) -
         return f();
     };
     let now = incarnation();
-    if passed_before(marker, now) {
+    // Present only while a probe waits: found by the next probe, it says Docker
+    // abandoned that one (killed it when pausing the container, or timed it out).
+    let waiting = marker.with_extension("waiting");
+    let abandoned = std::fs::remove_file(&waiting).is_ok();
+    if !abandoned && passed_before(marker, now) {
+        let _ = std::fs::write(&waiting, std::process::id().to_string());
         std::thread::sleep(settle);
+        let _ = std::fs::remove_file(&waiting);
     }
     let healthy = f();
     record(marker, now, healthy);
@@ -140,6 +160,17 @@ mod tests {
         assert!(!passed_before(&m, Some(8)));
         // Without /proc, never settled.
         assert!(!passed_before(&m, None));
+        // An old pass (the container was paused, and not probed meanwhile) does not count.
+        let old = std::time::SystemTime::now() - RECENT - Duration::from_secs(1);
+        std::fs::File::options()
+            .write(true)
+            .open(&m)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(!passed_before(&m, Some(7)));
+        record(&m, Some(7), true);
+        assert!(passed_before(&m, Some(7)));
         record(&m, Some(7), false);
         assert!(!passed_before(&m, Some(7)));
         assert!(!m.exists());
@@ -162,15 +193,26 @@ mod tests {
         let t = std::time::Instant::now();
         assert!(!probe_at(&m, settle, || false));
         let second = t.elapsed();
+        // A probe that finds the previous one still waiting (abandoned by Docker, as
+        // when the container was paused) does not wait.
+        record(&m, incarnation(), true);
+        std::fs::write(m.with_extension("waiting"), "1").unwrap();
+        let t = std::time::Instant::now();
+        assert!(probe_at(&m, settle, || true));
+        let beside = t.elapsed();
+        assert!(!m.with_extension("waiting").exists());
+        record(&m, incarnation(), false);
         // The failure forgot the pass: the next probe does not wait.
         let t = std::time::Instant::now();
         assert!(probe_at(&m, settle, || true));
         let third = t.elapsed();
         let _ = std::fs::remove_file(&m);
+        let _ = std::fs::remove_file(m.with_extension("waiting"));
         if incarnation().is_some() {
             assert!(first < Duration::from_millis(300), "{first:?}");
             assert!(second >= Duration::from_millis(300), "{second:?}");
             assert!(third < Duration::from_millis(300), "{third:?}");
+            assert!(beside < Duration::from_millis(300), "{beside:?}");
         }
     }
 }
