@@ -16,11 +16,32 @@ use crate::smoke::{self, Outcome, Profile, Scenario};
 use console::Style;
 use futures_util::StreamExt;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use smoke_snapshot::Snapshot;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+#[path = "smoke_snapshot.rs"]
+mod smoke_snapshot;
+
+/// What a snapshot's watchers see: not yet taken, taken, or none (its leader failed).
+type Published = Option<Option<Arc<Snapshot>>>;
+
+/// A scenario's part in its lab's snapshot.
+enum SnapRole {
+    /// The first of its lab: runs the setup, then takes the snapshot into `to`.
+    Leader {
+        to: std::path::PathBuf,
+        tx: Arc<tokio::sync::watch::Sender<Published>>,
+    },
+    /// Starts from the leader's snapshot (or replays the setup when there is none).
+    Follower {
+        rx: tokio::sync::watch::Receiver<Published>,
+    },
+}
 
 pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let chosen: Vec<&LoadedLab> = if args.all {
@@ -118,8 +139,56 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let kept: Mutex<Option<(std::path::PathBuf, String)>> = Mutex::new(None);
     // The labs that replay the most earlier labs take longest: they start first, so
     // the run does not end waiting on one of them; the report keeps the course's order.
+    // Scenarios whose setups are the same replay share one snapshot of its end: the
+    // first to start (the leader) takes it, the others start from it.
+    let keys: Vec<Option<String>> = runs
+        .iter()
+        .map(|(_, l, _, p)| {
+            if args.no_snapshots {
+                return None;
+            }
+            let images = scenario_images(args.images.as_slice(), *p);
+            smoke_snapshot::key(&labs.labs, l, &images)
+        })
+        .collect();
+    let mut leaders: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut members: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(k) = k {
+            leaders.entry(k).or_insert(i);
+            *members.entry(k).or_default() += 1;
+        }
+    }
+    let mut roles: Vec<Option<SnapRole>> = Vec::with_capacity(total);
+    let mut senders: BTreeMap<&str, Arc<tokio::sync::watch::Sender<Published>>> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        let Some(k) = k.as_deref().filter(|k| members[k] > 1) else {
+            roles.push(None);
+            continue;
+        };
+        let tx = senders
+            .entry(k)
+            .or_insert_with(|| Arc::new(tokio::sync::watch::channel(None).0))
+            .clone();
+        roles.push(Some(if leaders[k] == i {
+            SnapRole::Leader {
+                to: root.join(".snapshots").join(k),
+                tx,
+            }
+        } else {
+            SnapRole::Follower { rx: tx.subscribe() }
+        }));
+    }
+    // Leaders first, then the rest; within each, the labs that replay the most earlier
+    // labs first, so the run does not end waiting on one of them. The report keeps the
+    // course's order.
     let mut order: Vec<usize> = (0..total).collect();
-    order.sort_by_key(|i| std::cmp::Reverse(runs[*i].1.lab.number));
+    order.sort_by_key(|i| {
+        let follower = matches!(roles[*i], Some(SnapRole::Follower { .. }));
+        (follower, std::cmp::Reverse(runs[*i].1.lab.number))
+    });
+    let order: Vec<(usize, Option<SnapRole>)> =
+        order.into_iter().map(|i| (i, roles[i].take())).collect();
     // Each scenario's report as it finishes; the summary, the JUnit report and the
     // rates keep the course's order (the index in `runs`).
     let mut finished: Vec<Option<Outcome>> = vec![None; total];
@@ -128,7 +197,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let mut sigint = super::start::Sigint::listen()?;
     let interrupted = {
         let mut results = futures_util::stream::iter(order)
-            .map(|i| {
+            .map(|(i, role)| {
                 let (round, lab, scenario, profile) = runs[i];
                 let name = scenario_name(lab, scenario, profile, round, args.repeat);
                 let dir = root.join(&name);
@@ -159,6 +228,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
                     let (mut o, step_times) = exec::timed(scenario_run(
                         labs, lab, scenario, profile, &dir, &project, args, docker, steps_ui, keep,
+                        role,
                     ))
                     .await;
                     o.step_times = step_times;
@@ -248,6 +318,7 @@ async fn scenario_run(
     docker: &std::result::Result<bollard::Docker, String>,
     steps_ui: &Ui,
     keep: impl FnOnce(bool) -> bool,
+    role: Option<SnapRole>,
 ) -> Outcome {
     let mut o = Outcome {
         lab: lab.lab.id(),
@@ -261,13 +332,7 @@ async fn scenario_run(
         warnings: Vec::new(),
         step_times: Default::default(),
     };
-    // The profile's maps after --image's: a later map of one image wins.
-    let images: Vec<String> = args
-        .images
-        .iter()
-        .chain(profile.iter().flat_map(|p| &p.images))
-        .cloned()
-        .collect();
+    let images = scenario_images(&args.images, profile);
     let env = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
         e.images = crate::images::ImageMap::for_env(Some(&e.dir), &images)?;
         Ok(e)
@@ -293,10 +358,66 @@ async fn scenario_run(
 
     let body = async {
         let t = Instant::now();
-        exec::run_steps(&env, &labs.labs, lab, &lab.lab.setup, steps_ui)
-            .await
-            .map_err(|e| format!("setup: {e}"))?;
-        o.phases.push(("setup", t.elapsed()));
+        let setup = || async {
+            exec::run_steps(&env, &labs.labs, lab, &lab.lab.setup, steps_ui)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("setup: {e}"))
+        };
+        match role {
+            None => {
+                setup().await?;
+                o.phases.push(("setup", t.elapsed()));
+            }
+            Some(SnapRole::Leader { to, tx }) => {
+                let done = setup().await;
+                o.phases.push(("setup", t.elapsed()));
+                let t = Instant::now();
+                let snap = match &done {
+                    Ok(()) => match smoke_snapshot::take(&env, &to).await {
+                        Ok(s) => Some(Arc::new(s)),
+                        Err(e) => {
+                            o.warnings.push(format!(
+                                "no snapshot of the lab's starting state ({e}): its other scenarios replay the setup"
+                            ));
+                            None
+                        }
+                    },
+                    Err(_) => None,
+                };
+                tx.send_replace(Some(snap));
+                o.phases.push(("snapshot", t.elapsed()));
+                done?;
+            }
+            Some(SnapRole::Follower { mut rx }) => {
+                let published = rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .map(|v| v.clone().flatten())
+                    .unwrap_or(None);
+                o.phases.push(("snapshot wait", t.elapsed()));
+                let t = Instant::now();
+                match published {
+                    Some(snap) => {
+                        smoke_snapshot::restore(&snap, &env)
+                            .await
+                            .map_err(|e| format!("setup from the snapshot: {e}"))?;
+                        let up = [Step::ComposeUp {
+                            services: Vec::new(),
+                            timeout: None,
+                        }];
+                        exec::run_steps(&env, &labs.labs, lab, &up, steps_ui)
+                            .await
+                            .map_err(|e| format!("setup from the snapshot: {e}"))?;
+                        o.phases.push(("restore", t.elapsed()));
+                    }
+                    None => {
+                        setup().await?;
+                        o.phases.push(("setup", t.elapsed()));
+                    }
+                }
+            }
+        }
 
         let steps: Vec<Step> = match scenario {
             Scenario::Solution => {
@@ -364,6 +485,16 @@ async fn scenario_run(
         o.phases.push(("cleanup", t.elapsed()));
     }
     o
+}
+
+/// The image maps of a scenario: the profile's after --image's (a later map of one
+/// image wins).
+fn scenario_images(images: &[String], profile: Option<&Profile>) -> Vec<String> {
+    images
+        .iter()
+        .chain(profile.iter().flat_map(|p| &p.images))
+        .cloned()
+        .collect()
 }
 
 /// The scenario's folder and compose project suffix: `02-prometheus-solution`,
