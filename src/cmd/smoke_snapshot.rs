@@ -12,8 +12,11 @@
 //! replays the setup itself.
 //!
 //! A snapshot is keyed by the digest of every lab file its setup replays (the lab's own
-//! and, through `complete_lab`, the earlier labs', recursively) and the image map: a
-//! scenario only starts from a snapshot of exactly what its own setup would have run.
+//! and, through `complete_lab`, the earlier labs', recursively) and the image maps that
+//! can touch the setup: a scenario only starts from a snapshot of exactly what its own
+//! setup would have run. A map whose image no replayed file names (nor the course's
+//! deployment) cannot change the setup: lab 4's solution on another Grafana release
+//! starts from the same snapshot as on the default one, since labs 1-3 run no Grafana.
 
 use crate::env::Environment;
 use crate::model::{LoadedLab, Step};
@@ -60,12 +63,69 @@ pub fn key(course: &[LoadedLab], lab: &LoadedLab, images: &[String]) -> Option<S
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     let mut seen = Vec::new();
     digest_lab(course, lab, &mut h, &mut seen);
-    for i in images {
+    let text = setup_text(course, lab);
+    for i in images.iter().filter(|m| names_image(&text, m)) {
         h.update(b"\0image\0");
         h.update(i.as_bytes());
     }
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Some(format!("{}-{}", lab.lab.id(), &hex[..16]))
+}
+
+/// The course's deployment, as `lab init` writes it.
+const DEPLOYMENT: &str = include_str!("../../labs/deployment/docker-compose.yaml");
+
+/// Every text a setup can take an image name from: the deployment, every file of the
+/// labs it completes (recursively), and the lab's own setup steps with the files they
+/// name.
+fn setup_text(course: &[LoadedLab], lab: &LoadedLab) -> String {
+    let mut text = String::from(DEPLOYMENT);
+    let mut seen = vec![lab.lab.number];
+    for step in &lab.lab.setup {
+        let shown = format!("{step:?}");
+        for (name, bytes) in &lab.files {
+            if shown.contains(name.as_str()) {
+                text.push_str(&String::from_utf8_lossy(bytes));
+            }
+        }
+        text.push_str(&shown);
+        if let Step::CompleteLab { lab: n } = step {
+            completed_text(course, *n, &mut text, &mut seen);
+        }
+    }
+    text
+}
+
+fn completed_text(course: &[LoadedLab], n: u32, text: &mut String, seen: &mut Vec<u32>) {
+    if seen.contains(&n) {
+        return;
+    }
+    seen.push(n);
+    let Some(l) = course.iter().find(|l| l.lab.number == n) else {
+        return;
+    };
+    for bytes in l.files.values() {
+        text.push_str(&String::from_utf8_lossy(bytes));
+    }
+    for s in l.lab.setup.iter().chain(&l.lab.solve) {
+        if let Step::CompleteLab { lab } = s {
+            completed_text(course, *lab, text, seen);
+        }
+    }
+}
+
+/// Whether `text` names the image a `FROM=TO` map replaces (its repository, without
+/// registry, `library/` or tag: `grafana/grafana`, `postgres`).
+fn names_image(text: &str, map: &str) -> bool {
+    let from = map.split_once('=').map_or(map, |(f, _)| f).trim();
+    let from = from.split('@').next().unwrap_or(from);
+    let repo = match from.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => from,
+    };
+    let repo = repo.strip_prefix("docker.io/").unwrap_or(repo);
+    let repo = repo.strip_prefix("library/").unwrap_or(repo);
+    repo.is_empty() || text.contains(repo)
 }
 
 fn replays(steps: &[Step]) -> bool {
@@ -376,6 +436,29 @@ mod tests {
         assert_ne!(
             key(&changed, four_in_changed, &[]).as_deref(),
             Some(four.as_str())
+        );
+        // A map of an image the setup never runs leaves the key; one it runs changes it.
+        let grafana = "docker.io/grafana/grafana:latest=lab-bench/grafana:12".to_string();
+        let prometheus = "docker.io/prom/prometheus:latest=lab-bench/prometheus:3".to_string();
+        assert_eq!(
+            key(&labs.labs, find(4), std::slice::from_ref(&grafana)).as_deref(),
+            Some(four.as_str())
+        );
+        assert_ne!(
+            key(&labs.labs, find(4), std::slice::from_ref(&prometheus)).as_deref(),
+            Some(four.as_str())
+        );
+        assert_ne!(
+            key(&labs.labs, find(5), &[]),
+            key(&labs.labs, find(5), std::slice::from_ref(&grafana))
+        );
+        assert_ne!(
+            key(&labs.labs, find(3), &[]),
+            key(&labs.labs, find(3), std::slice::from_ref(&prometheus))
+        );
+        assert_eq!(
+            key(&labs.labs, find(3), &[]),
+            key(&labs.labs, find(3), std::slice::from_ref(&grafana))
         );
         // Lab 5's own files are not lab 4's setup.
         let mut five_changed = labs.labs.clone();
