@@ -140,6 +140,11 @@ pub struct SmokeArgs {
     #[arg(long)]
     pub keep: bool,
 
+    /// Replay every scenario's setup instead of starting the other scenarios of a lab
+    /// from a snapshot of its first scenario's starting state (files and volumes).
+    #[arg(long)]
+    pub no_snapshots: bool,
+
     /// How many scenarios run at once (default: two per core, as many stacks as
     /// the available memory holds at the labs' `memory_mib` each).
     #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=64))]

@@ -17,10 +17,32 @@ use crate::smoke::{self, Outcome, Profile, Scenario};
 use console::Style;
 use futures_util::StreamExt;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use smoke_snapshot::Snapshot;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+#[path = "smoke_snapshot.rs"]
+mod smoke_snapshot;
+
+/// What a snapshot's watchers see: not yet taken, taken, or none (its leader failed).
+type Published = Option<Option<Arc<Snapshot>>>;
+
+/// A scenario's part in its lab's snapshot.
+enum SnapRole {
+    /// The first of its lab: runs the setup, then takes the snapshot into `to`.
+    Leader {
+        to: std::path::PathBuf,
+        tx: Arc<tokio::sync::watch::Sender<Published>>,
+    },
+    /// Starts from the leader's snapshot (or replays the setup when there is none).
+    Follower {
+        rx: tokio::sync::watch::Receiver<Published>,
+    },
+}
 
 pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let chosen: Vec<&LoadedLab> = if args.all {
@@ -118,56 +140,137 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let kept: Mutex<Option<(std::path::PathBuf, String)>> = Mutex::new(None);
     // The labs that replay the most earlier labs take longest: they start first, so
     // the run does not end waiting on one of them; the report keeps the course's order.
+    // Scenarios whose setups are the same replay share one snapshot of its end: the
+    // first to start (the leader) takes it, the others start from it.
+    let keys: Vec<Option<String>> = runs
+        .iter()
+        .map(|(_, l, _, p)| {
+            if args.no_snapshots {
+                return None;
+            }
+            let images = scenario_images(args.images.as_slice(), *p);
+            smoke_snapshot::key(&labs.labs, l, &images)
+        })
+        .collect();
+    let mut leaders: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut members: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(k) = k {
+            leaders.entry(k).or_insert(i);
+            *members.entry(k).or_default() += 1;
+        }
+    }
+    let mut roles: Vec<Option<SnapRole>> = Vec::with_capacity(total);
+    let mut senders: BTreeMap<&str, Arc<tokio::sync::watch::Sender<Published>>> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        let Some(k) = k.as_deref().filter(|k| members[k] > 1) else {
+            roles.push(None);
+            continue;
+        };
+        let tx = senders
+            .entry(k)
+            .or_insert_with(|| Arc::new(tokio::sync::watch::channel(None).0))
+            .clone();
+        roles.push(Some(if leaders[k] == i {
+            SnapRole::Leader {
+                to: root.join(".snapshots").join(k),
+                tx,
+            }
+        } else {
+            SnapRole::Follower { rx: tx.subscribe() }
+        }));
+    }
+    // Leaders first, then the rest; within each, the labs that replay the most earlier
+    // labs first, so the run does not end waiting on one of them. The report keeps the
+    // course's order.
     let mut order: Vec<usize> = (0..total).collect();
-    order.sort_by_key(|i| std::cmp::Reverse(runs[*i].1.lab.number));
-    let mut slots: Vec<Option<Option<Outcome>>> = vec![None; total];
-    let mut printed = 0;
-    let mut outcomes = Vec::new();
-    {
+    order.sort_by_key(|i| {
+        let follower = matches!(roles[*i], Some(SnapRole::Follower { .. }));
+        (follower, std::cmp::Reverse(runs[*i].1.lab.number))
+    });
+    let order: Vec<(usize, Option<SnapRole>)> =
+        order.into_iter().map(|i| (i, roles[i].take())).collect();
+    // Each scenario's report as it finishes; the summary, the JUnit report and the
+    // rates keep the course's order (the index in `runs`).
+    let mut finished: Vec<Option<Outcome>> = vec![None; total];
+    // The scenarios under way, with their environments, for Ctrl-C.
+    let running: Mutex<BTreeMap<usize, Underway>> = Mutex::new(BTreeMap::new());
+    let mut sigint = super::start::Sigint::listen()?;
+    let interrupted = {
         let mut results = futures_util::stream::iter(order)
-            .map(|i| {
+            .map(|(i, role)| {
                 let (round, lab, scenario, profile) = runs[i];
                 let name = scenario_name(lab, scenario, profile, round, args.repeat);
                 let dir = root.join(&name);
                 let project = format!("{}-{name}", args.project);
-                let (stop, kept, steps_ui, docker, args) =
-                    (&stop, &kept, &steps_ui, &docker, &args);
+                let (stop, kept, steps_ui, docker, args, running) =
+                    (&stop, &kept, &steps_ui, &docker, &args, &running);
                 async move {
                     if stop.load(Ordering::SeqCst) {
                         return (i, None);
                     }
+                    let what = format!(
+                        "lab {} {}",
+                        lab.lab.id(),
+                        match profile {
+                            Some(p) => format!("{} [{}]", scenario.name(), p.name),
+                            None => scenario.name(),
+                        }
+                    );
+                    let underway = Underway {
+                        what,
+                        dir: dir.clone(),
+                        project: project.clone(),
+                        compose: uses_compose(labs, lab),
+                    };
+                    lock(running).insert(i, underway);
                     let last = i + 1 == total;
                     let keep =
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
                     let (mut o, step_times) = exec::timed(scenario_run(
                         labs, lab, scenario, profile, &dir, &project, args, docker, steps_ui, keep,
+                        role,
                     ))
                     .await;
                     o.step_times = step_times;
                     if o.kept {
-                        *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir, project));
+                        *lock(kept) = Some((dir, project));
                     }
+                    lock(running).remove(&i);
                     (i, Some(o))
                 }
             })
             .buffer_unordered(jobs);
-        while let Some((i, o)) = results.next().await {
-            slots[i] = Some(o);
-            // Each scenario's report as soon as every one before it has its own.
-            while let Some(Some(done)) = slots.get_mut(printed).map(Option::take) {
-                if let Some(o) = done {
-                    print_outcome(&o, ui);
-                    outcomes.push(o);
-                }
-                printed += 1;
+        let mut done = 0;
+        loop {
+            tokio::select! {
+                next = results.next() => match next {
+                    Some((i, Some(o))) => {
+                        done += 1;
+                        print_outcome(&o, ui, (done, total));
+                        finished[i] = Some(o);
+                    }
+                    Some((_, None)) => {}
+                    None => break false,
+                },
+                _ = sigint.recv() => break true,
             }
         }
+        // Leaving the block drops the scenarios under way (and their compose children).
+    };
+    let outcomes: Vec<Outcome> = finished.into_iter().flatten().collect();
+    if interrupted {
+        let cut: Vec<Underway> = lock(&running).values().cloned().collect();
+        return Ok(on_interrupt(&outcomes, total, &cut, &root, args.keep, ui, &mut sigint).await);
     }
     let kept = kept.into_inner().unwrap_or_else(|e| e.into_inner());
     let elapsed = started.elapsed();
 
     if let Some(path) = &args.junit {
         super::prelude::write_report(path, junit(&outcomes, elapsed).as_bytes())?;
+    }
+    if outcomes.len() > 1 {
+        print_summary(&outcomes, ui);
     }
     if args.repeat > 1 {
         print_rates(&outcomes, ui);
@@ -216,6 +319,7 @@ async fn scenario_run(
     docker: &std::result::Result<bollard::Docker, String>,
     steps_ui: &Ui,
     keep: impl FnOnce(bool) -> bool,
+    role: Option<SnapRole>,
 ) -> Outcome {
     let mut o = Outcome {
         lab: lab.lab.id(),
@@ -229,13 +333,7 @@ async fn scenario_run(
         warnings: Vec::new(),
         step_times: Default::default(),
     };
-    // The profile's maps after --image's: a later map of one image wins.
-    let images: Vec<String> = args
-        .images
-        .iter()
-        .chain(profile.iter().flat_map(|p| &p.images))
-        .cloned()
-        .collect();
+    let images = scenario_images(&args.images, profile);
     let session = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
         e.images = crate::images::ImageMap::for_env(Some(&e.dir), &images)?;
         Ok(e)
@@ -263,10 +361,66 @@ async fn scenario_run(
 
     let body = async {
         let t = Instant::now();
-        exec::run_steps(&session, &labs.labs, lab, &lab.lab.setup, steps_ui)
-            .await
-            .map_err(|e| format!("setup: {e}"))?;
-        o.phases.push(("setup", t.elapsed()));
+        let setup = || async {
+            exec::run_steps(&session, &labs.labs, lab, &lab.lab.setup, steps_ui)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("setup: {e}"))
+        };
+        match role {
+            None => {
+                setup().await?;
+                o.phases.push(("setup", t.elapsed()));
+            }
+            Some(SnapRole::Leader { to, tx }) => {
+                let done = setup().await;
+                o.phases.push(("setup", t.elapsed()));
+                let t = Instant::now();
+                let snap = match &done {
+                    Ok(()) => match smoke_snapshot::take(env, &to).await {
+                        Ok(s) => Some(Arc::new(s)),
+                        Err(e) => {
+                            o.warnings.push(format!(
+                                "no snapshot of the lab's starting state ({e}): its other scenarios replay the setup"
+                            ));
+                            None
+                        }
+                    },
+                    Err(_) => None,
+                };
+                tx.send_replace(Some(snap));
+                o.phases.push(("snapshot", t.elapsed()));
+                done?;
+            }
+            Some(SnapRole::Follower { mut rx }) => {
+                let published = rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .map(|v| v.clone().flatten())
+                    .unwrap_or(None);
+                o.phases.push(("snapshot wait", t.elapsed()));
+                let t = Instant::now();
+                match published {
+                    Some(snap) => {
+                        smoke_snapshot::restore(&snap, env)
+                            .await
+                            .map_err(|e| format!("setup from the snapshot: {e}"))?;
+                        let up = [Step::ComposeUp {
+                            services: Vec::new(),
+                            timeout: None,
+                        }];
+                        exec::run_steps(&session, &labs.labs, lab, &up, steps_ui)
+                            .await
+                            .map_err(|e| format!("setup from the snapshot: {e}"))?;
+                        o.phases.push(("restore", t.elapsed()));
+                    }
+                    None => {
+                        setup().await?;
+                        o.phases.push(("setup", t.elapsed()));
+                    }
+                }
+            }
+        }
 
         let steps: Vec<Step> = match scenario {
             Scenario::Solution => {
@@ -334,6 +488,16 @@ async fn scenario_run(
         o.phases.push(("cleanup", t.elapsed()));
     }
     o
+}
+
+/// The image maps of a scenario: the profile's after --image's (a later map of one
+/// image wins).
+fn scenario_images(images: &[String], profile: Option<&Profile>) -> Vec<String> {
+    images
+        .iter()
+        .chain(profile.iter().flat_map(|p| &p.images))
+        .cloned()
+        .collect()
 }
 
 /// The scenario's folder and compose project suffix: `02-prometheus-solution`,
@@ -443,21 +607,129 @@ async fn checks(
     Ok(runner::run(&plan, &res, runner::Options::default(), tx).await)
 }
 
-fn print_outcome(o: &Outcome, ui: &Ui) {
+/// A scenario under way: its name for the report, its folder and compose project,
+/// and whether it brings up a stack (to take down when the run is interrupted).
+#[derive(Debug, Clone)]
+struct Underway {
+    what: String,
+    dir: std::path::PathBuf,
+    project: String,
+    compose: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// After Ctrl-C (or SIGTERM): what finished, in the course's order, and what was cut
+/// short; the stacks of the scenarios under way are taken down with their volumes
+/// (kept with --keep; a second Ctrl-C leaves them). Returns the exit code, 130.
+async fn on_interrupt(
+    outcomes: &[Outcome],
+    total: usize,
+    cut: &[Underway],
+    root: &Path,
+    keep: bool,
+    ui: &Ui,
+    sigint: &mut super::start::Sigint,
+) -> i32 {
+    let warn = ui.style(Style::new().yellow().bold());
+    let bad = outcomes.iter().filter(|o| !o.ok()).count();
+    eprintln!(
+        "{} {} of {} finished ({bad} broken) when the run was interrupted",
+        warn.apply_to("interrupted:"),
+        outcomes.len(),
+        crate::text::count(total, "scenario"),
+    );
+    if !outcomes.is_empty() {
+        print_summary(outcomes, ui);
+    }
+    for u in cut {
+        eprintln!(
+            "  {}: cut short (compose project `{}`, folder {})",
+            u.what,
+            u.project,
+            u.dir.display()
+        );
+    }
+    let never = total.saturating_sub(outcomes.len() + cut.len());
+    if never > 0 {
+        eprintln!("  {} not started", crate::text::count(never, "scenario"));
+    }
+    if keep {
+        eprintln!(
+            "Kept their environments (--keep): `lab stop --workspace FOLDER` for each, then remove {}",
+            root.display()
+        );
+        return exit::INTERRUPTED;
+    }
+    let stacks: Vec<&Underway> = cut.iter().filter(|u| u.compose).collect();
+    if !stacks.is_empty() {
+        ui.status(
+            "Removing",
+            &format!(
+                "the stacks of the {} cut short, with their volumes (Ctrl-C again leaves them)",
+                crate::text::count(stacks.len(), "scenario")
+            ),
+        );
+        let downs = futures_util::future::join_all(stacks.iter().map(|u| async move {
+            let env = Environment::new(&u.dir, &u.project, "docker-compose.yaml", false);
+            exec::compose_for(&env).await?.down(true).await.map(|_| ())
+        }));
+        tokio::select! {
+            results = downs => {
+                for (u, r) in stacks.iter().zip(results) {
+                    if let Err(e) = r {
+                        eprintln!("  {}: cannot take compose project `{}` down: {e}", u.what, u.project);
+                    }
+                }
+            }
+            _ = sigint.recv() => {
+                eprintln!("Left them: `docker compose -p PROJECT down --volumes` for each project above.");
+                return exit::INTERRUPTED;
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(root);
+    exit::INTERRUPTED
+}
+
+/// Every scenario's verdict in one line each, in the course's order (the lines above
+/// came as the scenarios finished).
+fn print_summary(outcomes: &[Outcome], ui: &Ui) {
+    ui.status("Summary", "in the course's order:");
+    let red = ui.style(Style::new().red().bold());
+    for o in outcomes {
+        let line = format!(
+            "lab {} {} in {}",
+            o.lab,
+            o.name(),
+            format_duration(o.total())
+        );
+        if o.ok() {
+            ui.status("passed", &line);
+        } else {
+            eprintln!("{} {line}", red.apply_to(format!("{:>12}", "broken")));
+        }
+    }
+}
+
+fn print_outcome(o: &Outcome, ui: &Ui, (n, of): (usize, usize)) {
     let times: Vec<String> = o
         .phases
         .iter()
         .map(|(name, d)| format!("{name} {}", format_duration(*d)))
         .collect();
     let what = format!(
-        "lab {} {} ({})",
+        "lab {} {} ({}){}",
         o.lab,
         o.name(),
         if times.is_empty() {
             "-".to_string()
         } else {
             times.join(", ")
-        }
+        },
+        format_args!(", {n} of {of} done")
     );
     if o.ok() {
         ui.status("Passed", &what);

@@ -264,6 +264,13 @@ impl Compose {
         self.run(&args, self.timeouts.up).await
     }
 
+    /// `up --no-start --remove-orphans`: creates the containers, networks and volumes
+    /// without starting anything (to put data into the volumes first).
+    pub async fn create(&self) -> Result<Output> {
+        self.run(&["up", "--no-start", "--remove-orphans"], self.timeouts.up)
+            .await
+    }
+
     /// `down --remove-orphans`, and `-v` when `volumes` (named volumes hold the
     /// trainee's database and dashboards: removed only when asked).
     pub async fn down(&self, volumes: bool) -> Result<Output> {

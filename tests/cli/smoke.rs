@@ -37,25 +37,119 @@ fn good_material_passes_its_solution_and_every_variant() {
 }
 
 #[test]
-fn scenarios_side_by_side_are_reported_in_the_courses_order() {
+fn scenarios_side_by_side_are_reported_as_they_finish_then_in_the_courses_order() {
     let r = smoke("good", &["--all", "--jobs", "3"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains(", 3 at once, under "), "{}", r.stderr);
+    // Each as it finishes, counted.
+    for n in 1..=3 {
+        assert!(
+            r.stderr.contains(&format!(", {n} of 3 done\n")),
+            "{}",
+            r.stderr
+        );
+    }
+    // Then the summary, in the course's order whatever the order they finished in.
+    let summary = r
+        .stderr
+        .split_once("Summary in the course's order:")
+        .unwrap_or_else(|| panic!("no summary in {}", r.stderr))
+        .1;
     let at = |s: &str| {
-        r.stderr
+        summary
             .find(s)
-            .unwrap_or_else(|| panic!("no {s:?} in {}", r.stderr))
+            .unwrap_or_else(|| panic!("no {s:?} in the summary {summary}"))
     };
     assert!(
-        at("01-notes solution") < at("variant wrong-word"),
-        "{}",
-        r.stderr
+        at("passed lab 01-notes solution in ") < at("passed lab 01-notes variant wrong-word in ")
     );
     assert!(
-        at("variant wrong-word") < at("variant extra-line"),
-        "{}",
-        r.stderr
+        at("passed lab 01-notes variant wrong-word in ")
+            < at("passed lab 01-notes variant extra-line in ")
     );
+}
+
+/// A copy of the good material with one more variant that takes `secs` seconds.
+fn with_slow_variant(dir: &std::path::Path, secs: u32) -> std::path::PathBuf {
+    let labs = dir.join("labs");
+    let lab = labs.join("01-notes");
+    std::fs::create_dir_all(&lab).unwrap();
+    let from = std::path::Path::new("tests/fixtures/smoke/good/01-notes");
+    std::fs::copy(from.join("README.md"), lab.join("README.md")).unwrap();
+    let yaml = std::fs::read_to_string(from.join("lab.yaml")).unwrap();
+    let slow = format!(
+        "variants:\n  - id: slow\n    description: A correct alternative that takes its time.\n    after:\n      - action: run\n        argv: [sleep, \"{secs}\"]\n    fails: []\n"
+    );
+    std::fs::write(lab.join("lab.yaml"), yaml.replacen("variants:\n", &slow, 1)).unwrap();
+    labs
+}
+
+#[test]
+fn ctrl_c_reports_what_finished_and_what_was_cut_short() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new("smoke-sigint");
+    let labs = with_slow_variant(dir.path(), 60);
+    let root = dir.path().join("root");
+    let mut child = lab()
+        .args([
+            "--labs-dir",
+            labs.to_str().unwrap(),
+            "smoke",
+            "--all",
+            "--jobs",
+            "4",
+        ])
+        .args(["--workspace-root", root.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // Interrupted once the three quick scenarios have finished and the slow one runs.
+    let mut seen = String::new();
+    while !seen.contains(", 3 of 4 done") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let started = Instant::now();
+    // SAFETY: kill(2) on our own child's pid, which it still is (not yet waited for).
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    let out = format!("{seen}{rest}");
+    assert_eq!(code, Some(130), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{out}");
+    assert!(
+        rest.contains(
+            "interrupted: 3 of 4 scenarios finished (0 broken) when the run was interrupted"
+        ),
+        "{out}"
+    );
+    let summary = rest
+        .split_once("Summary in the course's order:")
+        .expect(&out)
+        .1;
+    for name in ["solution", "variant wrong-word", "variant extra-line"] {
+        assert!(
+            summary.contains(&format!("passed lab 01-notes {name} in ")),
+            "{out}"
+        );
+    }
+    assert!(
+        rest.contains(
+            "lab 01-notes variant slow: cut short (compose project `lab-smoke-01-notes-slow`"
+        ),
+        "{out}"
+    );
+    assert!(!root.exists(), "the run's folders stay: {out}");
 }
 
 #[test]

@@ -39,6 +39,8 @@ pub struct ImageSpec {
     pub expose: Vec<u16>,
     /// Environment variables the image sets (`ENV`), as (name, value).
     pub env: Vec<(String, String)>,
+    /// Folders the image declares as volumes (`VOLUME`), as the real image does.
+    pub volumes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +96,9 @@ pub fn binary_with_libs(binary: &Path, to: &str, links: &[&str]) -> Result<Vec<E
     Ok(entries)
 }
 
+/// How long a probe of a container that already passed one waits first (`crate::settle`).
+pub const HEALTH_SETTLE: Duration = Duration::from_secs(15);
+
 fn dockerfile(spec: &ImageSpec) -> String {
     let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
     let mut d = match &spec.from {
@@ -106,6 +111,9 @@ fn dockerfile(spec: &ImageSpec) -> String {
     for p in &spec.expose {
         d.push_str(&format!("EXPOSE {p}\n"));
     }
+    if !spec.volumes.is_empty() {
+        d.push_str(&format!("VOLUME {}\n", json(&spec.volumes)));
+    }
     for (k, v) in &spec.env {
         d.push_str(&format!(
             "ENV {k}={}\n",
@@ -113,12 +121,18 @@ fn dockerfile(spec: &ImageSpec) -> String {
         ));
     }
     if let Some(h) = &spec.healthcheck {
-        // Every probe is a `docker exec` (a runc start on the engine): at 1 s, four smoke
-        // stacks of a dozen services each kept a 2-core machine's run queue near 100. At 2 s a
-        // stack is still healthy within a couple of seconds of starting (engine 20.10 has no
-        // `--start-interval` to probe faster only while starting).
+        // Every probe is a `docker exec` (a runc start, tens of ms of the engine's CPU),
+        // and engine 20.10 has no `--start-interval` to probe often only while starting.
+        // So probes come every half second until the first pass (a stand-in answers within
+        // that, and a `service_healthy` dependency waits no longer), then the
+        // probe itself waits HEALTH_SETTLE first (`crate::settle`): a healthy container
+        // is probed about every 16 s, where at 2 s four idle smoke stacks of a dozen
+        // services each kept the engine busy on a whole core. The timeout covers the wait.
         d.push_str(&format!(
-            "HEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=60 CMD {}\n",
+            "ENV {}={}\nHEALTHCHECK --interval=500ms --timeout={}s --start-period=1s --retries=60 CMD {}\n",
+            crate::settle::VAR,
+            HEALTH_SETTLE.as_secs(),
+            HEALTH_SETTLE.as_secs() + 5,
             json(h)
         ));
     }
@@ -320,7 +334,10 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
                 "healthcheck".into(),
             ]),
             expose: vec![port],
-            env: if base {
+            env: if tag == "lab-bench/anchore-db:latest" {
+                // The db role keeps its store on the database's volume, as Postgres does.
+                vec![("STANDIN_DATA_DIR".into(), "/var/lib/postgresql/data".into())]
+            } else if base {
                 // Every nginx analysis lasts two Prometheus scrape intervals (5 s in
                 // the course's anchore-prometheus.yml) and more: lab 3's
                 // `processing-seen` is then seen by a scrape whatever the phase,
@@ -332,6 +349,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             } else {
                 vec![]
             },
+            volumes: vec![],
         }
     };
     Ok(vec![
@@ -393,6 +411,7 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             ]),
             expose: vec![3000],
             env: vec![],
+            volumes: vec![],
         },
         registry_image()?,
     ]
@@ -418,6 +437,7 @@ fn grafana_profiles() -> Vec<ImageSpec> {
             healthcheck: None,
             expose: vec![],
             env: vec![("LAB_STANDIN_GRAFANA".into(), name.into())],
+            volumes: vec![],
         })
         .collect()
 }
@@ -488,6 +508,9 @@ fn prometheus_release(
         healthcheck: None,
         expose: vec![9090],
         env: vec![],
+        // As prom/prometheus declares it: the TSDB on a volume of its own, kept when
+        // compose recreates the container and carried by a copy of the volume.
+        volumes: vec!["/prometheus".into()],
     })
 }
 
@@ -512,6 +535,7 @@ pub fn registry_image() -> Result<ImageSpec, String> {
         healthcheck: None,
         expose: vec![5000],
         env: vec![],
+        volumes: vec![],
     })
 }
 
@@ -714,6 +738,7 @@ mod tests {
             healthcheck: None,
             expose: vec![],
             env: vec![],
+            volumes: vec![],
         };
         let a = inputs_digest(&spec).unwrap();
         assert_eq!(a, inputs_digest(&spec).unwrap());

@@ -4,6 +4,7 @@
 pub mod anchore;
 pub mod bench;
 pub mod grafana;
+pub mod settle;
 
 #[cfg(test)]
 #[path = "../../fixtures/reference.rs"]

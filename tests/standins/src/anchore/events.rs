@@ -390,13 +390,14 @@ pub fn prefix_matches(pattern: &str, text: &str) -> bool {
     true
 }
 
+#[derive(Serialize, Deserialize)]
 struct Entry {
     event: Event,
     at: f64,
 }
 
 /// The events, oldest first, at most [`MAX_EVENTS`].
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Log {
     entries: VecDeque<Entry>,
     seq: u64,

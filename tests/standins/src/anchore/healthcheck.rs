@@ -212,15 +212,29 @@ pub fn run(arg: Option<&str>, env: Env) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut failures = Vec::new();
-    for t in &targets {
-        match probe(t, Duration::from_secs(2)) {
-            Ok(()) => return ExitCode::SUCCESS,
-            Err(e) => failures.push(e),
+    let settle = match crate::settle::from_env(env(crate::settle::VAR)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            return ExitCode::from(2);
         }
+    };
+    let healthy = crate::settle::probe(settle, || {
+        let mut failures = Vec::new();
+        for t in &targets {
+            match probe(t, Duration::from_secs(2)) {
+                Ok(()) => return true,
+                Err(e) => failures.push(e),
+            }
+        }
+        eprintln!("healthcheck: unhealthy: {}", failures.join("; "));
+        false
+    });
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
-    eprintln!("healthcheck: unhealthy: {}", failures.join("; "));
-    ExitCode::FAILURE
 }
 
 #[cfg(test)]

@@ -37,6 +37,11 @@
 //! * `ANCHORE_ENDPOINT_HOSTNAME` (the registered `base_url` host) and `ANCHORE_HOST_ID`; both
 //!   default to the host name (the container id).
 //! * `ANCHORE_DB_HOST`, `ANCHORE_LOG_LEVEL` (DEBUG, INFO, WARN, ERROR), `ANCHORE_HINTS_ENABLED`.
+//! * `db` role: `STANDIN_DATA_DIR` (the bench's db image sets `/var/lib/postgresql/data`, the
+//!   database's volume): the store (images, queue, events) is saved there as
+//!   `standin-state.json` after every change, atomically, and read at start, so it survives a
+//!   restart and a copy of the volume carries it, as Postgres's data would. Unset: in memory.
+//! * `STANDIN_HEALTH_SETTLE` (seconds): see [`crate::settle`].
 //! * Analyzer: `STANDIN_ANALYSIS_SECONDS`, `STANDIN_IMAGE_RULES` and the `standin.*` annotations
 //!   (see [`analysis`]), `STANDIN_POLL_MS` (200), `STANDIN_SCRATCH_DIR` (`/analysis_scratch`
 //!   when it exists, else the temp dir).

@@ -2,6 +2,7 @@
 //! read state, as the real ones do in Postgres. Not part of Anchore's API; no authentication,
 //! because it is only reachable on the deployment's network.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,21 +24,66 @@ pub struct Owner {
     store: Mutex<Store>,
     /// A service that has not heartbeated for this long is shown as down.
     stale_after: Duration,
+    /// Where the store is saved after every change and read at start (`None`: in memory).
+    state_file: Option<PathBuf>,
 }
 
 type Shared = Arc<Owner>;
+
+/// The file in the data folder that holds the store.
+pub const STATE_FILE: &str = "standin-state.json";
 
 impl Owner {
     pub fn new(stale_after: Duration) -> Shared {
         Arc::new(Owner {
             store: Mutex::new(Store::new()),
             stale_after,
+            state_file: None,
         })
+    }
+
+    /// An owner whose store lives in `data_dir` (the database's volume): read from its
+    /// state file when there is one, saved there (atomically) after every change, so the
+    /// images and events survive a restart and a copy of the volume carries them.
+    pub fn persistent(stale_after: Duration, data_dir: &std::path::Path) -> Result<Shared, String> {
+        let file = data_dir.join(STATE_FILE);
+        let store = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice::<Store>(&bytes)
+                .map_err(|e| format!("{} is not a saved store: {e}", file.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Store::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+        };
+        Ok(Arc::new(Owner {
+            store: Mutex::new(store),
+            stale_after,
+            state_file: Some(file),
+        }))
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// A change to the store, saved before the answer goes out (under the lock, so
+    /// saves happen in the order of the changes).
+    fn change<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut store = self.store();
+        let out = f(&mut store);
+        if let Some(file) = &self.state_file {
+            if let Err(e) = save(&store, file) {
+                eprintln!("anchore-standin: cannot save the store: {e}");
+            }
+        }
+        out
+    }
+}
+
+/// Writes the store to `file` atomically (a temporary file beside it, then a rename).
+fn save(store: &Store, file: &std::path::Path) -> Result<(), String> {
+    let bytes = serde_json::to_vec(store).map_err(|e| e.to_string())?;
+    let tmp = file.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, file).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn message(status: StatusCode, m: impl Into<String>) -> Response {
@@ -112,7 +158,7 @@ async fn add_image(State(o): State<Shared>, body: Bytes) -> Response {
         Ok(n) => n,
         Err(m) => return bad(m),
     };
-    match o.store().add_image(new, SystemTime::now()) {
+    match o.change(|s| s.add_image(new, SystemTime::now())) {
         Ok((image, created)) => Json(AddResponse { image, created }).into_response(),
         Err(e) => store_error(e),
     }
@@ -134,7 +180,7 @@ async fn dequeue(State(o): State<Shared>, body: Bytes) -> Response {
         Ok(s) => s,
         Err(m) => return bad(m),
     };
-    let image = o.store().dequeue(&source, SystemTime::now());
+    let image = o.change(|s| s.dequeue(&source, SystemTime::now()));
     Json(DequeueResponse { image }).into_response()
 }
 
@@ -143,10 +189,7 @@ async fn transition(State(o): State<Shared>, Path(digest): Path<String>, body: B
         Ok(r) => r,
         Err(m) => return bad(m),
     };
-    match o
-        .store()
-        .transition(&digest, req.to, &req.source, req.content, SystemTime::now())
-    {
+    match o.change(|s| s.transition(&digest, req.to, &req.source, req.content, SystemTime::now())) {
         Ok(img) => Json(img).into_response(),
         Err(e) => store_error(e),
     }
@@ -158,7 +201,7 @@ async fn counts(State(o): State<Shared>) -> Response {
 
 async fn add_event(State(o): State<Shared>, body: Bytes) -> Response {
     match parse::<NewEvent>(&body) {
-        Ok(new) => match o.store().events.add(new, SystemTime::now()) {
+        Ok(new) => match o.change(|s| s.events.add(new, SystemTime::now())) {
             Ok(e) => Json(e).into_response(),
             Err(m) => bad(m),
         },
@@ -175,7 +218,7 @@ async fn query_events(State(o): State<Shared>, body: Bytes) -> Response {
 
 async fn delete_events(State(o): State<Shared>, body: Bytes) -> Response {
     match parse::<Filter>(&body) {
-        Ok(f) => Json(o.store().events.delete(&f)).into_response(),
+        Ok(f) => Json(o.change(|s| s.events.delete(&f))).into_response(),
         Err(m) => bad(m),
     }
 }
@@ -188,9 +231,115 @@ async fn get_event(State(o): State<Shared>, Path(id): Path<String>) -> Response 
 }
 
 async fn delete_event(State(o): State<Shared>, Path(id): Path<String>) -> Response {
-    if o.store().events.delete_one(&id) {
+    if o.change(|s| s.events.delete_one(&id)) {
         Json(json!({})).into_response()
     } else {
         message(StatusCode::NOT_FOUND, format!("no event {id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anchore::image::AnalysisStatus;
+    use serde_json::Map;
+
+    fn new(pull: &str) -> NewImage {
+        NewImage {
+            account: "admin".to_string(),
+            pull_string: pull.to_string(),
+            annotations: Map::new(),
+            dockerfile: None,
+            force: false,
+            source: ServiceReference {
+                host_id: "api-host".into(),
+                service_name: "apiext".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_persistent_store_comes_back_from_its_data_folder_with_images_queue_and_events() {
+        let dir = std::env::temp_dir().join(format!("owner-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stale = Duration::from_secs(6);
+        let analyzer = ServiceReference {
+            host_id: "analyzer-host".into(),
+            service_name: "analyzer".into(),
+        };
+        let (first, second) = {
+            let o = Owner::persistent(stale, &dir).unwrap();
+            let now = SystemTime::now();
+            let (a, _) = o
+                .change(|s| s.add_image(new("docker.io/library/alpine:latest"), now))
+                .unwrap();
+            let (b, _) = o
+                .change(|s| s.add_image(new("docker.io/library/nginx:latest"), now))
+                .unwrap();
+            let taken = o.change(|s| s.dequeue(&analyzer, now)).unwrap();
+            assert_eq!(taken.image_digest, a.image_digest);
+            o.change(|s| {
+                s.transition(
+                    &a.image_digest,
+                    AnalysisStatus::Analyzed,
+                    &analyzer,
+                    None,
+                    now,
+                )
+            })
+            .unwrap();
+            (a, b)
+        };
+        // No temporary file is left beside the state.
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [STATE_FILE]);
+
+        let again = Owner::persistent(stale, &dir).unwrap();
+        let images = again.store().list();
+        assert_eq!(images.len(), 2);
+        let status = |d: &str| {
+            images
+                .iter()
+                .find(|i| i.image_digest == d)
+                .map(|i| i.analysis_status)
+        };
+        assert_eq!(status(&first.image_digest), Some(AnalysisStatus::Analyzed));
+        // The queue position came back too: nginx is next.
+        let next = again
+            .change(|s| s.dequeue(&analyzer, SystemTime::now()))
+            .unwrap();
+        assert_eq!(next.image_digest, second.image_digest);
+        // The analysis's events (the analyzer's and the catalog's) came back too.
+        let before = {
+            let o = Owner::persistent(stale, &dir).unwrap();
+            let n = o
+                .store()
+                .events
+                .list(&Filter {
+                    limit: 100,
+                    page: 1,
+                    ..Filter::default()
+                })
+                .item_count;
+            n
+        };
+        assert!(before >= 2, "{before} events");
+        let page = again.store().events.list(&Filter {
+            limit: 100,
+            page: 1,
+            ..Filter::default()
+        });
+        assert_eq!(page.item_count, before);
+        let text = serde_json::to_string(&page.results).unwrap();
+        assert!(text.contains(&first.image_digest), "{text}");
+
+        // A file that is not a store is refused, not silently replaced.
+        std::fs::write(dir.join(STATE_FILE), b"{not json").unwrap();
+        assert!(Owner::persistent(stale, &dir).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

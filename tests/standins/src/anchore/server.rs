@@ -506,7 +506,23 @@ async fn run_other(cfg: Config) -> ExitCode {
                 cfg.port
             ));
             extras::pg_log("database system is ready to accept connections");
-            let r = owner::router(owner::Owner::new(cfg.heartbeat * 3));
+            // Like Postgres's PGDATA: the store is kept in the data folder when one is given.
+            let owner = match std::env::var("STANDIN_DATA_DIR")
+                .ok()
+                .filter(|d| !d.trim().is_empty())
+            {
+                Some(dir) => {
+                    match owner::Owner::persistent(cfg.heartbeat * 3, std::path::Path::new(&dir)) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            eprintln!("anchore-standin: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+                None => owner::Owner::new(cfg.heartbeat * 3),
+            };
+            let r = owner::router(owner);
             serve_until_stopped(listener, r, stop_rx).await;
         }
         Role::Redis => {

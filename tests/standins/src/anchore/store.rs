@@ -119,6 +119,7 @@ pub struct Counts {
     pub queues: Vec<(String, u64)>,
 }
 
+#[derive(Serialize, Deserialize)]
 struct ImageEntry {
     image: AnchoreImage,
     /// Position in the analysis queue; lower is older.
@@ -131,9 +132,12 @@ struct ServiceEntry {
     stopped: bool,
 }
 
-#[derive(Default)]
+/// Saved whole by the `db` role (see `owner`), as Postgres keeps its tables on its volume; the
+/// service registry is not: the running services register again within a heartbeat.
+#[derive(Default, Serialize, Deserialize)]
 pub struct Store {
     images: Vec<ImageEntry>,
+    #[serde(skip)]
     services: Vec<ServiceEntry>,
     seq: u64,
     /// The event log (see [`events`]).

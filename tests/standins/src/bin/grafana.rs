@@ -40,7 +40,19 @@ fn main() -> ExitCode {
     {
         [] => {}
         ["healthcheck"] => {
-            return if runtime.block_on(server::healthcheck(&config)) {
+            let settle =
+                match lab_standins::settle::from_env(std::env::var(lab_standins::settle::VAR).ok())
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("grafana-standin: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+            let healthy = lab_standins::settle::probe(settle, || {
+                runtime.block_on(server::healthcheck(&config))
+            });
+            return if healthy {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -1,0 +1,218 @@
+//! Health probes that go quiet once a container is healthy: the bench's stand-in for
+//! Docker's `--start-interval`, which engine 20.10 lacks.
+//!
+//! Docker runs a container's HEALTHCHECK every `--interval` for the container's whole
+//! life, and each probe is a `docker exec` (a runc start, tens of milliseconds of the
+//! engine's CPU). At the 1-2 s a stack needs to be healthy within seconds of starting,
+//! a dozen idle containers cost the engine a third of a core, and four smoke stacks
+//! side by side the whole of a 2-core machine. Docker starts the next probe an
+//! interval after the previous one *ends*; so with `STANDIN_HEALTH_SETTLE=N` (seconds)
+//! a probe of a container that already passed one waits N seconds before it probes:
+//! probes come every interval until the first pass, then about every N seconds.
+//!
+//! "Already passed" is remembered in a marker file holding the start time of the
+//! container's PID 1, so a restarted container (a new PID 1) is probed at once again,
+//! and a failing probe removes the marker, so recovery is seen within an interval. Only a
+//! recent pass counts (the marker written less than [`RECENT`] ago, as it is when Docker
+//! starts the next probe an interval after the last one ended): Docker stops probing a
+//! paused container and calls it unhealthy, and after `docker unpause` the next probe must
+//! say otherwise at once, not a settle later. For the same reason a probe that finds the
+//! previous one's "waiting" file (written before its wait, removed after it: Docker killed
+//! or gave up on that probe) does not wait either.
+//! Without the variable (the stand-ins run outside the bench images) nothing waits.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The variable the bench images set.
+pub const VAR: &str = "STANDIN_HEALTH_SETTLE";
+
+/// How long a probe of a healthy container waits first (`None`: unset or 0).
+pub fn from_env(value: Option<String>) -> Result<Option<Duration>, String> {
+    let Some(v) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let secs: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("{VAR} must be a number of seconds, not {v:?}"))?;
+    if !(0.0..=3600.0).contains(&secs) {
+        return Err(format!("{VAR} must be between 0 and 3600 seconds, not {v}"));
+    }
+    Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+}
+
+/// The start time (clock ticks after boot, field 22 of `/proc/PID/stat`) in a stat line:
+/// it names one run of the process. The command name may hold spaces and parentheses,
+/// so the fields are counted after its last `)`.
+pub fn start_time(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    // Field 3 (the state) is the first after the name: field 22 is the 20th.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// This run of the container: its PID 1's start time.
+fn incarnation() -> Option<u64> {
+    start_time(&std::fs::read_to_string("/proc/1/stat").ok()?)
+}
+
+/// Where the marker lives (the container's temp folder).
+pub fn marker() -> PathBuf {
+    std::env::temp_dir().join("standin-health-passed")
+}
+
+/// How recent the last pass must be for the next probe to wait first.
+pub const RECENT: Duration = Duration::from_secs(5);
+
+/// Whether the marker says this run of the container passed the probe just before this one.
+pub fn passed_before(marker: &Path, now: Option<u64>) -> bool {
+    let recent = std::fs::metadata(marker)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < RECENT);
+    match (std::fs::read_to_string(marker), now) {
+        (Ok(text), Some(now)) => recent && text.trim().parse::<u64>().ok() == Some(now),
+        _ => false,
+    }
+}
+
+/// Records a probe's result: a pass writes the marker (atomically), a failure removes it.
+pub fn record(marker: &Path, now: Option<u64>, healthy: bool) {
+    match (healthy, now) {
+        (true, Some(now)) => {
+            let tmp = marker.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, now.to_string()).is_ok()
+                && std::fs::rename(&tmp, marker).is_err()
+            {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        _ => {
+            let _ = std::fs::remove_file(marker);
+        }
+    }
+}
+
+/// Runs one probe the settled way: waits `settle` first when this container already
+/// passed one, then records the result.
+pub fn probe(settle: Option<Duration>, f: impl FnOnce() -> bool) -> bool {
+    probe_at(&marker(), settle, f)
+}
+
+fn probe_at(marker: &Path, settle: Option<Duration>, f: impl FnOnce() -> bool) -> bool {
+    let Some(settle) = settle else {
+        return f();
+    };
+    let now = incarnation();
+    // Present only while a probe waits: found by the next probe, it says Docker
+    // abandoned that one (killed it when pausing the container, or timed it out).
+    let waiting = marker.with_extension("waiting");
+    let abandoned = std::fs::remove_file(&waiting).is_ok();
+    if !abandoned && passed_before(marker, now) {
+        let _ = std::fs::write(&waiting, std::process::id().to_string());
+        std::thread::sleep(settle);
+        let _ = std::fs::remove_file(&waiting);
+    }
+    let healthy = f();
+    record(marker, now, healthy);
+    healthy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variable_is_seconds_or_nothing() {
+        assert_eq!(from_env(None), Ok(None));
+        assert_eq!(from_env(Some(" ".into())), Ok(None));
+        assert_eq!(from_env(Some("0".into())), Ok(None));
+        assert_eq!(
+            from_env(Some("15".into())),
+            Ok(Some(Duration::from_secs(15)))
+        );
+        assert_eq!(
+            from_env(Some("0.5".into())),
+            Ok(Some(Duration::from_millis(500)))
+        );
+        assert!(from_env(Some("soon".into())).is_err());
+        assert!(from_env(Some("-1".into())).is_err());
+    }
+
+    #[test]
+    fn the_start_time_is_field_22_whatever_the_name() {
+        let line = "1 (anchore (x) y) S 0 1 1 0 -1 4194560 1 0 0 0 5 6 0 0 20 0 3 0 98765 1000 10";
+        assert_eq!(start_time(line), Some(98765));
+        assert_eq!(start_time("1 (sh) S 0"), None);
+        assert_eq!(start_time("garbage"), None);
+    }
+
+    #[test]
+    fn a_pass_is_remembered_for_this_run_only_and_a_failure_forgets_it() {
+        let dir = std::env::temp_dir().join(format!("settle-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = dir.join("passed");
+        assert!(!passed_before(&m, Some(7)));
+        record(&m, Some(7), true);
+        assert!(passed_before(&m, Some(7)));
+        // A restarted container: a new PID 1.
+        assert!(!passed_before(&m, Some(8)));
+        // Without /proc, never settled.
+        assert!(!passed_before(&m, None));
+        // An old pass (the container was paused, and not probed meanwhile) does not count.
+        let old = std::time::SystemTime::now() - RECENT - Duration::from_secs(1);
+        std::fs::File::options()
+            .write(true)
+            .open(&m)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(!passed_before(&m, Some(7)));
+        record(&m, Some(7), true);
+        assert!(passed_before(&m, Some(7)));
+        record(&m, Some(7), false);
+        assert!(!passed_before(&m, Some(7)));
+        assert!(!m.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unset_settle_probes_at_once_and_a_set_one_waits_after_a_pass() {
+        let t = std::time::Instant::now();
+        assert!(probe(None, || true));
+        assert!(t.elapsed() < Duration::from_millis(100));
+        // In this process PID 1 is the machine's or the container's init: a real
+        // incarnation. The first settled probe does not wait; the second does.
+        let m = std::env::temp_dir().join(format!("settle-probe-{}", std::process::id()));
+        let _ = std::fs::remove_file(&m);
+        let settle = Some(Duration::from_millis(300));
+        let t = std::time::Instant::now();
+        assert!(probe_at(&m, settle, || true));
+        let first = t.elapsed();
+        let t = std::time::Instant::now();
+        assert!(!probe_at(&m, settle, || false));
+        let second = t.elapsed();
+        // A probe that finds the previous one still waiting (abandoned by Docker, as
+        // when the container was paused) does not wait.
+        record(&m, incarnation(), true);
+        std::fs::write(m.with_extension("waiting"), "1").unwrap();
+        let t = std::time::Instant::now();
+        assert!(probe_at(&m, settle, || true));
+        let beside = t.elapsed();
+        assert!(!m.with_extension("waiting").exists());
+        record(&m, incarnation(), false);
+        // The failure forgot the pass: the next probe does not wait.
+        let t = std::time::Instant::now();
+        assert!(probe_at(&m, settle, || true));
+        let third = t.elapsed();
+        let _ = std::fs::remove_file(&m);
+        let _ = std::fs::remove_file(m.with_extension("waiting"));
+        if incarnation().is_some() {
+            assert!(first < Duration::from_millis(300), "{first:?}");
+            assert!(second >= Duration::from_millis(300), "{second:?}");
+            assert!(third < Duration::from_millis(300), "{third:?}");
+            assert!(beside < Duration::from_millis(300), "{beside:?}");
+        }
+    }
+}
