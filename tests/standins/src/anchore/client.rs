@@ -115,10 +115,11 @@ impl OwnerClient {
         format!("{}{path}", self.base)
     }
 
-    pub async fn register(&self, reg: &Registration) -> Result<(), OwnerError> {
+    /// Registers (or heartbeats); answers the admin's password the database keeps.
+    pub async fn register(&self, reg: &Registration) -> Result<Option<String>, OwnerError> {
         self.send::<serde_json::Value>(self.http.post(self.url("/internal/services")).json(reg))
             .await
-            .map(|_| ())
+            .map(|v| v["admin_password"].as_str().map(str::to_string))
     }
 
     pub async fn deregister(&self, service_name: &str, host_id: &str) -> Result<(), OwnerError> {

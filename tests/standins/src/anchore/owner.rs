@@ -128,8 +128,12 @@ pub fn router(owner: Shared) -> Router {
 async fn register(State(o): State<Shared>, body: Bytes) -> Response {
     match parse::<Registration>(&body) {
         Ok(reg) => {
-            o.store().register(reg, Instant::now());
-            Json(json!({})).into_response()
+            // Saved: the admin's password is set by the catalog's first registration.
+            let admin = o.change(|s| {
+                s.register(reg, Instant::now());
+                s.admin_password().map(str::to_string)
+            });
+            Json(json!({"admin_password": admin})).into_response()
         }
         Err(m) => bad(m),
     }

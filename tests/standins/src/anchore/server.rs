@@ -39,6 +39,9 @@ pub struct App {
     /// The last counts read from the owner, served when it cannot be reached, as a gauge keeps
     /// its last value.
     pub last_counts: Mutex<Option<Counts>>,
+    /// The admin's password as the database keeps it (read at each heartbeat); `None`
+    /// until the catalog has set it, when the service's own `ANCHORE_ADMIN_PASSWORD` counts.
+    pub admin_password: Mutex<Option<String>>,
 }
 
 pub type Shared = Arc<App>;
@@ -61,6 +64,7 @@ impl App {
             ),
             analyzer,
             last_counts: Mutex::new(None),
+            admin_password: Mutex::new(None),
             cfg,
         }
     }
@@ -94,7 +98,12 @@ pub fn authorized(app: &App, headers: &HeaderMap) -> bool {
     let h = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    auth::is_admin(h, app.cfg.admin_password.as_deref())
+    let db = app
+        .admin_password
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    auth::is_admin(h, db.as_deref().or(app.cfg.admin_password.as_deref()))
 }
 
 /// The Flask endpoint name prometheus_flask_exporter puts in the `endpoint` label: the
@@ -304,13 +313,19 @@ async fn heartbeat(app: Shared, mut stop: watch::Receiver<bool>) {
         service_name: app.cfg.role.service_name().to_string(),
         base_url: app.cfg.base_url(),
         version: VERSION.to_string(),
+        admin_password: (app.cfg.role == Role::Catalog)
+            .then(|| app.cfg.admin_password.clone())
+            .flatten(),
     };
     let location = format!("{SERVICE_MODULE}/_register():551");
     let mut registered = false;
     let mut complained = false;
     loop {
         match app.owner.register(&reg).await {
-            Ok(()) => {
+            Ok(admin) => {
+                if admin.is_some() {
+                    *app.admin_password.lock().unwrap_or_else(|e| e.into_inner()) = admin;
+                }
                 if !registered {
                     logging::info("MainThread", &location, "Service registration complete");
                 }
@@ -412,7 +427,7 @@ async fn run_anchore(cfg: Config) -> ExitCode {
         logging::warn(
             "MainThread",
             &main_loc,
-            "ANCHORE_ADMIN_PASSWORD is not set: every authenticated request will be refused",
+            "ANCHORE_ADMIN_PASSWORD is not set here: requests are checked against the admin password the catalog keeps in the database (none yet: every authenticated request is refused)",
         );
     }
     logging::info(

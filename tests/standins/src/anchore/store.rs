@@ -109,6 +109,10 @@ pub struct Registration {
     pub service_name: String,
     pub base_url: String,
     pub version: String,
+    /// The catalog's `ANCHORE_ADMIN_PASSWORD`, sent by the catalog only: it sets the
+    /// admin's password when the database is first initialised, as the real catalog does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_password: Option<String>,
 }
 
 /// Record counts, for the catalog's and the queue's gauges.
@@ -137,6 +141,10 @@ struct ServiceEntry {
 #[derive(Default, Serialize, Deserialize)]
 pub struct Store {
     images: Vec<ImageEntry>,
+    /// The admin's password, kept in the database like the real one: set once, by the
+    /// catalog's first registration; every service checks credentials against it.
+    #[serde(default)]
+    admin_password: Option<String>,
     #[serde(skip)]
     services: Vec<ServiceEntry>,
     seq: u64,
@@ -161,6 +169,7 @@ fn detail_entry(
 impl Store {
     pub fn new() -> Store {
         Store {
+            admin_password: None,
             events: events::Log::new(),
             ..Store::default()
         }
@@ -430,8 +439,19 @@ impl Store {
         }
     }
 
+    /// The admin's password, once the catalog has set it.
+    pub fn admin_password(&self) -> Option<&str> {
+        self.admin_password.as_deref()
+    }
+
     /// Records a registration or heartbeat; services are listed in first-registration order.
-    pub fn register(&mut self, reg: Registration, now: Instant) {
+    /// The catalog's first registration with a password sets the admin's (later ones,
+    /// and other services, change nothing: the database keeps the first).
+    pub fn register(&mut self, mut reg: Registration, now: Instant) {
+        let password = reg.admin_password.take();
+        if self.admin_password.is_none() && reg.service_name == "catalog" {
+            self.admin_password = password;
+        }
         match self
             .services
             .iter_mut()
@@ -659,6 +679,33 @@ mod tests {
         assert_eq!(y2.analysis_status, AnalysisFailed);
     }
 
+    /// One admin account, as the database keeps it: the catalog's first registration
+    /// with `ANCHORE_ADMIN_PASSWORD` sets it (Anchore's 5.17 workshop file sets the
+    /// variable on the catalog and the queue only); other services' values and later
+    /// registrations change nothing, and the store carries it to a restart.
+    #[test]
+    fn the_catalog_sets_the_one_admin_password_once() {
+        let reg = |name: &str, pw: Option<&str>| Registration {
+            host_id: format!("{name}-1"),
+            service_name: name.into(),
+            base_url: format!("http://{name}:8228"),
+            version: VERSION.into(),
+            admin_password: pw.map(String::from),
+        };
+        let mut st = Store::new();
+        let t0 = Instant::now();
+        st.register(reg("queue", Some("from-queue")), t0);
+        assert_eq!(st.admin_password(), None);
+        st.register(reg("catalog", Some("anchore12345")), t0);
+        st.register(reg("catalog", Some("changed-later")), t0);
+        st.register(reg("api", None), t0);
+        assert_eq!(st.admin_password(), Some("anchore12345"));
+        let saved = serde_json::to_string(&st).unwrap();
+        assert!(!saved.contains("changed-later") && !saved.contains("from-queue"));
+        let back: Store = serde_json::from_str(&saved).unwrap();
+        assert_eq!(back.admin_password(), Some("anchore12345"));
+    }
+
     #[test]
     fn services_go_down_when_they_stop_heartbeating_or_say_goodbye() {
         let mut st = Store::new();
@@ -670,6 +717,7 @@ mod tests {
                     service_name: name.into(),
                     base_url: format!("http://{name}:8228"),
                     version: VERSION.into(),
+                    admin_password: None,
                 },
                 t0,
             );
