@@ -950,3 +950,59 @@ fn reset_asks_on_a_terminal_before_removing_volumes() {
     let gone = docker(&["exec", &api(), "sh", "-c", "test -f /data/marker"]);
     assert!(!gone.status.success(), "the volume was recreated empty");
 }
+
+/// Lab 2 on another real deployment than the course's: Anchore's own 5.17.0 workshop
+/// file (anchore/s3c-workshops), which adds a data syncer. Adopted unchanged, its
+/// ports moved to free loopback ports; the model solution must earn every point,
+/// the data syncer's metrics included (the scrape file finds it by DNS).
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
+#[test]
+fn lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer() {
+    if !enabled("lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer") {
+        return;
+    }
+    let dir = TempDir::new("s3c");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let file = crate::reference::path("compose/enterprise-5.17.0-s3c-anchore-compose.yaml");
+    std::fs::copy(&file, ws.join("docker-compose.yaml")).unwrap();
+    std::fs::write(ws.join("license.yaml"), "# a test license\n").unwrap();
+    let project = unique("labtest-s3c");
+    let _sweep = Sweep(project.clone());
+    let r = run(lab()
+        .args(["init", "--adopt"])
+        .arg(&ws)
+        .args(["--project", &project]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    lab::ports::enable(&ws).unwrap();
+    let lab_in = |args: &[&str]| {
+        let mut c = lab();
+        c.args(args)
+            .arg("--workspace")
+            .arg(&ws)
+            .env_remove("LAB_IMAGE_MAP")
+            .stdin(Stdio::null());
+        run(&mut c)
+    };
+    let r = lab_in(&["start", "2", "--skip-doctor"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = lab_in(&["solve", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = lab_in(&["check", "2", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(doc["summary"]["failed"], 0, "{}", r.stdout);
+    // The data syncer is one of the services Prometheus scrapes, and it is up.
+    let targets = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "targets-up")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(targets["status"], "passed", "{targets}");
+    assert!(
+        targets.to_string().contains("data-syncer"),
+        "the data syncer is judged too: {targets}"
+    );
+}
