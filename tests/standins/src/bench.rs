@@ -442,15 +442,19 @@ fn grafana_profiles() -> Vec<ImageSpec> {
         .collect()
 }
 
-/// Debian's Prometheus server, tagged as the course's `docker.io/prom/prometheus:latest`.
+/// The course's `docker.io/prom/prometheus:latest`: what `latest` is today, a 3.x
+/// release (Debian sid's 3.5, which `.ci/setup` unpacks).
 pub fn prometheus_image() -> Result<ImageSpec, String> {
     prometheus_release(
-        Path::new("/usr/bin/prometheus"),
+        &Path::new(PROMETHEUS_RELEASES).join("prometheus-3/prometheus"),
         "lab-bench/prometheus:latest",
         &["docker.io/prom/prometheus:latest", "prom/prometheus:latest"],
-        "installs Debian's prometheus",
+        "unpacks Debian sid's prometheus",
     )
 }
+
+/// Where `.ci/setup` unpacks the Prometheus releases the course meets.
+const PROMETHEUS_RELEASES: &str = "/usr/local/lib/lab-bench";
 
 /// The real Prometheus releases the course meets: Debian trixie's 2.53 and sid's 3.x
 /// (`.ci/setup` unpacks them), as `lab-bench/prometheus:2.53` and `:3`, for
@@ -460,7 +464,7 @@ pub fn prometheus_releases() -> Result<Vec<ImageSpec>, String> {
         .iter()
         .map(|tag| {
             prometheus_release(
-                &Path::new("/usr/local/lib/lab-bench").join(format!("prometheus-{tag}/prometheus")),
+                &Path::new(PROMETHEUS_RELEASES).join(format!("prometheus-{tag}/prometheus")),
                 &format!("lab-bench/prometheus:{tag}"),
                 &[],
                 "unpacks Debian trixie's and sid's prometheus",
