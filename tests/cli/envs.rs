@@ -952,9 +952,11 @@ fn reset_asks_on_a_terminal_before_removing_volumes() {
 }
 
 /// Lab 2 on another real deployment than the course's: Anchore's own 5.17.0 workshop
-/// file (anchore/s3c-workshops), which adds a data syncer. Adopted unchanged, its
-/// ports moved to free loopback ports; the model solution must earn every point,
-/// the data syncer's metrics included (the scrape file finds it by DNS).
+/// file (anchore/s3c-workshops), which adds a data syncer and whose admin password
+/// (`anchore12345`, set by its catalog) is not the course's. Adopted unchanged, its
+/// ports moved to free loopback ports, the course's labs 1 and 2 with the one edit a
+/// trainee makes there (the scrape file's password): every check of lab 2 passes, the
+/// data syncer's target included (the scrape file finds it by DNS).
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer() {
@@ -967,6 +969,20 @@ fn lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer() 
     let file = crate::reference::path("compose/enterprise-5.17.0-s3c-anchore-compose.yaml");
     std::fs::copy(&file, ws.join("docker-compose.yaml")).unwrap();
     std::fs::write(ws.join("license.yaml"), "# a test license\n").unwrap();
+    // The course's labs 1 and 2, the scrape file with this deployment's password.
+    let labs = dir.path().join("labs");
+    for lab in ["01-analyzer-logs", "02-prometheus"] {
+        copy_dir(&support::repo().join("labs").join(lab), &labs.join(lab));
+    }
+    let scrape = labs.join("02-prometheus/assets/anchore-prometheus.yml");
+    let text = std::fs::read_to_string(&scrape).unwrap();
+    assert!(text.contains("password: foobar"));
+    std::fs::write(
+        &scrape,
+        text.replace("password: foobar", "password: anchore12345"),
+    )
+    .unwrap();
+
     let project = unique("labtest-s3c");
     let _sweep = Sweep(project.clone());
     let r = run(lab()
@@ -977,10 +993,14 @@ fn lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer() 
     lab::ports::enable(&ws).unwrap();
     let lab_in = |args: &[&str]| {
         let mut c = lab();
-        c.args(args)
+        c.arg("--labs-dir")
+            .arg(&labs)
+            .args(args)
             .arg("--workspace")
             .arg(&ws)
             .env_remove("LAB_IMAGE_MAP")
+            .env_remove("LAB_ANCHORE_PASSWORD")
+            .env_remove("ANCHORECTL_PASSWORD")
             .stdin(Stdio::null());
         run(&mut c)
     };
@@ -992,7 +1012,6 @@ fn lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer() 
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(doc["summary"]["failed"], 0, "{}", r.stdout);
-    // The data syncer is one of the services Prometheus scrapes, and it is up.
     let targets = doc["checks"]
         .as_array()
         .unwrap()
@@ -1005,4 +1024,16 @@ fn lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer() 
         targets.to_string().contains("data-syncer"),
         "the data syncer is judged too: {targets}"
     );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
 }
