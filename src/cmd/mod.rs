@@ -122,3 +122,36 @@ fn block_on(command: impl std::future::Future<Output = Result<i32>>) -> Result<i
     rt.shutdown_background();
     code
 }
+
+#[cfg(test)]
+mod tests {
+    /// Commands print through the report layer (`Ui` and `report::*`), never with
+    /// print macros of their own.
+    #[test]
+    fn commands_print_only_through_the_report_layer() {
+        let macros = ["println", "eprintln", "print", "eprint"].map(|m| format!("{m}!("));
+        let mut found = Vec::new();
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (n, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    if macros.iter().any(|m| code.contains(m.as_str())) {
+                        found.push(format!("{}:{}: {}", p.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "print macros in cmd/:\n{}",
+            found.join("\n")
+        );
+    }
+}

@@ -14,7 +14,6 @@ use crate::report::Ui;
 use crate::runner::{self, CheckResult, Plan, Resources};
 use crate::session::Session;
 use crate::smoke::{self, Outcome, Profile, Scenario};
-use console::Style;
 use futures_util::StreamExt;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use smoke_snapshot::Snapshot;
@@ -247,7 +246,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                 next = results.next() => match next {
                     Some((i, Some(o))) => {
                         done += 1;
-                        print_outcome(&o, ui, (done, total));
+                        crate::report::smoke::outcome(&o, ui, (done, total));
                         finished[i] = Some(o);
                     }
                     Some((_, None)) => {}
@@ -270,12 +269,12 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         super::prelude::write_report(path, junit(&outcomes, elapsed).as_bytes())?;
     }
     if outcomes.len() > 1 {
-        print_summary(&outcomes, ui);
+        crate::report::smoke::summary(&outcomes, ui);
     }
     if args.repeat > 1 {
-        print_rates(&outcomes, ui);
+        crate::report::smoke::rates(&outcomes, ui);
     }
-    print_account(&smoke::time_account(&outcomes), elapsed, jobs, ui);
+    crate::report::smoke::account(&smoke::time_account(&outcomes), elapsed, jobs, ui);
     let bad = outcomes.iter().filter(|o| !o.ok()).count();
     let summary = format!(
         "{} of {} passed in {}",
@@ -289,12 +288,12 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         ui.status("Failed", &format!("{summary}; {bad} broken"));
     }
     match kept {
-        Some((dir, project)) => eprintln!(
+        Some((dir, project)) => ui.tell(&format!(
             "Kept the environment in {} (compose project `{project}`; its ports: {}): \
              `lab status --workspace {0}`, then `lab stop --workspace {0}` and remove the folder",
             dir.display(),
             crate::ports::path(&dir).display()
-        ),
+        )),
         None => {
             let _ = std::fs::remove_dir_all(&root);
         }
@@ -633,34 +632,35 @@ async fn on_interrupt(
     ui: &Ui,
     sigint: &mut super::start::Sigint,
 ) -> i32 {
-    let warn = ui.style(Style::new().yellow().bold());
     let bad = outcomes.iter().filter(|o| !o.ok()).count();
-    eprintln!(
-        "{} {} of {} finished ({bad} broken) when the run was interrupted",
-        warn.apply_to("interrupted:"),
+    ui.interrupted(&format!(
+        "{} of {} finished ({bad} broken) when the run was interrupted",
         outcomes.len(),
         crate::text::count(total, "scenario"),
-    );
+    ));
     if !outcomes.is_empty() {
-        print_summary(outcomes, ui);
+        crate::report::smoke::summary(outcomes, ui);
     }
     for u in cut {
-        eprintln!(
+        ui.tell(&format!(
             "  {}: cut short (compose project `{}`, folder {})",
             u.what,
             u.project,
             u.dir.display()
-        );
+        ));
     }
     let never = total.saturating_sub(outcomes.len() + cut.len());
     if never > 0 {
-        eprintln!("  {} not started", crate::text::count(never, "scenario"));
+        ui.tell(&format!(
+            "  {} not started",
+            crate::text::count(never, "scenario")
+        ));
     }
     if keep {
-        eprintln!(
+        ui.tell(&format!(
             "Kept their environments (--keep): `lab stop --workspace FOLDER` for each, then remove {}",
             root.display()
-        );
+        ));
         return exit::INTERRUPTED;
     }
     let stacks: Vec<&Underway> = cut.iter().filter(|u| u.compose).collect();
@@ -680,143 +680,18 @@ async fn on_interrupt(
             results = downs => {
                 for (u, r) in stacks.iter().zip(results) {
                     if let Err(e) = r {
-                        eprintln!("  {}: cannot take compose project `{}` down: {e}", u.what, u.project);
+                        ui.tell(&format!("  {}: cannot take compose project `{}` down: {e}", u.what, u.project));
                     }
                 }
             }
             _ = sigint.recv() => {
-                eprintln!("Left them: `docker compose -p PROJECT down --volumes` for each project above.");
+                ui.tell("Left them: `docker compose -p PROJECT down --volumes` for each project above.");
                 return exit::INTERRUPTED;
             }
         }
     }
     let _ = std::fs::remove_dir_all(root);
     exit::INTERRUPTED
-}
-
-/// Every scenario's verdict in one line each, in the course's order (the lines above
-/// came as the scenarios finished).
-fn print_summary(outcomes: &[Outcome], ui: &Ui) {
-    ui.status("Summary", "in the course's order:");
-    let red = ui.style(Style::new().red().bold());
-    for o in outcomes {
-        let line = format!(
-            "lab {} {} in {}",
-            o.lab,
-            o.name(),
-            format_duration(o.total())
-        );
-        if o.ok() {
-            ui.status("passed", &line);
-        } else {
-            eprintln!("{} {line}", red.apply_to(format!("{:>12}", "broken")));
-        }
-    }
-}
-
-fn print_outcome(o: &Outcome, ui: &Ui, (n, of): (usize, usize)) {
-    let times: Vec<String> = o
-        .phases
-        .iter()
-        .map(|(name, d)| format!("{name} {}", format_duration(*d)))
-        .collect();
-    let what = format!(
-        "lab {} {} ({}){}",
-        o.lab,
-        o.name(),
-        if times.is_empty() {
-            "-".to_string()
-        } else {
-            times.join(", ")
-        },
-        format_args!(", {n} of {of} done")
-    );
-    if o.ok() {
-        ui.status("Passed", &what);
-        for w in &o.warnings {
-            eprintln!("             note: {w}");
-        }
-        return;
-    }
-    let red = ui.style(Style::new().red().bold());
-    eprintln!("{} {what}", red.apply_to(format!("{:>12}", "Broken")));
-    if let Some(e) = &o.error {
-        eprintln!("             {e}");
-    }
-    for d in &o.defects {
-        match &d.check {
-            Some(c) => eprintln!("             check `{c}` {}", d.message),
-            None => eprintln!("             {}", d.message),
-        }
-    }
-    for w in &o.warnings {
-        eprintln!("             note: {w}");
-    }
-}
-
-/// Where the time went, summed over the scenarios (as shares of their summed time,
-/// which is `jobs` times the wall time when the pool stays full).
-fn print_account(a: &smoke::TimeAccount, wall: Duration, jobs: usize, ui: &Ui) {
-    if a.total.is_zero() {
-        return;
-    }
-    let share = |d: Duration| {
-        format!(
-            "{} ({:.0}%)",
-            format_duration(d),
-            d.as_secs_f64() * 100.0 / a.total.as_secs_f64()
-        )
-    };
-    let phases: Vec<String> = a
-        .phases
-        .iter()
-        .map(|(n, d)| format!("{n} {}", share(*d)))
-        .collect();
-    ui.status(
-        "Time",
-        &format!(
-            "{} summed over the scenarios ({:.1}x the wall time {}, {jobs} at once): {}",
-            format_duration(a.total),
-            a.total.as_secs_f64() / wall.as_secs_f64().max(0.001),
-            format_duration(wall),
-            phases.join(", ")
-        ),
-    );
-    let mut kinds: Vec<(&&str, &Duration)> = a.steps.iter().collect();
-    kinds.sort_by(|x, y| y.1.cmp(x.1));
-    let kinds: Vec<String> = kinds
-        .iter()
-        .map(|(k, d)| format!("{k} {}", share(**d)))
-        .collect();
-    ui.status(
-        "Steps",
-        &format!(
-            "by kind (complete_lab is the replay of earlier labs, its steps also counted \
-             under their kinds): {}",
-            kinds.join(", ")
-        ),
-    );
-}
-
-fn print_rates(outcomes: &[Outcome], ui: &Ui) {
-    let rates = smoke::pass_rates(outcomes);
-    let flaky: Vec<_> = rates.iter().filter(|(_, (ok, n))| ok < n).collect();
-    if flaky.is_empty() {
-        ui.status(
-            "Stable",
-            &format!("every check gave the same result in each of the {} runs", {
-                rates.values().map(|(_, n)| *n).max().unwrap_or(0)
-            }),
-        );
-        return;
-    }
-    eprintln!("Checks that did not always behave as they should:");
-    for ((lab, scenario, check), (ok, n)) in flaky {
-        eprintln!(
-            "  lab {lab} {scenario}: `{check}` as expected in {ok} of {n} runs ({:.0}%)",
-            f64::from(*ok) * 100.0 / f64::from(*n)
-        );
-    }
 }
 
 /// JUnit XML: a lab is a suite, a scenario (per repeat) a test case.

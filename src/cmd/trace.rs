@@ -116,22 +116,18 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
                 prometheus_mean_seconds: mean,
                 signals,
             };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("trace serializes")
-            );
+            ui.out(&(serde_json::to_string_pretty(&report).expect("trace serializes") + "\n"));
         } else {
-            for a in &kept {
-                print!("{}", out::timeline(a, ui));
-            }
+            let mut text: String = kept.iter().map(|a| out::timeline(a, ui)).collect();
             if let Some(m) = mean {
-                println!(
-                    "Prometheus: anchore_analysis_time_seconds_sum / _count = {m:.3}s (the mean of every analysis since the analyzer started)"
-                );
+                text.push_str(&format!(
+                    "Prometheus: anchore_analysis_time_seconds_sum / _count = {m:.3}s (the mean of every analysis since the analyzer started)\n"
+                ));
             }
             if let Some(j) = &signals {
-                print!("\n{}", crate::trace_signals::render(j));
+                text.push_str(&format!("\n{}", crate::trace_signals::render(j)));
             }
+            ui.out(&text);
         }
     } else if args.summary {
         let mut summary = Summary::new();
@@ -151,19 +147,19 @@ pub async fn run(args: TraceArgs, csv: bool, ui: &Ui) -> Result<i32> {
             60
         };
         let report = summary.report(columns);
-        match format {
-            Format::Json => println!(
-                "{}",
+        ui.out(&match format {
+            Format::Json => {
                 serde_json::to_string_pretty(&serde_json::json!({
                     "schema_version": 1,
                     "found": found,
                     "summary": report,
                 }))
                 .expect("summary serializes")
-            ),
-            Format::Csv => print!("{}", out::summary_csv(&report)),
-            Format::Human => print!("{}", out::summary_text(&report, tty, ui)),
-        }
+                    + "\n"
+            }
+            Format::Csv => out::summary_csv(&report),
+            Format::Human => out::summary_text(&report, tty, ui),
+        });
         closing(&stats, found, ui);
     } else {
         let stdout = std::io::stdout();
@@ -240,13 +236,8 @@ fn filter(args: &TraceArgs) -> Result<Filter> {
 
 /// Inputs that could not be read are said on stderr; what could be read is used.
 fn warn(stats: &Stats, ui: &Ui) {
-    let yellow = ui.style(console::Style::new().yellow().bold());
     for w in &stats.warnings {
-        eprintln!(
-            "{} {}",
-            yellow.apply_to("warning:"),
-            crate::text::clip(w, 300)
-        );
+        ui.warn(&crate::text::clip(w, 300));
     }
 }
 
@@ -256,9 +247,9 @@ fn closing(stats: &Stats, found: u64, ui: &Ui) {
         return;
     }
     let _ = std::io::stdout().flush();
-    eprintln!("{}", read_note(stats, found));
+    ui.note(&read_note(stats, found));
     if found == 0 && stats.skipped > 0 {
-        eprintln!(
+        ui.note(
             "hint: a file is taken for an analyzer log when its first MB names the analyzer (`service:analyzer`, `process_analyzer_job`, `image dequeued for analysis`); name a log file itself with --log to read it whatever it holds"
         );
     }

@@ -14,6 +14,7 @@ pub mod page;
 pub mod pull;
 pub mod scrub;
 pub mod serve;
+pub mod smoke;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -148,7 +149,11 @@ impl Ui {
     /// `warning: …` on stderr.
     pub fn warn(&self, message: &str) {
         let yellow = self.style(Style::new().yellow().bold());
-        eprintln!("{} {message}", yellow.apply_to("warning:"));
+        eprintln!(
+            "{} {}",
+            yellow.apply_to("warning:"),
+            crate::redact::clean(message)
+        );
     }
 
     /// A cargo-style status line on stderr: the verb right-aligned in 12 columns.
