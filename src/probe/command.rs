@@ -39,7 +39,7 @@ pub async fn probe(c: &CommandCheck, ctx: &Ctx) -> ProbeResult {
         .map_err(|_| {
             format!(
                 "`{shown}` did not finish within {}",
-                crate::model::format_duration(limit)
+                crate::model::format_duration(super::tenths(limit))
             )
         })?
         .map_err(|e| format!("`{shown}` failed: {e}"))?;

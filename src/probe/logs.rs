@@ -76,7 +76,7 @@ async fn for_each_line(
                     return Err(format!(
                         "reading the logs of `{service}` ({}) took longer than {}",
                         c.name,
-                        format_duration(deadline.saturating_duration_since(started))
+                        format_duration(super::tenths(deadline.saturating_duration_since(started)))
                     ))
                 }
                 Ok(None) => break,

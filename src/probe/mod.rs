@@ -208,7 +208,7 @@ impl Ctx {
                     return Err(format!(
                         "{} answered HTTP {status} but its body did not end within {} ({} read;                          the server is still sending)",
                         strip_query(&crate::redact::url(url)),
-                        crate::model::format_duration(limit),
+                        crate::model::format_duration(tenths(limit)),
                         show_size(buf.len())
                     ))
                 }
@@ -264,7 +264,7 @@ pub fn http_error(url: &str, e: &reqwest::Error, limit: Duration) -> String {
     if e.is_timeout() {
         format!(
             "no answer from {base} within {} (the server accepted the connection but did not respond)",
-            crate::model::format_duration(limit)
+            crate::model::format_duration(tenths(limit))
         )
     } else if e.is_connect() {
         let mut cause = String::new();
@@ -280,6 +280,13 @@ pub fn http_error(url: &str, e: &reqwest::Error, limit: Duration) -> String {
             crate::redact::text(&e.to_string())
         )
     }
+}
+
+/// A wait as a person reads it, to the tenth of a second: the time left when a
+/// request goes out is the check's timeout less a few milliseconds already spent,
+/// and a verdict must not change with them (`2s`, not `1.997s`).
+pub(crate) fn tenths(d: Duration) -> Duration {
+    Duration::from_millis((d.as_millis() as u64).div_ceil(100) * 100)
 }
 
 fn strip_query(url: &str) -> &str {
@@ -303,5 +310,23 @@ pub async fn probe(spec: &CheckSpec, ctx: &Ctx) -> ProbeResult {
         CheckSpec::Logs(c) => logs::probe(c, ctx).await,
         CheckSpec::Answer(c) => answer::probe(c, ctx).await,
         CheckSpec::Command(c) => command::probe(c, ctx).await,
+    }
+}
+
+#[cfg(test)]
+mod tenths_tests {
+    use super::*;
+
+    /// Found in CI: grading twice gave `within 2s` and `within 1.997s`.
+    #[test]
+    fn waits_are_shown_to_the_tenth_so_a_verdict_does_not_change_with_milliseconds() {
+        for ms in [1_997, 1_999, 2_000] {
+            assert_eq!(tenths(Duration::from_millis(ms)), Duration::from_secs(2));
+        }
+        assert_eq!(
+            tenths(Duration::from_millis(1_500)),
+            Duration::from_millis(1_500)
+        );
+        assert_eq!(tenths(Duration::from_millis(1)), Duration::from_millis(100));
     }
 }
