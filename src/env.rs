@@ -68,19 +68,7 @@ impl Default for Endpoints {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LastResult {
-    /// UTC, `20261124T164530Z`.
-    pub at: String,
-    pub passed: usize,
-    pub failed: usize,
-    pub errors: usize,
-    pub skipped: usize,
-    pub pending: usize,
-    pub points: i64,
-    pub possible: i64,
-}
+pub use crate::model::state::LastResult;
 
 /// An environment: its folder and its state.
 #[derive(Debug, Clone)]

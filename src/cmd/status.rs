@@ -96,14 +96,7 @@ pub async fn run(args: &TargetArgs, ui: &Ui) -> Result<i32> {
             .iter()
             .map(|(lab, r)| LastCheck {
                 lab: lab.clone(),
-                at: r.at.clone(),
-                passed: r.passed,
-                failed: r.failed,
-                errors: r.errors,
-                skipped: r.skipped,
-                pending: r.pending,
-                points: r.points,
-                possible: r.possible,
+                result: r.clone(),
             })
             .collect(),
     };

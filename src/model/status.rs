@@ -53,18 +53,13 @@ impl Url {
     }
 }
 
+/// A lab's last check totals, as `lab status` lists them.
 #[derive(Debug, Serialize)]
 #[serde(rename = "Result")]
 pub struct LastCheck {
     pub lab: String,
-    pub at: String,
-    pub passed: usize,
-    pub failed: usize,
-    pub errors: usize,
-    pub skipped: usize,
-    pub pending: usize,
-    pub points: i64,
-    pub possible: i64,
+    #[serde(flatten)]
+    pub result: super::state::LastResult,
 }
 
 /// Each service the compose file defines (in its order), then any other service

@@ -79,13 +79,13 @@ pub fn render(s: &EnvStatus, ui: &Ui) -> String {
             out.push_str(&format!(
                 "  {}  {} passed, {} failed, {} errors, {} skipped; {}/{} points  {}\n",
                 r.lab,
-                r.passed,
-                r.failed,
-                r.errors,
-                r.skipped,
-                r.points,
-                r.possible,
-                dim.apply_to(&r.at)
+                r.result.passed,
+                r.result.failed,
+                r.result.errors,
+                r.result.skipped,
+                r.result.points,
+                r.result.possible,
+                dim.apply_to(&r.result.at)
             ));
         }
     }
@@ -141,14 +141,16 @@ mod tests {
             urls: vec![anchore, prometheus, grafana],
             results: vec![LastCheck {
                 lab: "03".into(),
-                at: "2026-11-30T01:02:03Z".into(),
-                passed: 4,
-                failed: 1,
-                errors: 0,
-                skipped: 0,
-                pending: 0,
-                points: 8,
-                possible: 10,
+                result: crate::model::state::LastResult {
+                    at: "2026-11-30T01:02:03Z".into(),
+                    passed: 4,
+                    failed: 1,
+                    errors: 0,
+                    skipped: 0,
+                    pending: 0,
+                    points: 8,
+                    possible: 10,
+                },
             }],
         }
     }
