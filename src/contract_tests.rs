@@ -171,7 +171,7 @@ async fn every_request_lab_sends_to_anchore_is_in_the_v2_spec() {
     let errors = undocumented(&s, &anchore_requests);
     assert!(errors.is_empty(), "{errors:#?}");
     // The body `lab solve` posts to add an image.
-    let body = crate::action::exec::add_image_body("docker.io/library/nginx:latest").to_string();
+    let body = crate::client::anchore::add_image_body("docker.io/library/nginx:latest").to_string();
     assert_eq!(
         s.check_request("POST", "/v2/images", &body),
         Vec::<String>::new()

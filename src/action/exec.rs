@@ -589,11 +589,6 @@ fn edit(
     )))
 }
 
-/// The body of `POST /v2/images` (`ImageAnalysisRequest`) that adds `image` by tag.
-pub(crate) fn add_image_body(image: &str) -> Value {
-    json!({"source": {"tag": {"pull_string": image}}})
-}
-
 /// Adds an image through `anchorectl` when it is installed, else the v2 API.
 async fn add_image(s: &Session, image: &str) -> Result<&'static str> {
     let t = s.target()?;
@@ -621,18 +616,9 @@ async fn add_image(s: &Session, image: &str) -> Result<&'static str> {
         return Ok("anchorectl");
     }
     let c = s.ctx(Duration::from_secs(30), false).await?;
-    let url = format!("{}/v2/images", t.anchore.url);
-    let body = add_image_body(image);
-    let (status, text) = c
-        .send(c.http.post(&url).json(&body), &url, Some(&t.anchore))
+    crate::client::anchore::add_image(c.call(), &t.anchore, image)
         .await
         .map_err(Error::Usage)?;
-    if status != 200 {
-        return Err(Error::Usage(format!(
-            "POST {url} answered HTTP {status}: {}",
-            crate::text::clip(&text, 200)
-        )));
-    }
     Ok("Anchore API")
 }
 
@@ -644,15 +630,9 @@ async fn wait_analysis(s: &Session, image: &str, limit: Duration) -> Result<Stri
     let mut last = String::from("not in Anchore yet");
     while Instant::now() < end {
         let c = s.ctx(Duration::from_secs(10), false).await?;
-        let url = format!("{}/v2/images", t.anchore.url);
-        if let Ok((200, body)) = c.get(&url, Some(&t.anchore)).await {
-            let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-            let items = doc
-                .get("items")
-                .and_then(Value::as_array)
-                .or_else(|| doc.as_array())
-                .cloned()
-                .unwrap_or_default();
+        if let Ok(crate::client::anchore::Images::Items(items)) =
+            crate::client::anchore::images(c.call(), &t.anchore, None).await
+        {
             let found = items.iter().find(|i| {
                 i["image_detail"].as_array().is_some_and(|d| {
                     d.iter().any(|d| {
@@ -689,16 +669,16 @@ async fn wait_analysis(s: &Session, image: &str, limit: Duration) -> Result<Stri
 }
 
 async fn grafana_datasource(s: &Session, name: &str, ds_type: &str, url: &str) -> Result<Done> {
+    use crate::client::grafana;
     let t = s.target()?;
     let c = s.ctx(Duration::from_secs(20), false).await?;
     let g = &t.grafana;
-    let get = format!("{}/api/datasources/name/{}", g.url, name);
-    let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
-    refused(g, status)?;
+    let have = grafana::datasource_by_name(c.call(), g, name)
+        .await
+        .map_err(Error::Usage)?;
     let want =
         json!({"name": name, "type": ds_type, "url": url, "access": "proxy", "isDefault": true});
-    if status == 200 {
-        let have: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if let Some(have) = &have {
         if have["url"].as_str().map(|u| u.trim_end_matches('/')) == Some(url.trim_end_matches('/'))
             && have["type"] == ds_type
         {
@@ -706,56 +686,14 @@ async fn grafana_datasource(s: &Session, name: &str, ds_type: &str, url: &str) -
                 "Grafana data source `{name}` already points at {url}"
             )));
         }
-        let uid = have["uid"].as_str().unwrap_or_default();
-        let mut put = format!("{}/api/datasources/uid/{uid}", g.url);
-        let (mut s, mut b) = c
-            .send(c.http.put(&put).json(&want), &put, Some(g))
-            .await
-            .map_err(Error::Usage)?;
-        // Grafana 9 has no PUT by uid (its router answers 404): update by id.
-        if s == 404 {
-            if let Some(id) = have["id"].as_i64() {
-                put = format!("{}/api/datasources/{id}", g.url);
-                (s, b) = c
-                    .send(c.http.put(&put).json(&want), &put, Some(g))
-                    .await
-                    .map_err(Error::Usage)?;
-            }
-        }
-        refused(g, s)?;
-        if s != 200 {
-            return Err(Error::Usage(format!(
-                "PUT {put} answered HTTP {s}: {}",
-                crate::text::clip(&b, 200)
-            )));
-        }
-        return Ok(Done::Changed(format!(
-            "Grafana data source `{name}` now points at {url}"
-        )));
     }
-    let post = format!("{}/api/datasources", g.url);
-    let (s, b) = c
-        .send(c.http.post(&post).json(&want), &post, Some(g))
+    grafana::save_datasource(c.call(), g, have.as_ref(), &want)
         .await
         .map_err(Error::Usage)?;
-    refused(g, s)?;
-    if s != 200 {
-        return Err(Error::Usage(format!(
-            "POST {post} answered HTTP {s}: {}",
-            crate::text::clip(&b, 200)
-        )));
-    }
-    Ok(Done::Changed(format!(
-        "added Grafana data source `{name}` ({ds_type}, {url})"
-    )))
-}
-
-/// A 401 from Grafana: its refusal, which names the lockout (the password is not sent again).
-fn refused(g: &crate::model::Endpoint, status: u16) -> Result<()> {
-    if status == 401 {
-        return Err(Error::Usage(crate::client::grafana::refusal(g, false)));
-    }
-    Ok(())
+    Ok(Done::Changed(match have {
+        Some(_) => format!("Grafana data source `{name}` now points at {url}"),
+        None => format!("added Grafana data source `{name}` ({ds_type}, {url})"),
+    }))
 }
 
 /// Imports a dashboard as Grafana's UI does: every `__inputs` entry gets a value,
@@ -769,19 +707,16 @@ async fn grafana_import(s: &Session, dashboard: &str, datasource: Option<&str>) 
     let dash: Value = serde_json::from_str(dashboard)
         .map_err(|e| Error::Usage(format!("the dashboard is not valid JSON: {e}")))?;
     let uid = match datasource {
-        Some(name) => {
-            let get = format!("{}/api/datasources/name/{name}", g.url);
-            let (status, body) = c.get(&get, Some(g)).await.map_err(Error::Usage)?;
-            refused(g, status)?;
-            if status != 200 {
-                return Err(Error::Usage(format!(
-                    "Grafana has no data source `{name}` to bind the dashboard to (HTTP {status})"
-                )));
-            }
-            serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| v["uid"].as_str().map(String::from))
-        }
+        Some(name) => crate::client::grafana::datasource_by_name(c.call(), g, name)
+            .await
+            .map_err(Error::Usage)?
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "Grafana has no data source `{name}` to bind the dashboard to"
+                ))
+            })?["uid"]
+            .as_str()
+            .map(String::from),
         None => None,
     };
     let inputs: Vec<Value> = dash["__inputs"]
@@ -806,29 +741,11 @@ async fn grafana_import(s: &Session, dashboard: &str, datasource: Option<&str>) 
         })
         .unwrap_or_default();
     let title = dash["title"].as_str().unwrap_or("dashboard").to_string();
-    let (post, body) = if datasource.is_some() {
-        (
-            format!("{}/api/dashboards/import", g.url),
-            json!({"dashboard": dash, "overwrite": true, "inputs": inputs, "folderUid": ""}),
-        )
-    } else {
-        // Saved as it is: its `${DS_…}` placeholders stay unresolved.
-        (
-            format!("{}/api/dashboards/db", g.url),
-            json!({"dashboard": dash, "overwrite": true, "folderUid": ""}),
-        )
-    };
-    let (s, b) = c
-        .send(c.http.post(&post).json(&body), &post, Some(g))
+    // Without a data source the export is saved as it is: its `${DS_…}` placeholders
+    // stay unresolved.
+    crate::client::grafana::save_dashboard(c.call(), g, &dash, datasource.map(|_| inputs))
         .await
         .map_err(Error::Usage)?;
-    refused(g, s)?;
-    if s != 200 {
-        return Err(Error::Usage(format!(
-            "POST {post} answered HTTP {s}: {}",
-            crate::text::clip(&b, 200)
-        )));
-    }
     Ok(Done::Changed(match datasource {
         Some(name) => format!("imported dashboard \"{title}\" bound to data source `{name}`"),
         None => format!("imported dashboard \"{title}\" without choosing a data source"),

@@ -2,7 +2,7 @@
 //! images have a status.
 
 use super::{Ctx, Observation, ProbeResult};
-use crate::client::{base, json_answer, message_of, one_line, rejected, with_query};
+use crate::client::anchore::{images, Images};
 use crate::model::check::AnchoreImageCheck;
 use crate::model::image::normalise;
 use crate::text::count;
@@ -10,43 +10,18 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub async fn image(c: &AnchoreImageCheck, ctx: &Ctx) -> ProbeResult {
-    let ep = &ctx.target.anchore;
-    let endpoint = format!("{}/v2/images", ep.url);
     let wanted = c.tag.as_deref().map(normalise);
-    let url = match &wanted {
-        // The server filters by tag; the probe matches again in case it does not.
-        Some(tag) => with_query(&endpoint, &[("full_tag", tag)])?,
-        None => endpoint.clone(),
-    };
-    let (status, body) = ctx.get(&url, Some(ep)).await?;
-    if status == 401 {
-        return Err(rejected("Anchore", &url, ep, "LAB_ANCHORE_PASSWORD"));
-    }
-    let doc = json_answer(&url, status, &body)?;
-    if let (404, Some(tag)) = (status, &wanted) {
+    let items = match images(ctx.call(), &ctx.target.anchore, wanted.as_deref()).await? {
+        Images::Items(items) => items,
         // A filter that matches nothing may be answered "not found".
-        if let Some(msg) = message_of(&doc) {
+        Images::NoSuchTag(msg) => {
+            let tag = wanted.as_deref().unwrap_or_default();
             return Ok(Observation::fail(
                 format!("image {tag} {}", c.status),
                 format!("no image {tag} in Anchore ({msg})"),
             ));
         }
-    }
-    if status != 200 {
-        let why = message_of(&doc).unwrap_or_else(|| one_line(&body, 100));
-        return Err(format!("{} answered HTTP {status}: {why}", base(&url)));
-    }
-    let items = doc
-        .get("items")
-        .and_then(Value::as_array)
-        .or_else(|| doc.as_array())
-        .ok_or_else(|| {
-            format!(
-                "unexpected answer from {}: {}",
-                base(&url),
-                one_line(&body, 100)
-            )
-        })?;
+    };
     let images: Vec<Image> = items.iter().map(Image::of).collect();
     Ok(match &wanted {
         Some(tag) => by_tag(tag, &c.status, &images),

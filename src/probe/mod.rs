@@ -20,6 +20,7 @@ pub mod testing;
 pub mod testserver;
 pub mod versions;
 
+pub use crate::client::{http_error, show_size, tenths};
 pub use crate::model::target::{Endpoint, Secret, Target};
 use crate::model::CheckSpec;
 
@@ -172,52 +173,17 @@ impl Ctx {
         url: &str,
         auth: Option<&Endpoint>,
     ) -> Result<(u16, String), String> {
-        let limit = self.remaining();
-        let mut req = req.timeout(limit);
-        if let Some(ep) = auth {
-            if ep.was_refused() {
-                return Err(grafana::refusal(ep, true));
-            }
-            req = req.basic_auth(&ep.user, Some(ep.password.expose()));
+        self.call().send(req, url, auth).await
+    }
+
+    /// This attempt's HTTP calls: the shared client, the attempt's deadline and
+    /// the check's body cap.
+    pub fn call(&self) -> crate::client::Call<'_> {
+        crate::client::Call {
+            http: &self.http,
+            deadline: self.deadline,
+            max_body: max_body(),
         }
-        let mut resp = req.send().await.map_err(|e| http_error(url, &e, limit))?;
-        let status = resp.status().as_u16();
-        if status == 401 {
-            if let Some(ep) = auth {
-                ep.mark_refused();
-            }
-        }
-        // Streamed, and never more than the cap: a server that sends without end
-        // costs a few MiB, not all the memory there is.
-        let cap = max_body();
-        let mut buf: Vec<u8> = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if buf.len() + chunk.len() > cap {
-                        return Err(format!(
-                            "{} answered HTTP {status} with a body larger than {} (the check's                              `max_body`); it was not read further",
-                            strip_query(&crate::redact::url(url)),
-                            show_size(cap)
-                        ));
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) if e.is_timeout() => {
-                    return Err(format!(
-                        "{} answered HTTP {status} but its body did not end within {} ({} read;                          the server is still sending)",
-                        strip_query(&crate::redact::url(url)),
-                        crate::model::format_duration(tenths(limit)),
-                        show_size(buf.len())
-                    ))
-                }
-                Err(e) => return Err(http_error(url, &e, limit)),
-            }
-        }
-        // Redacted before anything keeps it: a server may echo the credentials.
-        let body = crate::redact::text(&String::from_utf8_lossy(&buf));
-        Ok((status, body))
     }
 }
 
@@ -244,53 +210,6 @@ pub async fn off_thread<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| format!("the check stopped: {e}"))
-}
-
-/// `n` bytes in words: `4 MiB`, `512 KiB`, `100 bytes`.
-pub fn show_size(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
-        format!("{} KiB", n >> 10)
-    } else {
-        format!("{n} bytes")
-    }
-}
-
-/// A reqwest error in words: which URL, and whether it was refused, timed out, or else.
-pub fn http_error(url: &str, e: &reqwest::Error, limit: Duration) -> String {
-    let shown = crate::redact::url(url);
-    let base = strip_query(&shown);
-    if e.is_timeout() {
-        format!(
-            "no answer from {base} within {} (the server accepted the connection but did not respond)",
-            crate::model::format_duration(tenths(limit))
-        )
-    } else if e.is_connect() {
-        let mut cause = String::new();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            cause = s.to_string();
-            src = s.source();
-        }
-        format!("cannot connect to {base}: {}", crate::redact::text(&cause))
-    } else {
-        format!(
-            "request to {base} failed: {}",
-            crate::redact::text(&e.to_string())
-        )
-    }
-}
-
-/// A wait as a person reads it, to the tenth of a second: the time left when a
-/// request goes out is the check's timeout less a few milliseconds already spent,
-/// and a verdict must not change with them (`2s`, not `1.997s`).
-pub(crate) fn tenths(d: Duration) -> Duration {
-    Duration::from_millis((d.as_millis() as u64).div_ceil(100) * 100)
-}
-
-fn strip_query(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
 }
 
 /// Runs the probe of one check kind.
