@@ -149,9 +149,7 @@ pub struct Ctx {
 impl Ctx {
     /// Time left for this attempt, for per-request timeouts.
     pub fn remaining(&self) -> Duration {
-        self.deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1))
+        self.call().remaining()
     }
 
     pub fn docker(&self) -> Result<&bollard::Docker, String> {
@@ -161,12 +159,12 @@ impl Ctx {
             .map_err(|e| format!("Docker engine unreachable: {e}"))
     }
 
-    /// GET a URL with the attempt's time limit and optional basic auth, returning
-    /// the status and body. Errors name the URL and what failed; never the password.
+    /// [`crate::client::Call::get`] for this attempt.
     pub async fn get(&self, url: &str, auth: Option<&Endpoint>) -> Result<(u16, String), String> {
-        self.send(self.http.get(url), url, auth).await
+        self.call().get(url, auth).await
     }
 
+    /// [`crate::client::Call::send`] for this attempt.
     pub async fn send(
         &self,
         req: reqwest::RequestBuilder,
