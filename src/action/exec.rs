@@ -668,7 +668,12 @@ async fn wait_analysis(s: &Session, image: &str, limit: Duration) -> Result<Stri
     )))
 }
 
-async fn grafana_datasource(s: &Session, name: &str, ds_type: &str, url: &str) -> Result<Done> {
+pub(crate) async fn grafana_datasource(
+    s: &Session,
+    name: &str,
+    ds_type: &str,
+    url: &str,
+) -> Result<Done> {
     use crate::client::grafana;
     let t = s.target()?;
     let c = s.ctx(Duration::from_secs(20), false).await?;
@@ -700,7 +705,11 @@ async fn grafana_datasource(s: &Session, name: &str, ds_type: &str, url: &str) -
 /// data sources the named one's uid, constants their own value. With no data source
 /// named, the export is saved as it is, its `${DS_…}` inputs unresolved, as when a
 /// trainee pastes the exported JSON model without choosing a data source.
-async fn grafana_import(s: &Session, dashboard: &str, datasource: Option<&str>) -> Result<Done> {
+pub(crate) async fn grafana_import(
+    s: &Session,
+    dashboard: &str,
+    datasource: Option<&str>,
+) -> Result<Done> {
     let t = s.target()?;
     let c = s.ctx(Duration::from_secs(30), false).await?;
     let g = &t.grafana;

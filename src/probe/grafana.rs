@@ -813,15 +813,15 @@ async fn query_panel(ctx: &Ctx, queries: &[Value]) -> Result<Option<Problem>, St
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::probe::testserver::{self as ts, Reply, Request, Routes, TestServer};
     use std::time::{Duration, Instant};
 
     const DS_UID: &str = "ddpsargv3rx8gb";
-    const DASH_UID: &str = "bdpa7hticyha8e";
+    pub(crate) const DASH_UID: &str = "bdpa7hticyha8e";
 
-    fn prometheus_ds(url: &str) -> Value {
+    pub(crate) fn prometheus_ds(url: &str) -> Value {
         json!({
             "id": 1, "uid": DS_UID, "orgId": 1, "name": "prometheus", "type": "prometheus",
             "typeName": "Prometheus",
@@ -840,11 +840,24 @@ mod tests {
         }
     }
 
-    fn health_path() -> String {
+    /// A library panel as `GET /api/library-elements/lib1` answers it.
+    pub(crate) fn library_element() -> Value {
+        json!({"result": {"uid": "lib1", "name": "Queue", "kind": 1, "type": "stat",
+            "model": {"type": "stat", "title": "Queue", "datasource": {"type": "prometheus", "uid": DS_UID},
+                      "targets": [{"refId": "A", "expr": "anchore_queue_length"}]}}})
+    }
+
+    /// One hit of `GET /api/search`.
+    pub(crate) fn search_hit(uid: &str, title: &str) -> Value {
+        json!({"id": 3, "uid": uid, "title": title, "uri": "db/x", "url": format!("/d/{uid}/x"),
+        "slug": "", "type": "dash-db", "tags": [], "isStarred": false, "folderUid": "", "sortMeta": 0})
+    }
+
+    pub(crate) fn health_path() -> String {
         format!("/api/datasources/uid/{DS_UID}/health")
     }
 
-    fn ok_health() -> Reply {
+    pub(crate) fn ok_health() -> Reply {
         Reply::json(
             200,
             json!({"status": "OK", "message": "Successfully queried the Prometheus API."}),
@@ -1044,9 +1057,7 @@ mod tests {
                         {"kind": "GridLayoutItem", "spec": {"element": {"kind": "ElementReference", "name": "panel-2"}}},
                         {"kind": "GridLayoutItem", "spec": {"element": {"kind": "ElementReference", "name": "panel-1"}}}]}}}}]}}},
             "status": {}});
-        let library = json!({"result": {"uid": "lib1", "name": "Queue", "kind": 1, "type": "stat",
-            "model": {"type": "stat", "title": "Queue", "datasource": {"type": "prometheus", "uid": DS_UID},
-                      "targets": [{"refId": "A", "expr": "anchore_queue_length"}]}}});
+        let library = library_element();
         let routes = Routes::new()
             .get("/api/datasources", Reply::json(200, json!([prometheus_ds("http://prometheus:9090")])))
             .get(
@@ -1155,7 +1166,7 @@ mod tests {
     /// The course dashboard as `/api/dashboards/uid/…` returns it after an import that
     /// chose the Prometheus data source (or, with `imported: false`, after a raw
     /// upload that left `${DS_PROMETHEUS}` in place).
-    fn course_dashboard(imported: bool) -> Value {
+    pub(crate) fn course_dashboard(imported: bool) -> Value {
         let mut text = course_dashboard_text();
         if imported {
             text = text
@@ -1444,10 +1455,7 @@ mod tests {
 
     #[tokio::test]
     async fn dashboard_by_title_needs_an_exact_match_and_encodes_the_search() {
-        let hit = |uid: &str, title: &str| {
-            json!({"id": 3, "uid": uid, "title": title, "uri": "db/x", "url": format!("/d/{uid}/x"),
-            "slug": "", "type": "dash-db", "tags": [], "isStarred": false, "folderUid": "", "sortMeta": 0})
-        };
+        let hit = search_hit;
         let srv = TestServer::start(grafana_with(course_dashboard(true), |_| Answer::Data).get(
             "/api/search",
             Reply::json(
