@@ -1256,6 +1256,97 @@ mod tests {
         }
     }
 
+    /// Contract test: Grafana's own recorded Prometheus answers (its converter's test
+    /// data, tests/fixtures/reference/grafana/promlib/, provenance there) read as lab
+    /// reads a live one: every result type, infinities and NaN, a native histogram
+    /// without labels, and an error answer.
+    #[tokio::test]
+    async fn grafanas_recorded_prometheus_answers_are_read() {
+        let serve = |name: &str, status: u16| {
+            let path = format!(
+                "{}/tests/fixtures/reference/grafana/promlib/{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let body: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture"))
+                    .expect("Grafana's JSON");
+            async move { answering(body, status).await }
+        };
+        // A vector of 5 series: `up` of two jobs, and three unnamed ones at +Inf, -Inf, NaN.
+        let srv = serve("prom-vector", 200).await;
+        let mut c = q("up");
+        c.labels = BTreeMap::from([("job".to_string(), "node".to_string())]);
+        c.value = Some("== 0".into());
+        assert_eq!(
+            run(&c, &srv).await,
+            Ok(Observation::pass(
+                r#"5 series; up{instance="localhost:9100", job="node"} = 0"#
+            ))
+        );
+        let mut c = q("x");
+        c.labels = BTreeMap::from([("location".to_string(), "moon".to_string())]);
+        c.value = Some("> 1e300".into());
+        assert_eq!(
+            run(&c, &srv).await,
+            Ok(Observation::pass(
+                r#"5 series; {level="error", location="moon"} = +Inf"#
+            ))
+        );
+        // NaN satisfies no comparison; -Inf is below everything.
+        c.labels = BTreeMap::from([("level".to_string(), "debug".to_string())]);
+        c.value = Some("!= 1".into());
+        assert!(matches!(run(&c, &srv).await, Ok(Observation::Fail { .. })));
+        c.labels = BTreeMap::from([("level".to_string(), "info".to_string())]);
+        c.value = Some("< -1e300".into());
+        assert!(matches!(run(&c, &srv).await, Ok(Observation::Pass { .. })));
+
+        let mut c = q("scalar(x)");
+        c.value = Some("< 0.0001".into());
+        assert_eq!(
+            run(&c, &serve("prom-scalar", 200).await).await,
+            Ok(Observation::pass("1 series; scalar(x) = 0.00002482"))
+        );
+        c.value = Some("> 0.0001".into());
+        assert!(matches!(
+            run(&c, &serve("prom-scalar", 200).await).await,
+            Ok(Observation::Fail { .. })
+        ));
+
+        let e = run(&q("\"example\""), &serve("prom-string", 200).await)
+            .await
+            .expect_err("string");
+        assert!(
+            e.contains("returns the string \"example\", not a number"),
+            "{e}"
+        );
+        let e = run(&q("up[1m]"), &serve("prom-matrix", 200).await)
+            .await
+            .expect_err("matrix");
+        assert!(e.contains("returns a range vector"), "{e}");
+
+        let mut c = q("prometheus_http_request_duration_seconds");
+        c.value = Some("> 316".into());
+        assert_eq!(
+            run(&c, &serve("prom-vector-histogram-no-labels", 200).await).await,
+            Ok(Observation::pass(
+                "1 series; prometheus_http_request_duration_seconds = histogram of 316.47719298245624 observations, sum 3.3474505904112015"
+            ))
+        );
+        c.value = Some("> 317".into());
+        assert!(matches!(
+            run(&c, &serve("prom-vector-histogram-no-labels", 200).await).await,
+            Ok(Observation::Fail { .. })
+        ));
+
+        let e = run(&q("up"), &serve("prom-error", 400).await)
+            .await
+            .expect_err("error answer");
+        assert!(
+            e.contains("(HTTP 400, bad_data): invalid parameter \"start\""),
+            "{e}"
+        );
+    }
+
     #[tokio::test]
     async fn query_string_result_errs_saying_it_is_not_a_number() {
         let body = json!({"status": "success", "data": {"resultType": "string", "result": [1712345678.123, "hello"]}});
