@@ -949,3 +949,141 @@ async fn profile_13_serves_dashboards_in_the_v2_schema_only() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[path = "../../fixtures/contracts/openapi.rs"]
+mod openapi;
+
+/// Contract test: the stand-in's answers fit Grafana's own API document (the vendored
+/// subset, tests/fixtures/contracts/grafana/, provenance there), operation by operation,
+/// errors included. `/api/health` and the `dashboard.grafana.app` routes are not in that
+/// document (see its provenance) and are not judged here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standins_answers_fit_grafanas_api_document() {
+    let spec = openapi::Spec::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/contracts/grafana/grafana-openapi3-subset.json"),
+    );
+    let (prom_url, _seen) = fake_prometheus().await;
+    let data = TempDir::new("contract-data");
+    let prov = TempDir::new("contract-prov");
+    let g = Grafana::start(data.path(), prov.path(), None).await;
+    let c = client();
+    let answers: Mutex<Vec<(&str, String, u16, Value)>> = Mutex::new(Vec::new());
+    let ask = async |method: &'static str, path: String, body: Option<Value>| {
+        let url = g.url(&path);
+        let req = match method {
+            "GET" => c.get(&url),
+            "POST" => c.post(&url),
+            "PUT" => c.put(&url),
+            "DELETE" => c.delete(&url),
+            _ => unreachable!(),
+        };
+        let req = match &body {
+            Some(b) => req.json(b),
+            None => req,
+        };
+        let (status, answer) = call(req).await;
+        answers
+            .lock()
+            .unwrap()
+            .push((method, path, status, answer.clone()));
+        (status, answer)
+    };
+
+    let (_, user) = ask("GET", "/api/user".into(), None).await;
+    assert_eq!(user["login"], "admin");
+    let created = add_prometheus(&g, "prometheus", &prom_url).await;
+    answers
+        .lock()
+        .unwrap()
+        .push(("POST", "/api/datasources".into(), 200, created.clone()));
+    let uid = created["datasource"]["uid"].as_str().unwrap().to_string();
+    let id = created["datasource"]["id"].as_i64().unwrap();
+    let (status, _) = ask(
+        "POST",
+        "/api/datasources".into(),
+        Some(
+            json!({"name": "prometheus", "type": "prometheus", "access": "proxy", "url": prom_url}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 409);
+    ask("GET", "/api/datasources".into(), None).await;
+    ask("GET", "/api/datasources/name/prometheus".into(), None).await;
+    ask("GET", "/api/datasources/id/prometheus".into(), None).await;
+    ask("GET", format!("/api/datasources/uid/{uid}"), None).await;
+    ask("GET", format!("/api/datasources/{id}"), None).await;
+    ask("GET", format!("/api/datasources/uid/{uid}/health"), None).await;
+    ask("GET", format!("/api/datasources/{id}/health"), None).await;
+    let update = json!({"name": "prometheus", "type": "prometheus", "access": "proxy", "url": prom_url, "isDefault": true});
+    ask(
+        "PUT",
+        format!("/api/datasources/uid/{uid}"),
+        Some(update.clone()),
+    )
+    .await;
+    ask("PUT", format!("/api/datasources/{id}"), Some(update)).await;
+    let (status, _) = ask(
+        "POST",
+        "/api/dashboards/import".into(),
+        Some(import_body(Some(&uid))),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, dash) = ask(
+        "GET",
+        format!("/api/dashboards/uid/{COURSE_DASHBOARD_UID}"),
+        None,
+    )
+    .await;
+    let mut dashboard = dash["dashboard"].clone();
+    dashboard["title"] = json!("Copy");
+    dashboard["uid"] = json!("copy1");
+    dashboard["id"] = Value::Null;
+    let (status, _) = ask(
+        "POST",
+        "/api/dashboards/db".into(),
+        Some(json!({"dashboard": dashboard, "overwrite": true, "folderUid": ""})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    ask("GET", "/api/search?type=dash-db&query=Anchore".into(), None).await;
+    ask(
+        "POST",
+        "/api/ds/query".into(),
+        Some(panel_query(&dash["dashboard"], "CPU Usage")),
+    )
+    .await;
+    ask("GET", "/api/dashboards/uid/nope".into(), None).await;
+    ask("GET", "/api/datasources/uid/nope".into(), None).await;
+    ask("DELETE", "/api/dashboards/uid/copy1".into(), None).await;
+    ask("DELETE", format!("/api/datasources/uid/{uid}"), None).await;
+
+    let answers = answers.into_inner().unwrap();
+    let mut errors = Vec::new();
+    for (method, path, status, body) in &answers {
+        if path == "/api/ds/query" {
+            // The document describes this answer as Grafana's Go struct (`Responses`),
+            // not the JSON Grafana writes (`results`): only the status is judged.
+            let op = spec.operation(method, path).expect("documented");
+            if spec.response_schema(&op, *status).is_none() {
+                errors.push(format!(
+                    "{method} {path}: status {status} is not documented"
+                ));
+            }
+            continue;
+        }
+        errors.extend(spec.check_response(method, path, *status, body));
+    }
+    // Where the document is wrong, the stand-in follows the server: Grafana's own handler
+    // (pkg/api/dashboard.go, `postDashboard`, same commit) answers `slug` and the
+    // numeric `id`, where the document requires `title` and a string `id`.
+    assert_eq!(
+        errors,
+        [
+            "POST /dashboards/db 200: answer: required field \"title\" is missing",
+            "POST /dashboards/db 200: answer.id: expected string, found 2",
+        ]
+    );
+    assert!(answers.len() >= 20, "{}", answers.len());
+}
