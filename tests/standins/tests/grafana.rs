@@ -968,7 +968,9 @@ async fn the_standins_answers_fit_grafanas_api_document() {
     let prov = TempDir::new("contract-prov");
     let g = Grafana::start(data.path(), prov.path(), None).await;
     let c = client();
-    let answers: Mutex<Vec<(&str, String, u16, Value)>> = Mutex::new(Vec::new());
+    // (method, path, request body, status, answer)
+    type Exchange = (&'static str, String, String, u16, Value);
+    let answers: Mutex<Vec<Exchange>> = Mutex::new(Vec::new());
     let ask = async |method: &'static str, path: String, body: Option<Value>| {
         let url = g.url(&path);
         let req = match method {
@@ -983,20 +985,24 @@ async fn the_standins_answers_fit_grafanas_api_document() {
             None => req,
         };
         let (status, answer) = call(req).await;
+        let sent = body.map(|b| b.to_string()).unwrap_or_default();
         answers
             .lock()
             .unwrap()
-            .push((method, path, status, answer.clone()));
+            .push((method, path, sent, status, answer.clone()));
         (status, answer)
     };
 
     let (_, user) = ask("GET", "/api/user".into(), None).await;
     assert_eq!(user["login"], "admin");
     let created = add_prometheus(&g, "prometheus", &prom_url).await;
-    answers
-        .lock()
-        .unwrap()
-        .push(("POST", "/api/datasources".into(), 200, created.clone()));
+    answers.lock().unwrap().push((
+        "POST",
+        "/api/datasources".into(),
+        String::new(),
+        200,
+        created.clone(),
+    ));
     let uid = created["datasource"]["uid"].as_str().unwrap().to_string();
     let id = created["datasource"]["id"].as_i64().unwrap();
     let (status, _) = ask(
@@ -1058,10 +1064,31 @@ async fn the_standins_answers_fit_grafanas_api_document() {
     ask("GET", "/api/datasources/uid/nope".into(), None).await;
     ask("DELETE", "/api/dashboards/uid/copy1".into(), None).await;
     ask("DELETE", format!("/api/datasources/uid/{uid}"), None).await;
+    add_prometheus(&g, "other", &prom_url).await;
+    ask("DELETE", "/api/datasources/name/other".into(), None).await;
+    let third = add_prometheus(&g, "third", &prom_url).await;
+    let third = third["datasource"]["id"].as_i64().unwrap();
+    ask("DELETE", format!("/api/datasources/{third}"), None).await;
+    // Last: after it the admin password is no longer `admin`.
+    let (status, _) = ask(
+        "PUT",
+        "/api/user/password".into(),
+        Some(json!({"oldPassword": "admin", "newPassword": "n3w"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = ask(
+        "PUT",
+        "/api/user/password".into(),
+        Some(json!({"oldPassword": "admin", "newPassword": "n3w-password"})),
+    )
+    .await;
+    assert_eq!(status, 200);
 
     let answers = answers.into_inner().unwrap();
     let mut errors = Vec::new();
-    for (method, path, status, body) in &answers {
+    for (method, path, sent, status, body) in &answers {
+        errors.extend(spec.check_request(method, path, sent));
         if path == "/api/ds/query" {
             // The document describes this answer as Grafana's Go struct (`Responses`),
             // not the JSON Grafana writes (`results`): only the status is judged.
@@ -1085,5 +1112,5 @@ async fn the_standins_answers_fit_grafanas_api_document() {
             "POST /dashboards/db 200: answer.id: expected string, found 2",
         ]
     );
-    assert!(answers.len() >= 20, "{}", answers.len());
+    assert_eq!(answers.len(), 25);
 }
