@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_grafana-standin");
-#[path = "../../fixtures/reference.rs"]
+#[path = "../../../fixtures/reference.rs"]
 mod fixtures;
 const COURSE_DASHBOARD_UID: &str = "bdpa7hticyha8e";
 
@@ -950,7 +950,7 @@ async fn profile_13_serves_dashboards_in_the_v2_schema_only() {
     assert_eq!(status, 404);
 }
 
-#[path = "../../fixtures/contracts/openapi.rs"]
+#[path = "../../../fixtures/contracts/openapi.rs"]
 mod openapi;
 
 /// Contract test: the stand-in's answers fit Grafana's own API document (the vendored

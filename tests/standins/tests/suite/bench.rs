@@ -39,7 +39,7 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[path = "../../fixtures/reference.rs"]
+#[path = "../../../fixtures/reference.rs"]
 mod fixtures;
 
 fn reference(rel: &str) -> String {
