@@ -145,6 +145,12 @@ pub struct SmokeArgs {
     #[arg(long)]
     pub no_snapshots: bool,
 
+    /// Give every scenario an environment of its own, even those whose steps differ
+    /// only in the answers they record at the end (by default these share one: the
+    /// others are judged in it, one after another, each with its own answers).
+    #[arg(long)]
+    pub isolated: bool,
+
     /// How many scenarios run at once (default: two per core, as many stacks as
     /// the available memory holds at the labs' `memory_mib` each).
     #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=64))]

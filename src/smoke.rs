@@ -3,6 +3,7 @@
 //! do not. The command (`cmd::smoke`) runs the environments and hands the results here.
 
 use crate::model::lab::{Lab, Variant};
+use crate::model::Step;
 use crate::runner::{CheckResult, Status};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -32,6 +33,54 @@ pub fn scenarios(lab: &Lab, only_solution: bool) -> Vec<Scenario> {
         out.extend(lab.variants.iter().map(|v| Scenario::Variant(v.id.clone())));
     }
     out
+}
+
+impl Scenario {
+    /// The steps that follow the lab's setup (`None`: a variant the lab does not have).
+    pub fn steps<'a>(&self, lab: &'a Lab) -> Option<Vec<&'a Step>> {
+        match self {
+            Scenario::Solution => Some(lab.solve.iter().collect()),
+            Scenario::Variant(id) => lab
+                .variants
+                .iter()
+                .find(|v| &v.id == id)
+                .map(|v| v.steps(lab)),
+        }
+    }
+}
+
+/// A scenario's steps split in two: the ones that change the environment, then the
+/// answers it records at the end (`None` when an answer comes before another step: that
+/// answer may be measured off a state the later steps change).
+pub fn split_answers<'a>(steps: &[&'a Step]) -> Option<(Vec<&'a Step>, Vec<&'a Step>)> {
+    let is_answer = |s: &&Step| matches!(s, Step::Answer { .. });
+    let first = steps.iter().position(is_answer).unwrap_or(steps.len());
+    let (work, answers) = steps.split_at(first);
+    answers
+        .iter()
+        .all(is_answer)
+        .then(|| (work.to_vec(), answers.to_vec()))
+}
+
+/// The scenarios that can share one environment, in the order given: those whose steps
+/// differ only in the answers they record at the end. An `answer` step writes the
+/// answers file and nothing else, and checks only read the environment, so after the
+/// shared steps each member of a group has the environment exactly as its own run would
+/// have had it; it then records its own answers (from the answers the setup left) and
+/// is checked. Lab 1's solution and the variants that only answer otherwise are one
+/// group: one stack where each had its own.
+pub fn share(lab: &Lab, scenarios: Vec<Scenario>) -> Vec<Vec<Scenario>> {
+    let mut groups: Vec<(Option<Vec<&Step>>, Vec<Scenario>)> = Vec::new();
+    for sc in scenarios {
+        let work = sc
+            .steps(lab)
+            .and_then(|steps| split_answers(&steps).map(|(work, _)| work));
+        match groups.iter_mut().find(|(w, _)| w.is_some() && *w == work) {
+            Some((_, members)) => members.push(sc),
+            None => groups.push((work, vec![sc])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
 }
 
 /// Another set of images that labs' solutions also run with (`lab smoke --matrix`):
@@ -207,6 +256,10 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// Time spent in steps by kind (`compose_up`, `wait_check`, `complete_lab`...).
     pub step_times: BTreeMap<&'static str, Duration>,
+    /// The scenario whose environment it ran in, after that one was judged (its steps
+    /// differ only in its answers: [`share`]); its phases are then its own answers
+    /// and checks.
+    pub shared: Option<String>,
 }
 
 impl Outcome {
@@ -404,6 +457,7 @@ mod tests {
             kept: false,
             warnings: vec![],
             step_times: BTreeMap::new(),
+            shared: None,
         };
         let rates = pass_rates(&[o(vec![]), o(vec![defect("b", "flaky".into())]), o(vec![])]);
         let key = |c: &str| ("01-x".to_string(), "solution".to_string(), c.to_string());
@@ -445,6 +499,7 @@ mod tests {
             kept: false,
             warnings: vec![],
             step_times: BTreeMap::from([("compose_up", Duration::from_secs(compose))]),
+            shared: None,
         };
         let outcomes = [o(10, 4, None), o(20, 6, Some("grafana:12"))];
         assert_eq!(outcomes[1].name(), "solution [grafana:12]");
@@ -458,5 +513,81 @@ mod tests {
             ]
         );
         assert_eq!(a.steps["compose_up"], Duration::from_secs(10));
+    }
+
+    fn course_lab(prefix: &str) -> Lab {
+        crate::loader::load(&[crate::loader::Source::Embedded])
+            .labs
+            .into_iter()
+            .find(|l| l.lab.id().starts_with(prefix))
+            .unwrap()
+            .lab
+    }
+
+    fn names(groups: &[Vec<Scenario>]) -> Vec<Vec<String>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(Scenario::name).collect())
+            .collect()
+    }
+
+    #[test]
+    fn scenarios_that_differ_only_in_their_last_answers_share_an_environment() {
+        let lab1 = course_lab("01");
+        assert_eq!(
+            names(&share(&lab1, scenarios(&lab1, false))),
+            [
+                vec![
+                    "solution",
+                    "variant answers-written-otherwise",
+                    "variant wrong-thread",
+                    "variant duration-misread"
+                ],
+                // Another image analysed: another environment.
+                vec!["variant another-image"],
+            ]
+        );
+        let lab3 = course_lab("03");
+        assert_eq!(
+            names(&share(&lab3, scenarios(&lab3, false))),
+            [
+                // The solution less one answer shares; two images instead of three does not.
+                vec![
+                    "solution",
+                    "variant graph-unanswered",
+                    "variant two-analyzers-unanswered"
+                ],
+                vec!["variant two-more-images"],
+            ]
+        );
+        // Lab 2's variants each change the deployment: each has its own.
+        let lab2 = course_lab("02");
+        let all = scenarios(&lab2, false);
+        assert_eq!(share(&lab2, all.clone()).len(), all.len());
+    }
+
+    #[test]
+    fn an_answer_before_another_step_keeps_its_scenario_alone() {
+        let answer = |v: &str| Step::Answer {
+            question: "q".into(),
+            value: Some(v.into()),
+            measured: None,
+            written: Default::default(),
+        };
+        let wait = Step::WaitAnalysis {
+            image: "alpine".into(),
+            timeout: None,
+        };
+        let (a1, a2) = (answer("1"), answer("2"));
+        let (work, answers) = split_answers(&[&wait, &a1, &a2]).unwrap();
+        assert_eq!((work, answers), (vec![&wait], vec![&a1, &a2]));
+        assert!(split_answers(&[&a1, &wait]).is_none());
+        assert_eq!(split_answers(&[]), Some((vec![], vec![])));
+
+        let mut lab = course_lab("01");
+        lab.solve = vec![a1.clone(), wait.clone()];
+        lab.variants.retain(|v| v.instead.is_none());
+        let groups = share(&lab, scenarios(&lab, false));
+        assert!(groups.iter().all(|g| g.len() == 1), "{:?}", names(&groups));
     }
 }

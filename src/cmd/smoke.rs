@@ -74,19 +74,26 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     };
     std::fs::create_dir_all(&root).map_err(write_err(&root))?;
     let docker = crate::engine::docker::connect().await;
-    let mut plan: Vec<(&LoadedLab, Scenario, Option<&Profile>)> = chosen
+    // Each entry is one environment and the scenarios judged in it: one, or several
+    // whose steps differ only in their answers (`smoke::share`).
+    let mut plan: Vec<(&LoadedLab, Vec<Scenario>, Option<&Profile>)> = chosen
         .iter()
         .flat_map(|l| {
-            smoke::scenarios(&l.lab, args.no_variants)
-                .into_iter()
-                .map(move |s| (*l, s, None))
+            let all = smoke::scenarios(&l.lab, args.no_variants);
+            let groups = if args.isolated {
+                all.into_iter().map(|s| vec![s]).collect()
+            } else {
+                smoke::share(&l.lab, all)
+            };
+            groups.into_iter().map(move |g| (*l, g, None))
         })
         .collect();
     // Each profile's solutions share the pool (and the order) with the others.
     for (p, ls) in &profiles {
-        plan.extend(ls.iter().map(|l| (*l, Scenario::Solution, Some(p))));
+        plan.extend(ls.iter().map(|l| (*l, vec![Scenario::Solution], Some(p))));
     }
     let in_matrix = plan.iter().filter(|(_, _, p)| p.is_some()).count();
+    let scenario_count: usize = plan.iter().map(|(_, g, _)| g.len()).sum();
     // --keep keeps the first broken scenario: one at a time unless --jobs says otherwise.
     let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
         if args.keep {
@@ -103,9 +110,10 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     ui.status(
         "Smoke",
         &format!(
-            "{} ({} in fresh environments{}{}), {} at once, under {}",
+            "{} ({} in {}{}{}), {} at once, under {}",
             crate::text::count(chosen.len(), "lab"),
-            crate::text::count(plan.len(), "scenario"),
+            crate::text::count(scenario_count, "scenario"),
+            crate::text::count(plan.len(), "fresh environment"),
             if in_matrix > 0 {
                 format!(
                     ", {in_matrix} of them on the images of {}",
@@ -130,10 +138,14 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     };
 
     let started = Instant::now();
-    let runs: Vec<(u32, &LoadedLab, &Scenario, Option<&Profile>)> = (1..=args.repeat)
-        .flat_map(|round| plan.iter().map(move |(l, s, p)| (round, *l, s, *p)))
+    let runs: Vec<(u32, &LoadedLab, &[Scenario], Option<&Profile>)> = (1..=args.repeat)
+        .flat_map(|round| {
+            plan.iter()
+                .map(move |(l, g, p)| (round, *l, g.as_slice(), *p))
+        })
         .collect();
     let total = runs.len();
+    let total_scenarios = scenario_count * args.repeat as usize;
     // With --keep, the first broken scenario keeps its environment and no new one starts.
     let stop = AtomicBool::new(false);
     let kept: Mutex<Option<(std::path::PathBuf, String)>> = Mutex::new(None);
@@ -191,15 +203,15 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         order.into_iter().map(|i| (i, roles[i].take())).collect();
     // Each scenario's report as it finishes; the summary, the JUnit report and the
     // rates keep the course's order (the index in `runs`).
-    let mut finished: Vec<Option<Outcome>> = vec![None; total];
+    let mut finished: Vec<Option<Vec<Outcome>>> = vec![None; total];
     // The scenarios under way, with their environments, for Ctrl-C.
     let running: Mutex<BTreeMap<usize, Underway>> = Mutex::new(BTreeMap::new());
     let mut sigint = super::start::Sigint::listen()?;
     let interrupted = {
         let mut results = futures_util::stream::iter(order)
             .map(|(i, role)| {
-                let (round, lab, scenario, profile) = runs[i];
-                let name = scenario_name(lab, scenario, profile, round, args.repeat);
+                let (round, lab, members, profile) = runs[i];
+                let name = scenario_name(lab, &members[0], profile, round, args.repeat);
                 let dir = root.join(&name);
                 let project = format!("{}-{name}", args.project);
                 let (stop, kept, steps_ui, docker, args, running) =
@@ -212,12 +224,17 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                         "lab {} {}",
                         lab.lab.id(),
                         match profile {
-                            Some(p) => format!("{} [{}]", scenario.name(), p.name),
-                            None => scenario.name(),
+                            Some(p) => format!("{} [{}]", members[0].name(), p.name),
+                            None => members
+                                .iter()
+                                .map(Scenario::name)
+                                .collect::<Vec<_>>()
+                                .join(", "),
                         }
                     );
                     let underway = Underway {
                         what,
+                        scenarios: members.len(),
                         dir: dir.clone(),
                         project: project.clone(),
                         compose: uses_compose(labs, lab),
@@ -226,17 +243,19 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     let last = i + 1 == total;
                     let keep =
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
-                    let (mut o, step_times) = exec::timed(scenario_run(
-                        labs, lab, scenario, profile, &dir, &project, args, docker, steps_ui, keep,
+                    let (mut outs, step_times) = exec::timed(environment_run(
+                        labs, lab, members, profile, &dir, &project, args, docker, steps_ui, keep,
                         role,
                     ))
                     .await;
-                    o.step_times = step_times;
-                    if o.kept {
+                    // The steps ran in the first scenario's time (the others' are
+                    // their answers and checks).
+                    outs[0].step_times = step_times;
+                    if outs[0].kept {
                         *lock(kept) = Some((dir, project));
                     }
                     lock(running).remove(&i);
-                    (i, Some(o))
+                    (i, Some(outs))
                 }
             })
             .buffer_unordered(jobs);
@@ -244,10 +263,12 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         loop {
             tokio::select! {
                 next = results.next() => match next {
-                    Some((i, Some(o))) => {
-                        done += 1;
-                        crate::report::smoke::outcome(&o, ui, (done, total));
-                        finished[i] = Some(o);
+                    Some((i, Some(outs))) => {
+                        for o in &outs {
+                            done += 1;
+                            crate::report::smoke::outcome(o, ui, (done, total_scenarios));
+                        }
+                        finished[i] = Some(outs);
                     }
                     Some((_, None)) => {}
                     None => break false,
@@ -257,10 +278,19 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         }
         // Leaving the block drops the scenarios under way (and their compose children).
     };
-    let outcomes: Vec<Outcome> = finished.into_iter().flatten().collect();
+    let outcomes: Vec<Outcome> = finished.into_iter().flatten().flatten().collect();
     if interrupted {
         let cut: Vec<Underway> = lock(&running).values().cloned().collect();
-        return Ok(on_interrupt(&outcomes, total, &cut, &root, args.keep, ui, &mut sigint).await);
+        return Ok(on_interrupt(
+            &outcomes,
+            total_scenarios,
+            &cut,
+            &root,
+            args.keep,
+            ui,
+            &mut sigint,
+        )
+        .await);
     }
     let kept = kept.into_inner().unwrap_or_else(|e| e.into_inner());
     let elapsed = started.elapsed();
@@ -305,12 +335,15 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     })
 }
 
-/// One scenario, from a fresh environment to its cleanup.
+/// One fresh environment, from its creation to its cleanup, and the scenarios judged in
+/// it: its setup (or a start from the lab's snapshot), the steps its scenarios share,
+/// then each scenario's own answers and checks, one after another (one scenario unless
+/// several differ only in their answers: `smoke::share`).
 #[allow(clippy::too_many_arguments)]
-async fn scenario_run(
+async fn environment_run(
     labs: &Loaded,
     lab: &LoadedLab,
-    scenario: &Scenario,
+    members: &[Scenario],
     profile: Option<&Profile>,
     dir: &Path,
     project: &str,
@@ -319,19 +352,23 @@ async fn scenario_run(
     steps_ui: &Ui,
     keep: impl FnOnce(bool) -> bool,
     role: Option<SnapRole>,
-) -> Outcome {
-    let mut o = Outcome {
-        lab: lab.lab.id(),
-        scenario: scenario.clone(),
-        profile: profile.map(|p| p.name.clone()),
-        phases: Vec::new(),
-        defects: Vec::new(),
-        results: Vec::new(),
-        error: None,
-        kept: false,
-        warnings: Vec::new(),
-        step_times: Default::default(),
-    };
+) -> Vec<Outcome> {
+    let mut outs: Vec<Outcome> = members
+        .iter()
+        .map(|scenario| Outcome {
+            lab: lab.lab.id(),
+            scenario: scenario.clone(),
+            profile: profile.map(|p| p.name.clone()),
+            phases: Vec::new(),
+            defects: Vec::new(),
+            results: Vec::new(),
+            error: None,
+            kept: false,
+            warnings: Vec::new(),
+            step_times: Default::default(),
+            shared: None,
+        })
+        .collect();
     let images = scenario_images(&args.images, profile);
     let session = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
         e.images = crate::images::ImageMap::for_env(Some(&e.dir), &images)?;
@@ -340,8 +377,10 @@ async fn scenario_run(
         // The run's one Docker connection, shared by every scenario.
         Ok(e) => Session::with_docker(e, std::sync::Arc::new(docker.clone())),
         Err(e) => {
-            o.error = Some(e.to_string());
-            return o;
+            for o in &mut outs {
+                o.error = Some(e.to_string());
+            }
+            return outs;
         }
     };
     let env = &session.env;
@@ -358,7 +397,25 @@ async fn scenario_run(
         .await;
     }
 
+    // The steps every member runs, and each member's answers at their end.
+    let plans: std::result::Result<Vec<StepsAndAnswers>, String> = members
+        .iter()
+        .map(|scenario| {
+            let steps = scenario
+                .steps(&lab.lab)
+                .ok_or_else(|| format!("no {}", scenario.name()))?;
+            Ok(match smoke::split_answers(&steps) {
+                Some((work, answers)) if members.len() > 1 => (
+                    work.into_iter().cloned().collect(),
+                    answers.into_iter().cloned().collect(),
+                ),
+                _ => (steps.into_iter().cloned().collect(), Vec::new()),
+            })
+        })
+        .collect();
     let body = async {
+        let plans = plans?;
+        let o = &mut outs[0];
         let t = Instant::now();
         let setup = || async {
             exec::run_steps(&session, &labs.labs, lab, &lab.lab.setup, steps_ui)
@@ -421,55 +478,55 @@ async fn scenario_run(
             }
         }
 
-        let steps: Vec<Step> = match scenario {
-            Scenario::Solution => {
-                let t = Instant::now();
-                let before = checks(lab, env, docker).await?;
-                o.defects.extend(smoke::before_solution(&before));
-                o.phases.push(("checks before", t.elapsed()));
-                lab.lab.solve.clone()
-            }
-            Scenario::Variant(id) => {
-                let v = lab
-                    .lab
-                    .variants
-                    .iter()
-                    .find(|v| &v.id == id)
-                    .ok_or_else(|| format!("no variant `{id}`"))?;
-                v.steps(&lab.lab).into_iter().cloned().collect()
-            }
-        };
+        // Only the solution's own run (the first member when it is one) sees the
+        // checks before any step.
+        if members[0] == Scenario::Solution {
+            let t = Instant::now();
+            let before = checks(lab, env, docker).await?;
+            o.defects.extend(smoke::before_solution(&before));
+            o.phases.push(("checks before", t.elapsed()));
+        }
         let t = Instant::now();
-        exec::run_steps(&session, &labs.labs, lab, &steps, steps_ui)
+        exec::run_steps(&session, &labs.labs, lab, &plans[0].0, steps_ui)
             .await
             .map_err(|e| format!("steps: {e}"))?;
         o.phases.push(("steps", t.elapsed()));
-
-        let t = Instant::now();
-        let after = checks(lab, env, docker).await?;
-        o.phases.push(("checks", t.elapsed()));
-        o.defects.extend(match scenario {
-            Scenario::Solution => smoke::after_solution(&after),
-            Scenario::Variant(id) => {
-                let v = lab.lab.variants.iter().find(|v| &v.id == id);
-                v.map(|v| smoke::after_variant(v, &after))
-                    .unwrap_or_default()
-            }
-        });
-        o.results = after;
-        Ok::<(), String>(())
+        // The answers as the steps left them: each member records its own from there.
+        let answers = std::fs::read(Environment::answers_path(&env.dir)).ok();
+        Ok::<_, String>((plans, answers))
     };
-    if let Err(e) = body.await {
-        o.error = Some(e);
+    match body.await {
+        Err(e) => {
+            for o in &mut outs {
+                o.error = Some(e.clone());
+            }
+        }
+        Ok((plans, answers)) => {
+            let run = Members {
+                labs,
+                lab,
+                session: &session,
+                steps_ui,
+                docker,
+            };
+            run.judge(members, &plans, answers.as_deref(), &mut outs)
+                .await
+        }
     }
 
-    o.kept = keep(o.ok());
-    if !o.kept {
+    let ok = outs.iter().all(Outcome::ok);
+    let kept = keep(ok);
+    for o in &mut outs {
+        o.kept = kept;
+    }
+    if !kept {
         let t = Instant::now();
         let mut down: Vec<Step> = lab.lab.cleanup.clone();
         if uses_compose {
             down.push(Step::ComposeDown { volumes: true });
         }
+        let last = outs.len() - 1;
+        let o = &mut outs[last];
         if let Err(e) = exec::run_steps(&session, &labs.labs, lab, &down, steps_ui).await {
             let e = e.to_string();
             if e.contains("has active endpoints") {
@@ -486,7 +543,82 @@ async fn scenario_run(
         let _ = std::fs::remove_dir_all(dir);
         o.phases.push(("cleanup", t.elapsed()));
     }
-    o
+    outs
+}
+
+/// A member's steps that change the environment, and the answers it records after them.
+type StepsAndAnswers = (Vec<Step>, Vec<Step>);
+
+/// What judging the members of one environment needs.
+struct Members<'a> {
+    labs: &'a Loaded,
+    lab: &'a LoadedLab,
+    session: &'a Session,
+    steps_ui: &'a Ui,
+    docker: &'a std::result::Result<bollard::Docker, String>,
+}
+
+impl Members<'_> {
+    /// Each member in turn: the answers as the shared steps left them, its own answers,
+    /// its checks, its verdict. A member that cannot be judged does not stop the others.
+    async fn judge(
+        &self,
+        members: &[Scenario],
+        plans: &[StepsAndAnswers],
+        after_steps: Option<&[u8]>,
+        outs: &mut [Outcome],
+    ) {
+        let env = &self.session.env;
+        let file = Environment::answers_path(&env.dir);
+        for (k, (scenario, o)) in members.iter().zip(outs.iter_mut()).enumerate() {
+            let judged = async {
+                if k > 0 {
+                    o.shared = Some(members[0].name());
+                    match after_steps {
+                        Some(bytes) => write_atomic(&file, bytes),
+                        None => std::fs::remove_file(&file).or_else(|e| {
+                            if e.kind() == std::io::ErrorKind::NotFound {
+                                Ok(())
+                            } else {
+                                Err(e)
+                            }
+                        }),
+                    }
+                    .map_err(|e| format!("cannot reset the answers in {}: {e}", file.display()))?;
+                }
+                let answers = &plans[k].1;
+                if !answers.is_empty() {
+                    let t = Instant::now();
+                    exec::run_steps(
+                        self.session,
+                        &self.labs.labs,
+                        self.lab,
+                        answers,
+                        self.steps_ui,
+                    )
+                    .await
+                    .map_err(|e| format!("steps: {e}"))?;
+                    o.phases.push(("answers", t.elapsed()));
+                }
+                let t = Instant::now();
+                let after = checks(self.lab, env, self.docker).await?;
+                o.phases.push(("checks", t.elapsed()));
+                o.defects.extend(match scenario {
+                    Scenario::Solution => smoke::after_solution(&after),
+                    Scenario::Variant(id) => {
+                        let v = self.lab.lab.variants.iter().find(|v| &v.id == id);
+                        v.map(|v| smoke::after_variant(v, &after))
+                            .unwrap_or_default()
+                    }
+                });
+                o.results = after;
+                Ok::<(), String>(())
+            };
+            if let Err(e) = judged.await {
+                o.error = Some(e);
+            }
+        }
+    }
 }
 
 /// The image maps of a scenario: the profile's after --image's (a later map of one
@@ -611,6 +743,8 @@ async fn checks(
 #[derive(Debug, Clone)]
 struct Underway {
     what: String,
+    /// How many scenarios it judges.
+    scenarios: usize,
     dir: std::path::PathBuf,
     project: String,
     compose: bool,
@@ -649,7 +783,8 @@ async fn on_interrupt(
             u.dir.display()
         ));
     }
-    let never = total.saturating_sub(outcomes.len() + cut.len());
+    let never =
+        total.saturating_sub(outcomes.len() + cut.iter().map(|u| u.scenarios).sum::<usize>());
     if never > 0 {
         ui.tell(&format!(
             "  {} not started",

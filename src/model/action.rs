@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// One step of a lab's setup, solution or cleanup, tagged by `action`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// `docker compose up -d`, then wait until every service is running (and healthy
@@ -158,7 +158,7 @@ impl Written {
 }
 
 /// An answer read off the environment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Measured {
     /// The seconds between an image's `dequeued` and `analysis complete` log lines.

@@ -38,13 +38,17 @@ pub fn outcome(o: &Outcome, ui: &Ui, (n, of): (usize, usize)) {
         .map(|(name, d)| format!("{name} {}", format_duration(*d)))
         .collect();
     let what = format!(
-        "lab {} {} ({}){}",
+        "lab {} {} ({}{}){}",
         o.lab,
         o.name(),
         if times.is_empty() {
             "-".to_string()
         } else {
             times.join(", ")
+        },
+        match &o.shared {
+            Some(first) => format!("; in the environment of the {first}"),
+            None => String::new(),
         },
         format_args!(", {n} of {of} done")
     );

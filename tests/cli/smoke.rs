@@ -37,6 +37,40 @@ fn good_material_passes_its_solution_and_every_variant() {
 }
 
 #[test]
+fn scenarios_that_differ_only_in_their_answers_are_judged_in_one_environment() {
+    let r = smoke("shared", &["--all"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_has(
+        &r.stderr,
+        &[
+            "Smoke 1 lab (5 scenarios in 3 fresh environments)",
+            // The solution's environment: its steps once, then each member's answers.
+            "Passed lab 01-notes solution (setup ",
+            // `unanswered` starts from the answers the steps left (none), not from the
+            // solution's: otherwise its check would pass and it would be broken.
+            "Passed lab 01-notes variant unanswered (checks ",
+            "; in the environment of the solution), ",
+            "Passed lab 01-notes variant wrong-tool (answers ",
+            // An answer followed by another step, or other steps: environments of their own.
+            "Passed lab 01-notes variant extra-line (setup ",
+            "Passed lab 01-notes variant wrong-word (setup ",
+            "5 of 5 scenarios passed in ",
+        ],
+    );
+    let r = smoke("shared", &["--all", "--isolated"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_has(
+        &r.stderr,
+        &[
+            "Smoke 1 lab (5 scenarios in 5 fresh environments)",
+            "Passed lab 01-notes variant unanswered (setup ",
+            "Passed lab 01-notes variant wrong-tool (setup ",
+        ],
+    );
+    assert!(!r.stderr.contains("in the environment of"), "{}", r.stderr);
+}
+
+#[test]
 fn scenarios_side_by_side_are_reported_as_they_finish_then_in_the_courses_order() {
     let r = smoke("good", &["--all", "--jobs", "3"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
