@@ -27,13 +27,18 @@ use std::time::{Duration, Instant};
 #[path = "smoke_snapshot.rs"]
 mod smoke_snapshot;
 
+#[path = "smoke_cache.rs"]
+mod smoke_cache;
+
 /// What a snapshot's watchers see: not yet taken, taken, or none (its leader failed).
 type Published = Option<Option<Arc<Snapshot>>>;
 
 /// A scenario's part in its lab's snapshot.
 enum SnapRole {
-    /// The first of its lab: runs the setup, then takes the snapshot into `to`.
+    /// The first of its lab: runs the setup, then takes the snapshot of key `base`
+    /// into `to` (with a cache, into one of its temporary folders, then stores it).
     Leader {
+        base: String,
         to: std::path::PathBuf,
         tx: Arc<tokio::sync::watch::Sender<Published>>,
     },
@@ -41,6 +46,17 @@ enum SnapRole {
     Follower {
         rx: tokio::sync::watch::Receiver<Published>,
     },
+    /// Starts from a snapshot an earlier run left in the cache.
+    Cached(Arc<Snapshot>),
+}
+
+/// The snapshot cache of a run, and what the run leaves to remove at its end.
+struct CacheUse {
+    cache: smoke_cache::Cache,
+    /// `--fresh-snapshots`: cached snapshots are replaced, not used.
+    replace: bool,
+    /// Snapshots that stayed in their temporary folders (another run stored the key).
+    leftovers: Mutex<Vec<std::path::PathBuf>>,
 }
 
 pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
@@ -159,10 +175,70 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             *members.entry(k).or_default() += 1;
         }
     }
+    // The cache, when some lab has a snapshot to keep: the snapshots an earlier run
+    // stored whose images are still those the engine has under the same names.
+    let cache: Option<CacheUse> = match (args.no_snapshots, members.is_empty()) {
+        (false, false) => match args
+            .snapshot_cache
+            .clone()
+            .or_else(smoke_cache::default_dir)
+        {
+            Some(dir) => match smoke_cache::Cache::open(&dir) {
+                Ok(cache) => Some(CacheUse {
+                    cache,
+                    replace: args.fresh_snapshots,
+                    leftovers: Mutex::new(Vec::new()),
+                }),
+                Err(e) => {
+                    ui.warn(&format!(
+                        "cannot use the snapshot cache {}: {e}; snapshots are kept for this run only",
+                        dir.display()
+                    ));
+                    None
+                }
+            },
+            None => None,
+        },
+        _ => None,
+    };
+    let mut cached: BTreeMap<&str, Arc<Snapshot>> = BTreeMap::new();
+    if let Some(c) = cache.as_ref().filter(|c| !c.replace) {
+        for k in members.keys() {
+            let names: Vec<String> = c
+                .cache
+                .candidates(k)
+                .iter()
+                .flat_map(|(_, m)| m.images.iter().map(|(n, _)| n.clone()))
+                .collect();
+            if names.is_empty() && c.cache.candidates(k).is_empty() {
+                continue;
+            }
+            let ids = smoke_snapshot::image_ids(&names).await;
+            if let Some(hit) = c.cache.lookup(k, &ids) {
+                let snap = Snapshot::at(&hit.dir, &hit.manifest, Some(Arc::new(hit.lock)));
+                cached.insert(k, Arc::new(snap));
+            }
+        }
+        if !cached.is_empty() {
+            ui.status(
+                "Cached",
+                &format!(
+                    "the starting state of {} from {}",
+                    crate::text::count(cached.len(), "lab setup"),
+                    c.cache.dir.display()
+                ),
+            );
+        }
+    }
     let mut roles: Vec<Option<SnapRole>> = Vec::with_capacity(total);
     let mut senders: BTreeMap<&str, Arc<tokio::sync::watch::Sender<Published>>> = BTreeMap::new();
     for (i, k) in keys.iter().enumerate() {
-        let Some(k) = k.as_deref().filter(|k| members[k] > 1) else {
+        if let Some(snap) = k.as_deref().and_then(|k| cached.get(k)) {
+            roles.push(Some(SnapRole::Cached(snap.clone())));
+            continue;
+        }
+        // A lab of one scenario takes a snapshot only to keep it in the cache.
+        let Some(k) = k.as_deref().filter(|k| members[k] > 1 || cache.is_some()) else {
             roles.push(None);
             continue;
         };
@@ -172,6 +248,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             .clone();
         roles.push(Some(if leaders[k] == i {
             SnapRole::Leader {
+                base: k.to_string(),
                 to: root.join(".snapshots").join(k),
                 tx,
             }
@@ -202,8 +279,15 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                 let name = scenario_name(lab, scenario, profile, round, args.repeat);
                 let dir = root.join(&name);
                 let project = format!("{}-{name}", args.project);
-                let (stop, kept, steps_ui, docker, args, running) =
-                    (&stop, &kept, &steps_ui, &docker, &args, &running);
+                let (stop, kept, steps_ui, docker, args, running, cache) = (
+                    &stop,
+                    &kept,
+                    &steps_ui,
+                    &docker,
+                    &args,
+                    &running,
+                    cache.as_ref(),
+                );
                 async move {
                     if stop.load(Ordering::SeqCst) {
                         return (i, None);
@@ -228,7 +312,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
                     let (mut o, step_times) = exec::timed(scenario_run(
                         labs, lab, scenario, profile, &dir, &project, args, docker, steps_ui, keep,
-                        role,
+                        role, cache,
                     ))
                     .await;
                     o.step_times = step_times;
@@ -258,6 +342,31 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         // Leaving the block drops the scenarios under way (and their compose children).
     };
     let outcomes: Vec<Outcome> = finished.into_iter().flatten().collect();
+    if let Some(c) = &cache {
+        for p in lock(&c.leftovers).drain(..) {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        // The entries this run holds (`cached`) are in use and stay.
+        let pruned = c.cache.prune(
+            std::time::SystemTime::now(),
+            smoke_cache::MAX_AGE,
+            smoke_cache::MAX_BYTES,
+        );
+        if ui.verbose > 0 {
+            for p in &pruned {
+                ui.status(
+                    "Pruned",
+                    &format!(
+                        "snapshot {} from the cache ({}, {} MB)",
+                        p.name,
+                        p.why,
+                        p.bytes / 1_000_000
+                    ),
+                );
+            }
+        }
+    }
+    drop(cached);
     if interrupted {
         let cut: Vec<Underway> = lock(&running).values().cloned().collect();
         return Ok(on_interrupt(&outcomes, total, &cut, &root, args.keep, ui, &mut sigint).await);
@@ -319,6 +428,7 @@ async fn scenario_run(
     steps_ui: &Ui,
     keep: impl FnOnce(bool) -> bool,
     role: Option<SnapRole>,
+    cache: Option<&CacheUse>,
 ) -> Outcome {
     let mut o = Outcome {
         lab: lab.lab.id(),
@@ -366,17 +476,56 @@ async fn scenario_run(
                 .map(|_| ())
                 .map_err(|e| format!("setup: {e}"))
         };
+        // From a snapshot: its files and volumes, then the stack up.
+        let sess = &session;
+        let from = |snap: Arc<Snapshot>| async move {
+            smoke_snapshot::restore(&snap, env, uses_compose)
+                .await
+                .map_err(|e| format!("setup from the snapshot: {e}"))?;
+            if uses_compose {
+                let up = [Step::ComposeUp {
+                    services: Vec::new(),
+                    timeout: None,
+                }];
+                exec::run_steps(sess, &labs.labs, lab, &up, steps_ui)
+                    .await
+                    .map_err(|e| format!("setup from the snapshot: {e}"))?;
+            }
+            Ok::<(), String>(())
+        };
         match role {
             None => {
                 setup().await?;
                 o.phases.push(("setup", t.elapsed()));
             }
-            Some(SnapRole::Leader { to, tx }) => {
+            Some(SnapRole::Cached(snap)) => {
+                from(snap).await?;
+                o.phases.push(("restore from cache", t.elapsed()));
+            }
+            Some(SnapRole::Leader { base, to, tx }) => {
                 let done = setup().await;
                 o.phases.push(("setup", t.elapsed()));
                 let t = Instant::now();
+                let to = match cache.map(|c| c.cache.tmp(&base)) {
+                    Some(Ok(tmp)) => tmp,
+                    Some(Err(e)) => {
+                        o.warnings.push(format!(
+                            "cannot write into the snapshot cache ({e}): the snapshot is kept for this run only"
+                        ));
+                        to
+                    }
+                    None => to,
+                };
+                let in_cache = cache.is_some_and(|c| to.starts_with(&c.cache.dir));
                 let snap = match &done {
-                    Ok(()) => match smoke_snapshot::take(env, &to).await {
+                    Ok(()) => match smoke_snapshot::take(env, &to, uses_compose).await {
+                        Ok(s) if in_cache => Some(Arc::new(store(
+                            s,
+                            &base,
+                            &to,
+                            cache.expect("in_cache"),
+                            &mut o.warnings,
+                        ))),
                         Ok(s) => Some(Arc::new(s)),
                         Err(e) => {
                             o.warnings.push(format!(
@@ -387,8 +536,18 @@ async fn scenario_run(
                     },
                     Err(_) => None,
                 };
+                if in_cache && snap.is_none() {
+                    let _ = std::fs::remove_dir_all(&to);
+                }
                 tx.send_replace(Some(snap));
-                o.phases.push(("snapshot", t.elapsed()));
+                o.phases.push((
+                    if in_cache {
+                        "snapshot to cache"
+                    } else {
+                        "snapshot"
+                    },
+                    t.elapsed(),
+                ));
                 done?;
             }
             Some(SnapRole::Follower { mut rx }) => {
@@ -401,16 +560,7 @@ async fn scenario_run(
                 let t = Instant::now();
                 match published {
                     Some(snap) => {
-                        smoke_snapshot::restore(&snap, env)
-                            .await
-                            .map_err(|e| format!("setup from the snapshot: {e}"))?;
-                        let up = [Step::ComposeUp {
-                            services: Vec::new(),
-                            timeout: None,
-                        }];
-                        exec::run_steps(&session, &labs.labs, lab, &up, steps_ui)
-                            .await
-                            .map_err(|e| format!("setup from the snapshot: {e}"))?;
+                        from(snap).await?;
                         o.phases.push(("restore", t.elapsed()));
                     }
                     None => {
@@ -487,6 +637,36 @@ async fn scenario_run(
         o.phases.push(("cleanup", t.elapsed()));
     }
     o
+}
+
+/// Stores the snapshot the leader took into the cache's temporary folder `tmp`; the
+/// snapshot as its followers find it (in the cache, or still in `tmp` when another run
+/// stored the same key, removed at the end of this run).
+fn store(
+    s: Snapshot,
+    base: &str,
+    tmp: &Path,
+    c: &CacheUse,
+    warnings: &mut Vec<String>,
+) -> Snapshot {
+    let m = s.manifest(base, tmp);
+    match c.cache.store(tmp, &m, c.replace) {
+        Ok(smoke_cache::Stored::At(dir)) => {
+            let held = c.cache.hold(&dir).map(Arc::new);
+            Snapshot::at(&dir, &m, held)
+        }
+        Ok(smoke_cache::Stored::Kept(dir)) => {
+            lock(&c.leftovers).push(dir);
+            s
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "cannot store the snapshot in the cache ({e}): it is kept for this run only"
+            ));
+            lock(&c.leftovers).push(tmp.to_path_buf());
+            s
+        }
+    }
 }
 
 /// The image maps of a scenario: the profile's after --image's (a later map of one

@@ -233,3 +233,110 @@ fn smoke_without_labs_or_all_says_what_to_name() {
         r.stderr
     );
 }
+
+/// Every file under `dir`, with its path relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_labs_starting_state_is_cached_across_runs_and_its_setup_not_replayed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("smoke-cache");
+    let cache = dir.path().join("cache");
+    let license = dir.path().join("license.yaml");
+    std::fs::write(&license, "canary-license-8d1f2c\n").unwrap();
+    let cached = |extra: &[&str]| {
+        let mut args = vec![
+            "2",
+            "--snapshot-cache",
+            cache.to_str().unwrap(),
+            "--license",
+            license.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        smoke("chain", &args)
+    };
+    // --no-snapshots touches no cache.
+    let r = cached(&["--no-snapshots"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!cache.exists(), "{}", r.stderr);
+    assert!(!r.stderr.contains("restore"), "{}", r.stderr);
+
+    // The first run replays lab 1 once (the leader) and keeps the snapshot.
+    let first = cached(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_has(
+        &first.stderr,
+        &[
+            "Passed lab 02-more solution (setup ",
+            ", snapshot to cache ",
+            "Passed lab 02-more variant no-line (snapshot wait ",
+            ", restore ",
+        ],
+    );
+    assert!(
+        !first.stderr.contains("restore from cache"),
+        "{}",
+        first.stderr
+    );
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = entries[0].path();
+    assert_eq!(
+        std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // The license each scenario gets is not in the cache, by name or content.
+    for f in files_under(&cache) {
+        assert_ne!(f.file_name().unwrap(), "license.yaml", "{}", f.display());
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(!text.contains("canary-license"), "{}", f.display());
+    }
+    assert_eq!(
+        std::fs::read_to_string(entry.join("work/setup.log")).unwrap(),
+        "replayed\n"
+    );
+
+    // The second: every scenario starts from the cache; the setup is not replayed
+    // (lab 1's notes, which lab 2's checks read, come from the snapshot).
+    let second = cached(&[]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_has(
+        &second.stderr,
+        &[
+            "Passed lab 02-more solution (restore from cache ",
+            "Passed lab 02-more variant no-line (restore from cache ",
+            "Time ",
+            "restore from cache ",
+        ],
+    );
+    assert!(!second.stderr.contains("(setup "), "{}", second.stderr);
+
+    // --fresh-snapshots replays the setup and replaces the entry.
+    let fresh = cached(&["--fresh-snapshots"]);
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    assert_has(&fresh.stderr, &["Passed lab 02-more solution (setup "]);
+    assert!(
+        !fresh.stderr.contains("restore from cache"),
+        "{}",
+        fresh.stderr
+    );
+    let names: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(names, vec![entry], "one entry, replaced in place");
+}
