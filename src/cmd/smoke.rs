@@ -204,15 +204,16 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let mut cached: BTreeMap<&str, Arc<Snapshot>> = BTreeMap::new();
     if let Some(c) = cache.as_ref().filter(|c| !c.replace) {
         for k in members.keys() {
-            let names: Vec<String> = c
-                .cache
-                .candidates(k)
+            let candidates = c.cache.candidates(k);
+            if candidates.is_empty() {
+                continue;
+            }
+            let mut names: Vec<String> = candidates
                 .iter()
                 .flat_map(|(_, m)| m.images.iter().map(|(n, _)| n.clone()))
                 .collect();
-            if names.is_empty() && c.cache.candidates(k).is_empty() {
-                continue;
-            }
+            names.sort();
+            names.dedup();
             let ids = smoke_snapshot::image_ids(&names).await;
             if let Some(hit) = c.cache.lookup(k, &ids) {
                 let snap = Snapshot::at(&hit.dir, &hit.manifest, Some(Arc::new(hit.lock)));
@@ -499,7 +500,9 @@ async fn scenario_run(
                 o.phases.push(("setup", t.elapsed()));
             }
             Some(SnapRole::Cached(snap)) => {
-                from(snap).await?;
+                from(snap).await.map_err(|e| {
+                    format!("{e} (a snapshot from the cache: --fresh-snapshots takes it again)")
+                })?;
                 o.phases.push(("restore from cache", t.elapsed()));
             }
             Some(SnapRole::Leader { base, to, tx }) => {

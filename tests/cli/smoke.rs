@@ -338,5 +338,14 @@ fn a_labs_starting_state_is_cached_across_runs_and_its_setup_not_replayed() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    assert_eq!(names, vec![entry], "one entry, replaced in place");
+    assert_eq!(names, vec![entry.clone()], "one entry, replaced in place");
+
+    // An entry that cannot be restored says how to take it again.
+    std::fs::remove_dir_all(entry.join("work")).unwrap();
+    let broken = cached(&["--no-variants"]);
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    assert_has(
+        &broken.stderr,
+        &["(a snapshot from the cache: --fresh-snapshots takes it again)"],
+    );
 }
