@@ -349,3 +349,63 @@ fn a_labs_starting_state_is_cached_across_runs_and_its_setup_not_replayed() {
         &["(a snapshot from the cache: --fresh-snapshots takes it again)"],
     );
 }
+
+#[test]
+fn two_runs_at_once_on_one_cache_both_pass_leave_one_entry_and_prune_the_stale() {
+    let dir = TempDir::new("smoke-cache-race");
+    let cache = dir.path().join("cache");
+    // An entry of another setup, unused for 8 days, to be pruned (and said with -v).
+    let stale = cache.join("02-more-0000000000000000-0000000000000000");
+    std::fs::create_dir_all(stale.join("work")).unwrap();
+    std::fs::write(stale.join("manifest.json"), "{}").unwrap();
+    let used = std::fs::File::create(stale.join("used")).unwrap();
+    used.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(8 * 24 * 3600))
+        .unwrap();
+    let spawn = || {
+        lab()
+            .args([
+                "--labs-dir",
+                "tests/fixtures/smoke/chain",
+                "smoke",
+                "2",
+                "-v",
+            ])
+            .args(["--snapshot-cache", cache.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut said = String::new();
+    for o in &outs {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        said.push_str(&err);
+    }
+    assert!(
+        said.contains(
+            "Pruned snapshot 02-more-0000000000000000-0000000000000000 from the cache (not used for 7 days"
+        ),
+        "{said}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("02-more-"), "{names:?}");
+    assert!(std::path::Path::new(&cache)
+        .join(&names[0])
+        .join("manifest.json")
+        .is_file());
+    // Whichever stored second (or found the first's), no copy of its own is left; the
+    // entry serves a third run.
+    let third = smoke("chain", &["2", "--snapshot-cache", cache.to_str().unwrap()]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_has(
+        &third.stderr,
+        &["Passed lab 02-more solution (restore from cache "],
+    );
+}
