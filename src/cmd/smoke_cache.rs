@@ -129,13 +129,14 @@ pub struct Cache {
     pub dir: PathBuf,
 }
 
+/// Creates `p` (and missing parents) readable by its owner only: the cache holds
+/// databases. A folder that exists keeps its mode (`--snapshot-cache /tmp` must not
+/// change /tmp); the entries inside are 0700 themselves.
 fn mkdir_private(p: &Path) -> io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(p)?;
-    // An existing folder keeps its mode under `create`; the cache holds databases.
-    fs::set_permissions(p, fs::Permissions::from_mode(0o700))
+    if p.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
 }
 
 fn flock(f: &fs::File, how: libc::c_int) -> bool {
@@ -448,6 +449,13 @@ mod tests {
         let c = Cache::open(&dir.path().join("cache")).unwrap();
         let mode = fs::metadata(&c.dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
+        // An existing folder is used as it is.
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+        Cache::open(&shared).unwrap();
+        let mode = fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755);
         let images = [("lab-bench/anchore:5", "sha256:aaa")];
         let m = manifest("03-metrics-0123456789abcdef", &images);
         assert!(c.lookup(&m.base, &ids(&images)).is_none());
