@@ -141,7 +141,8 @@ pub struct SmokeArgs {
     pub keep: bool,
 
     /// Replay every scenario's setup instead of starting the other scenarios of a lab
-    /// from a snapshot of its first scenario's starting state (files and volumes).
+    /// from a snapshot of its first scenario's starting state (files and volumes);
+    /// the snapshot cache is neither read nor written.
     #[arg(long)]
     pub no_snapshots: bool,
 
@@ -150,6 +151,17 @@ pub struct SmokeArgs {
     /// others are judged in it, one after another, each with its own answers).
     #[arg(long)]
     pub isolated: bool,
+
+    /// Where snapshots are kept across runs, keyed by the replayed lab files, the image
+    /// maps and the IDs of the images the stack ran (default:
+    /// $XDG_CACHE_HOME/lab/smoke-snapshots, else ~/.cache/lab/smoke-snapshots). Entries
+    /// unused for 7 days, and the least recently used beyond 4 GiB, are pruned.
+    #[arg(long, env = "LAB_SNAPSHOT_CACHE", value_name = "DIR")]
+    pub snapshot_cache: Option<PathBuf>,
+
+    /// Take every snapshot again, replacing the cached ones, instead of starting from them.
+    #[arg(long, conflicts_with = "no_snapshots")]
+    pub fresh_snapshots: bool,
 
     /// How many scenarios run at once (default: two per core, as many stacks as
     /// the available memory holds at the labs' `memory_mib` each).

@@ -27,13 +27,18 @@ use std::time::{Duration, Instant};
 #[path = "smoke_snapshot.rs"]
 mod smoke_snapshot;
 
+#[path = "smoke_cache.rs"]
+mod smoke_cache;
+
 /// What a snapshot's watchers see: not yet taken, taken, or none (its leader failed).
 type Published = Option<Option<Arc<Snapshot>>>;
 
 /// A scenario's part in its lab's snapshot.
 enum SnapRole {
-    /// The first of its lab: runs the setup, then takes the snapshot into `to`.
+    /// The first of its lab: runs the setup, then takes the snapshot of key `base`
+    /// into `to` (with a cache, into one of its temporary folders, then stores it).
     Leader {
+        base: String,
         to: std::path::PathBuf,
         tx: Arc<tokio::sync::watch::Sender<Published>>,
     },
@@ -41,6 +46,17 @@ enum SnapRole {
     Follower {
         rx: tokio::sync::watch::Receiver<Published>,
     },
+    /// Starts from a snapshot an earlier run left in the cache.
+    Cached(Arc<Snapshot>),
+}
+
+/// The snapshot cache of a run, and what the run leaves to remove at its end.
+struct CacheUse {
+    cache: smoke_cache::Cache,
+    /// `--fresh-snapshots`: cached snapshots are replaced, not used.
+    replace: bool,
+    /// Snapshots that stayed in their temporary folders (another run stored the key).
+    leftovers: Mutex<Vec<std::path::PathBuf>>,
 }
 
 pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
@@ -171,10 +187,71 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             *members.entry(k).or_default() += 1;
         }
     }
+    // The cache, when some lab has a snapshot to keep: the snapshots an earlier run
+    // stored whose images are still those the engine has under the same names.
+    let cache: Option<CacheUse> = match (args.no_snapshots, members.is_empty()) {
+        (false, false) => match args
+            .snapshot_cache
+            .clone()
+            .or_else(smoke_cache::default_dir)
+        {
+            Some(dir) => match smoke_cache::Cache::open(&dir) {
+                Ok(cache) => Some(CacheUse {
+                    cache,
+                    replace: args.fresh_snapshots,
+                    leftovers: Mutex::new(Vec::new()),
+                }),
+                Err(e) => {
+                    ui.warn(&format!(
+                        "cannot use the snapshot cache {}: {e}; snapshots are kept for this run only",
+                        dir.display()
+                    ));
+                    None
+                }
+            },
+            None => None,
+        },
+        _ => None,
+    };
+    let mut cached: BTreeMap<&str, Arc<Snapshot>> = BTreeMap::new();
+    if let Some(c) = cache.as_ref().filter(|c| !c.replace) {
+        for k in members.keys() {
+            let candidates = c.cache.candidates(k);
+            if candidates.is_empty() {
+                continue;
+            }
+            let mut names: Vec<String> = candidates
+                .iter()
+                .flat_map(|(_, m)| m.images.iter().map(|(n, _)| n.clone()))
+                .collect();
+            names.sort();
+            names.dedup();
+            let ids = smoke_snapshot::image_ids(&names).await;
+            if let Some(hit) = c.cache.lookup(k, &ids) {
+                let snap = Snapshot::at(&hit.dir, &hit.manifest, Some(Arc::new(hit.lock)));
+                cached.insert(k, Arc::new(snap));
+            }
+        }
+        if !cached.is_empty() {
+            ui.status(
+                "Cached",
+                &format!(
+                    "the starting state of {} from {}",
+                    crate::text::count(cached.len(), "lab setup"),
+                    c.cache.dir.display()
+                ),
+            );
+        }
+    }
     let mut roles: Vec<Option<SnapRole>> = Vec::with_capacity(total);
     let mut senders: BTreeMap<&str, Arc<tokio::sync::watch::Sender<Published>>> = BTreeMap::new();
     for (i, k) in keys.iter().enumerate() {
-        let Some(k) = k.as_deref().filter(|k| members[k] > 1) else {
+        if let Some(snap) = k.as_deref().and_then(|k| cached.get(k)) {
+            roles.push(Some(SnapRole::Cached(snap.clone())));
+            continue;
+        }
+        // A lab of one scenario takes a snapshot only to keep it in the cache.
+        let Some(k) = k.as_deref().filter(|k| members[k] > 1 || cache.is_some()) else {
             roles.push(None);
             continue;
         };
@@ -184,6 +261,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             .clone();
         roles.push(Some(if leaders[k] == i {
             SnapRole::Leader {
+                base: k.to_string(),
                 to: root.join(".snapshots").join(k),
                 tx,
             }
@@ -214,8 +292,15 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                 let name = scenario_name(lab, &members[0], profile, round, args.repeat);
                 let dir = root.join(&name);
                 let project = format!("{}-{name}", args.project);
-                let (stop, kept, steps_ui, docker, args, running) =
-                    (&stop, &kept, &steps_ui, &docker, &args, &running);
+                let (stop, kept, steps_ui, docker, args, running, cache) = (
+                    &stop,
+                    &kept,
+                    &steps_ui,
+                    &docker,
+                    &args,
+                    &running,
+                    cache.as_ref(),
+                );
                 async move {
                     if stop.load(Ordering::SeqCst) {
                         return (i, None);
@@ -245,7 +330,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
                     let (mut outs, step_times) = exec::timed(environment_run(
                         labs, lab, members, profile, &dir, &project, args, docker, steps_ui, keep,
-                        role,
+                        role, cache,
                     ))
                     .await;
                     // The steps ran in the first scenario's time (the others' are
@@ -279,6 +364,31 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         // Leaving the block drops the scenarios under way (and their compose children).
     };
     let outcomes: Vec<Outcome> = finished.into_iter().flatten().flatten().collect();
+    if let Some(c) = &cache {
+        for p in lock(&c.leftovers).drain(..) {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        // The entries this run holds (`cached`) are in use and stay.
+        let pruned = c.cache.prune(
+            std::time::SystemTime::now(),
+            smoke_cache::MAX_AGE,
+            smoke_cache::MAX_BYTES,
+        );
+        if ui.verbose > 0 {
+            for p in &pruned {
+                ui.status(
+                    "Pruned",
+                    &format!(
+                        "snapshot {} from the cache ({}, {} MB)",
+                        p.name,
+                        p.why,
+                        p.bytes / 1_000_000
+                    ),
+                );
+            }
+        }
+    }
+    drop(cached);
     if interrupted {
         let cut: Vec<Underway> = lock(&running).values().cloned().collect();
         return Ok(on_interrupt(
@@ -352,6 +462,7 @@ async fn environment_run(
     steps_ui: &Ui,
     keep: impl FnOnce(bool) -> bool,
     role: Option<SnapRole>,
+    cache: Option<&CacheUse>,
 ) -> Vec<Outcome> {
     let mut outs: Vec<Outcome> = members
         .iter()
@@ -423,17 +534,58 @@ async fn environment_run(
                 .map(|_| ())
                 .map_err(|e| format!("setup: {e}"))
         };
+        // From a snapshot: its files and volumes, then the stack up.
+        let sess = &session;
+        let from = |snap: Arc<Snapshot>| async move {
+            smoke_snapshot::restore(&snap, env, uses_compose)
+                .await
+                .map_err(|e| format!("setup from the snapshot: {e}"))?;
+            if uses_compose {
+                let up = [Step::ComposeUp {
+                    services: Vec::new(),
+                    timeout: None,
+                }];
+                exec::run_steps(sess, &labs.labs, lab, &up, steps_ui)
+                    .await
+                    .map_err(|e| format!("setup from the snapshot: {e}"))?;
+            }
+            Ok::<(), String>(())
+        };
         match role {
             None => {
                 setup().await?;
                 o.phases.push(("setup", t.elapsed()));
             }
-            Some(SnapRole::Leader { to, tx }) => {
+            Some(SnapRole::Cached(snap)) => {
+                from(snap).await.map_err(|e| {
+                    format!("{e} (a snapshot from the cache: --fresh-snapshots takes it again)")
+                })?;
+                o.phases.push(("restore from cache", t.elapsed()));
+            }
+            Some(SnapRole::Leader { base, to, tx }) => {
                 let done = setup().await;
                 o.phases.push(("setup", t.elapsed()));
                 let t = Instant::now();
+                let to = match cache.map(|c| c.cache.tmp(&base)) {
+                    Some(Ok(tmp)) => tmp,
+                    Some(Err(e)) => {
+                        o.warnings.push(format!(
+                            "cannot write into the snapshot cache ({e}): the snapshot is kept for this run only"
+                        ));
+                        to
+                    }
+                    None => to,
+                };
+                let in_cache = cache.is_some_and(|c| to.starts_with(&c.cache.dir));
                 let snap = match &done {
-                    Ok(()) => match smoke_snapshot::take(env, &to).await {
+                    Ok(()) => match smoke_snapshot::take(env, &to, uses_compose).await {
+                        Ok(s) if in_cache => Some(Arc::new(store(
+                            s,
+                            &base,
+                            &to,
+                            cache.expect("in_cache"),
+                            &mut o.warnings,
+                        ))),
                         Ok(s) => Some(Arc::new(s)),
                         Err(e) => {
                             o.warnings.push(format!(
@@ -444,8 +596,18 @@ async fn environment_run(
                     },
                     Err(_) => None,
                 };
+                if in_cache && snap.is_none() {
+                    let _ = std::fs::remove_dir_all(&to);
+                }
                 tx.send_replace(Some(snap));
-                o.phases.push(("snapshot", t.elapsed()));
+                o.phases.push((
+                    if in_cache {
+                        "snapshot to cache"
+                    } else {
+                        "snapshot"
+                    },
+                    t.elapsed(),
+                ));
                 done?;
             }
             Some(SnapRole::Follower { mut rx }) => {
@@ -458,16 +620,7 @@ async fn environment_run(
                 let t = Instant::now();
                 match published {
                     Some(snap) => {
-                        smoke_snapshot::restore(&snap, env)
-                            .await
-                            .map_err(|e| format!("setup from the snapshot: {e}"))?;
-                        let up = [Step::ComposeUp {
-                            services: Vec::new(),
-                            timeout: None,
-                        }];
-                        exec::run_steps(&session, &labs.labs, lab, &up, steps_ui)
-                            .await
-                            .map_err(|e| format!("setup from the snapshot: {e}"))?;
+                        from(snap).await?;
                         o.phases.push(("restore", t.elapsed()));
                     }
                     None => {
@@ -617,6 +770,36 @@ impl Members<'_> {
             if let Err(e) = judged.await {
                 o.error = Some(e);
             }
+        }
+    }
+}
+
+/// Stores the snapshot the leader took into the cache's temporary folder `tmp`; the
+/// snapshot as its followers find it (in the cache, or still in `tmp` when another run
+/// stored the same key, removed at the end of this run).
+fn store(
+    s: Snapshot,
+    base: &str,
+    tmp: &Path,
+    c: &CacheUse,
+    warnings: &mut Vec<String>,
+) -> Snapshot {
+    let m = s.manifest(base, tmp);
+    match c.cache.store(tmp, &m, c.replace) {
+        Ok(smoke_cache::Stored::At(dir)) => {
+            let held = c.cache.hold(&dir).map(Arc::new);
+            Snapshot::at(&dir, &m, held)
+        }
+        Ok(smoke_cache::Stored::Kept(dir)) => {
+            lock(&c.leftovers).push(dir);
+            s
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "cannot store the snapshot in the cache ({e}): it is kept for this run only"
+            ));
+            lock(&c.leftovers).push(tmp.to_path_buf());
+            s
         }
     }
 }

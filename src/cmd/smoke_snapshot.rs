@@ -18,20 +18,24 @@
 //! deployment) cannot change the setup: lab 4's solution on another Grafana release
 //! starts from the same snapshot as on the default one, since labs 1-3 run no Grafana.
 
+use super::smoke_cache::{Manifest, VolumeEntry};
 use crate::env::Environment;
 use crate::model::{LoadedLab, Step};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 /// Files of the work folder that belong to one environment, not to the lab's state:
 /// the project's name and endpoints, the moved ports, the override written from them,
-/// the lock.
-const OWN_FILES: [&str; 4] = [
+/// the lock; and the license `--license` copies into each environment (never into a
+/// snapshot, which the cache keeps on disk: each scenario copies its own).
+const OWN_FILES: [&str; 5] = [
     ".lab/state.json",
     ".lab/ports.json",
     ".lab/images.override.yaml",
     ".lab/lock",
+    "license.yaml",
 ];
 
 const PROJECT_LABEL: &str = "com.docker.compose.project";
@@ -43,6 +47,54 @@ pub struct Snapshot {
     pub work: PathBuf,
     /// Each volume: the service's container path and the tar of its content.
     pub volumes: Vec<Volume>,
+    /// Each image the stack ran: its name (after the image maps) and the engine's ID.
+    pub images: Vec<(String, String)>,
+    /// The cache's shared lock on the entry it lives in, held while it is used.
+    #[expect(dead_code, reason = "held for its lock, never read")]
+    pub held: Option<Arc<std::fs::File>>,
+}
+
+impl Snapshot {
+    /// What the cache keeps beside the files, for the snapshot key `base`.
+    pub fn manifest(&self, base: &str, dir: &Path) -> Manifest {
+        Manifest {
+            base: base.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            images: self.images.clone(),
+            volumes: self
+                .volumes
+                .iter()
+                .map(|v| VolumeEntry {
+                    service: v.service.clone(),
+                    path: v.path.clone(),
+                    file: v
+                        .tar
+                        .strip_prefix(dir)
+                        .unwrap_or(&v.tar)
+                        .display()
+                        .to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The snapshot in folder `dir` (taken there, or a cache entry) as `m` describes it.
+    pub fn at(dir: &Path, m: &Manifest, held: Option<Arc<std::fs::File>>) -> Snapshot {
+        Snapshot {
+            work: dir.join("work"),
+            volumes: m
+                .volumes
+                .iter()
+                .map(|v| Volume {
+                    service: v.service.clone(),
+                    path: v.path.clone(),
+                    tar: dir.join(&v.file),
+                })
+                .collect(),
+            images: m.images.clone(),
+            held,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -214,12 +266,59 @@ async fn containers(project: &str) -> Result<Vec<(String, String, Vec<String>)>,
         .collect())
 }
 
-/// Takes the snapshot of `env` (its stack up, its setup done) into `to`.
-pub async fn take(env: &Environment, to: &Path) -> Result<Snapshot, String> {
+/// Each container's image, as the stack names it, and the engine's ID of it.
+async fn images(project: &str) -> Result<Vec<(String, String)>, String> {
+    let ids = docker(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label={PROJECT_LABEL}={project}"),
+    ])
+    .await?;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec!["inspect", "--format", "{{.Config.Image}}\t{{.Image}}"];
+    args.extend(&ids);
+    let mut found: Vec<(String, String)> = docker(&args)
+        .await?
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, i)| (n.to_string(), i.to_string()))
+        .collect();
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// The engine's ID of each image named (an image the engine does not have is left out).
+pub async fn image_ids(names: &[String]) -> std::collections::BTreeMap<String, String> {
+    let mut ids = std::collections::BTreeMap::new();
+    for n in names {
+        if let Ok(id) = docker(&["image", "inspect", "--format", "{{.Id}}", n]).await {
+            ids.insert(n.clone(), id.trim().to_string());
+        }
+    }
+    ids
+}
+
+/// Takes the snapshot of `env` (its setup done; its stack up when `compose`) into `to`.
+pub async fn take(env: &Environment, to: &Path, compose: bool) -> Result<Snapshot, String> {
     let _ = std::fs::remove_dir_all(to);
     let work = to.join("work");
     copy_tree(&env.dir, &work, &env.dir)
         .map_err(|e| format!("cannot copy the work folder: {e}"))?;
+    if !compose {
+        return Ok(Snapshot {
+            work,
+            volumes: Vec::new(),
+            images: Vec::new(),
+            held: None,
+        });
+    }
+    let images = images(&env.state.project).await?;
     let with_volumes: Vec<_> = containers(&env.state.project)
         .await?
         .into_iter()
@@ -266,6 +365,8 @@ pub async fn take(env: &Environment, to: &Path) -> Result<Snapshot, String> {
     Ok(Snapshot {
         work,
         volumes: copied?,
+        images,
+        held: None,
     })
 }
 
@@ -299,11 +400,14 @@ async fn healthy_again(ids: &[&str], limit: std::time::Duration) -> Result<(), S
 }
 
 /// Puts the snapshot into `env`, a fresh environment (its own project, ports and state):
-/// the work files, then the stack created (not started) with the volumes copied in. The
-/// caller brings the stack up.
-pub async fn restore(snap: &Snapshot, env: &Environment) -> Result<(), String> {
+/// the work files, then (when the lab runs a stack) the stack created (not started) with
+/// the volumes copied in. The caller brings the stack up.
+pub async fn restore(snap: &Snapshot, env: &Environment, compose: bool) -> Result<(), String> {
     copy_tree(&snap.work, &env.dir, &snap.work)
         .map_err(|e| format!("cannot copy the work folder: {e}"))?;
+    if !compose {
+        return Ok(());
+    }
     let c = crate::action::exec::compose_for(env)
         .await
         .map_err(|e| e.to_string())?;
@@ -386,6 +490,7 @@ mod tests {
             ".lab/state.json",
             ".lab/ports.json",
             ".lab/images.override.yaml",
+            "license.yaml",
         ] {
             std::fs::write(from.join(f), f).unwrap();
         }
@@ -407,6 +512,7 @@ mod tests {
         );
         assert!(!to.join(".lab/state.json").exists());
         assert!(!to.join(".lab/images.override.yaml").exists());
+        assert!(!to.join("license.yaml").exists(), "a license in a snapshot");
     }
 
     #[test]

@@ -267,3 +267,179 @@ fn smoke_without_labs_or_all_says_what_to_name() {
         r.stderr
     );
 }
+
+/// Every file under `dir`, with its path relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_labs_starting_state_is_cached_across_runs_and_its_setup_not_replayed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("smoke-cache");
+    let cache = dir.path().join("cache");
+    let license = dir.path().join("license.yaml");
+    std::fs::write(&license, "canary-license-8d1f2c\n").unwrap();
+    let cached = |extra: &[&str]| {
+        let mut args = vec![
+            "2",
+            "--snapshot-cache",
+            cache.to_str().unwrap(),
+            "--license",
+            license.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        smoke("chain", &args)
+    };
+    // --no-snapshots touches no cache.
+    let r = cached(&["--no-snapshots"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!cache.exists(), "{}", r.stderr);
+    assert!(!r.stderr.contains("restore"), "{}", r.stderr);
+
+    // The first run replays lab 1 once (the leader) and keeps the snapshot.
+    let first = cached(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_has(
+        &first.stderr,
+        &[
+            "Passed lab 02-more solution (setup ",
+            ", snapshot to cache ",
+            "Passed lab 02-more variant no-line (snapshot wait ",
+            ", restore ",
+        ],
+    );
+    assert!(
+        !first.stderr.contains("restore from cache"),
+        "{}",
+        first.stderr
+    );
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = entries[0].path();
+    assert_eq!(
+        std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // The license each scenario gets is not in the cache, by name or content.
+    for f in files_under(&cache) {
+        assert_ne!(f.file_name().unwrap(), "license.yaml", "{}", f.display());
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(!text.contains("canary-license"), "{}", f.display());
+    }
+    assert_eq!(
+        std::fs::read_to_string(entry.join("work/setup.log")).unwrap(),
+        "replayed\n"
+    );
+
+    // The second: every scenario starts from the cache; the setup is not replayed
+    // (lab 1's notes, which lab 2's checks read, come from the snapshot).
+    let second = cached(&[]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_has(
+        &second.stderr,
+        &[
+            "Passed lab 02-more solution (restore from cache ",
+            "Passed lab 02-more variant no-line (restore from cache ",
+            "Time ",
+            "restore from cache ",
+        ],
+    );
+    assert!(!second.stderr.contains("(setup "), "{}", second.stderr);
+
+    // --fresh-snapshots replays the setup and replaces the entry.
+    let fresh = cached(&["--fresh-snapshots"]);
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    assert_has(&fresh.stderr, &["Passed lab 02-more solution (setup "]);
+    assert!(
+        !fresh.stderr.contains("restore from cache"),
+        "{}",
+        fresh.stderr
+    );
+    let names: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(names, vec![entry.clone()], "one entry, replaced in place");
+
+    // An entry that cannot be restored says how to take it again.
+    std::fs::remove_dir_all(entry.join("work")).unwrap();
+    let broken = cached(&["--no-variants"]);
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    assert_has(
+        &broken.stderr,
+        &["(a snapshot from the cache: --fresh-snapshots takes it again)"],
+    );
+}
+
+#[test]
+fn two_runs_at_once_on_one_cache_both_pass_leave_one_entry_and_prune_the_stale() {
+    let dir = TempDir::new("smoke-cache-race");
+    let cache = dir.path().join("cache");
+    // An entry of another setup, unused for 8 days, to be pruned (and said with -v).
+    let stale = cache.join("02-more-0000000000000000-0000000000000000");
+    std::fs::create_dir_all(stale.join("work")).unwrap();
+    std::fs::write(stale.join("manifest.json"), "{}").unwrap();
+    let used = std::fs::File::create(stale.join("used")).unwrap();
+    used.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(8 * 24 * 3600))
+        .unwrap();
+    let spawn = || {
+        lab()
+            .args([
+                "--labs-dir",
+                "tests/fixtures/smoke/chain",
+                "smoke",
+                "2",
+                "-v",
+            ])
+            .args(["--snapshot-cache", cache.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut said = String::new();
+    for o in &outs {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        said.push_str(&err);
+    }
+    assert!(
+        said.contains(
+            "Pruned snapshot 02-more-0000000000000000-0000000000000000 from the cache (not used for 7 days"
+        ),
+        "{said}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("02-more-"), "{names:?}");
+    assert!(std::path::Path::new(&cache)
+        .join(&names[0])
+        .join("manifest.json")
+        .is_file());
+    // Whichever stored second (or found the first's), no copy of its own is left; the
+    // entry serves a third run.
+    let third = smoke("chain", &["2", "--snapshot-cache", cache.to_str().unwrap()]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_has(
+        &third.stderr,
+        &["Passed lab 02-more solution (restore from cache "],
+    );
+}

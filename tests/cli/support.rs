@@ -23,6 +23,7 @@ pub fn lab() -> Command {
         .env_remove("LAB_WORKDIR")
         .env_remove("LAB_PROJECT")
         .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("LAB_SNAPSHOT_CACHE")
         .env("NO_COLOR", "1")
         .current_dir(repo());
     c
