@@ -83,6 +83,32 @@ pub fn share(lab: &Lab, scenarios: Vec<Scenario>) -> Vec<Vec<Scenario>> {
     groups.into_iter().map(|(_, members)| members).collect()
 }
 
+/// A rough length of an environment's run, to start the longest first: each lab its
+/// setup replays (`replayed`, 0 when it starts from a snapshot) about half a minute, each
+/// step a few seconds, and each check a member must fail its whole `eventually` window
+/// (a failing check waits it out). Only the order of these numbers matters.
+pub fn expected_length(lab: &Lab, members: &[Scenario], replayed: usize) -> Duration {
+    let mut total = Duration::from_secs(30) * replayed as u32;
+    for m in members {
+        total += Duration::from_secs(5) * m.steps(lab).map_or(0, |s| s.len()) as u32;
+        if let Scenario::Variant(id) = m {
+            let fails = lab
+                .variants
+                .iter()
+                .find(|v| &v.id == id)
+                .map(|v| v.fails.as_slice())
+                .unwrap_or_default();
+            total += lab
+                .checks()
+                .filter(|(_, c)| fails.contains(&c.id))
+                .filter_map(|(_, c)| c.eventually.as_ref())
+                .map(|e| e.within.0)
+                .sum::<Duration>();
+        }
+    }
+    total
+}
+
 /// Another set of images that labs' solutions also run with (`lab smoke --matrix`):
 /// each named lab gets one more scenario, its solution on these images.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -589,5 +615,16 @@ mod tests {
         lab.variants.retain(|v| v.instead.is_none());
         let groups = share(&lab, scenarios(&lab, false));
         assert!(groups.iter().all(|g| g.len() == 1), "{:?}", names(&groups));
+    }
+
+    #[test]
+    fn lab_2s_variants_are_expected_to_take_longest_once_the_setups_are_done() {
+        let (lab2, lab4) = (course_lab("02"), course_lab("04"));
+        let one = |id: &str| [Scenario::Variant(id.into())];
+        let metrics_off = expected_length(&lab2, &one("analyzer-metrics-off"), 0);
+        let localhost = expected_length(&lab4, &one("localhost-datasource"), 0);
+        assert!(metrics_off > localhost, "{metrics_off:?} {localhost:?}");
+        // A setup that replays four labs outweighs any variant's steps.
+        assert!(expected_length(&lab4, &[Scenario::Solution], 4) > metrics_off);
     }
 }

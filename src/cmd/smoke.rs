@@ -269,13 +269,20 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             SnapRole::Follower { rx: tx.subscribe() }
         }));
     }
-    // Leaders first, then the rest; within each, the labs that replay the most earlier
-    // labs first, so the run does not end waiting on one of them. The report keeps the
-    // course's order.
+    // Leaders first (their followers wait for them), then the rest; within each, the
+    // longest expected first (`smoke::expected_length`: the replayed labs, the steps,
+    // the windows failing checks wait out), so the run does not end waiting on one of
+    // them. The report keeps the course's order.
     let mut order: Vec<usize> = (0..total).collect();
     order.sort_by_key(|i| {
-        let follower = matches!(roles[*i], Some(SnapRole::Follower { .. }));
-        (follower, std::cmp::Reverse(runs[*i].1.lab.number))
+        let (_, lab, members, _) = runs[*i];
+        let (follower, replayed) = match roles[*i] {
+            Some(SnapRole::Follower { .. }) => (true, 0),
+            Some(SnapRole::Cached(_)) => (false, 0),
+            _ => (false, replays(labs, lab)),
+        };
+        let length = smoke::expected_length(&lab.lab, members, replayed);
+        (follower, std::cmp::Reverse(length))
     });
     let order: Vec<(usize, Option<SnapRole>)> =
         order.into_iter().map(|i| (i, roles[i].take())).collect();
@@ -884,6 +891,27 @@ fn fresh(dir: &Path, project: &str, license: Option<&Path>) -> Result<Environmen
     env.create()?;
     crate::ports::enable(dir)?;
     Ok(env)
+}
+
+/// How many earlier labs the lab's setup replays (`complete_lab`, recursively).
+fn replays(labs: &Loaded, lab: &LoadedLab) -> usize {
+    fn walk(labs: &Loaded, steps: &[Step], seen: &mut Vec<u32>) {
+        for s in steps {
+            if let Step::CompleteLab { lab: n } = s {
+                if seen.contains(n) {
+                    continue;
+                }
+                seen.push(*n);
+                if let Some(l) = labs.labs.iter().find(|l| l.lab.number == *n) {
+                    walk(labs, &l.lab.setup, seen);
+                    walk(labs, &l.lab.solve, seen);
+                }
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    walk(labs, &lab.lab.setup, &mut seen);
+    seen.len()
 }
 
 /// Whether the lab (or an earlier lab it completes) brings up a compose stack.
