@@ -281,11 +281,19 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             Some(SnapRole::Cached(_)) => (false, 0),
             _ => (false, replays(labs, lab)),
         };
-        let length = smoke::expected_length(&lab.lab, members, replayed);
+        // --keep stops at the first broken scenario in the course's order.
+        let length = if args.keep {
+            std::time::Duration::ZERO
+        } else {
+            smoke::expected_length(&lab.lab, members, replayed)
+        };
         (follower, std::cmp::Reverse(length))
     });
-    let order: Vec<(usize, Option<SnapRole>)> =
-        order.into_iter().map(|i| (i, roles[i].take())).collect();
+    let order: Vec<(usize, usize, Option<SnapRole>)> = order
+        .into_iter()
+        .enumerate()
+        .map(|(at, i)| (at, i, roles[i].take()))
+        .collect();
     // Each scenario's report as it finishes; the summary, the JUnit report and the
     // rates keep the course's order (the index in `runs`).
     let mut finished: Vec<Option<Vec<Outcome>>> = vec![None; total];
@@ -294,7 +302,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let mut sigint = super::start::Sigint::listen()?;
     let interrupted = {
         let mut results = futures_util::stream::iter(order)
-            .map(|(i, role)| {
+            .map(|(at, i, role)| {
                 let (round, lab, members, profile) = runs[i];
                 let name = scenario_name(lab, &members[0], profile, round, args.repeat);
                 let dir = root.join(&name);
@@ -332,7 +340,8 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                         compose: uses_compose(labs, lab),
                     };
                     lock(running).insert(i, underway);
-                    let last = i + 1 == total;
+                    // The last to start (with --keep it is kept even when it passes).
+                    let last = at + 1 == total;
                     let keep =
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
                     let (mut outs, step_times) = exec::timed(environment_run(
