@@ -326,12 +326,15 @@ pub async fn take(env: &Environment, to: &Path, compose: bool) -> Result<Snapsho
         .collect();
     let ids: Vec<&str> = with_volumes.iter().map(|(id, _, _)| id.as_str()).collect();
     // Paused, the services write nothing while their files are read.
-    if !ids.is_empty() {
+    let paused = if ids.is_empty() {
+        Ok(String::new())
+    } else {
         let mut args = vec!["pause"];
         args.extend(&ids);
-        docker(&args).await?;
-    }
+        docker(&args).await
+    };
     let copied = async {
+        paused?;
         let mut volumes = Vec::new();
         for (id, service, mounts) in &with_volumes {
             for path in mounts {
@@ -355,9 +358,11 @@ pub async fn take(env: &Environment, to: &Path, compose: bool) -> Result<Snapsho
     }
     .await;
     if !ids.is_empty() {
-        let mut args = vec!["unpause"];
-        args.extend(&ids);
-        docker(&args).await?;
+        // Every container is unpaused whatever failed above (a pause that failed
+        // part-way leaves the others paused): a scenario must never go on with a
+        // frozen analyzer. `unpause` errs for one that was not paused, so the
+        // containers' state decides.
+        unpause(&ids).await?;
         // Docker calls a paused container unhealthy until its next probe passes; a
         // `service_healthy` dependency of the scenario's next `compose up` would fail.
         healthy_again(&ids, std::time::Duration::from_secs(60)).await?;
@@ -372,6 +377,30 @@ pub async fn take(env: &Environment, to: &Path, compose: bool) -> Result<Snapsho
 
 /// Waits until none of the containers is unhealthy or starting (those without a
 /// healthcheck are ready as they run).
+/// Unpauses the containers; an error names those still paused after a second try.
+async fn unpause(ids: &[&str]) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..2 {
+        let mut args = vec!["unpause"];
+        args.extend(ids);
+        if let Err(e) = docker(&args).await {
+            last = e;
+        }
+        let mut args = vec!["inspect", "--format", "{{.Name}} {{.State.Paused}}"];
+        args.extend(ids);
+        let text = docker(&args).await?;
+        let still: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_suffix(" true"))
+            .collect();
+        if still.is_empty() {
+            return Ok(());
+        }
+        last = format!("still paused: {} ({last})", still.join(", "));
+    }
+    Err(format!("cannot unpause after the snapshot: {last}"))
+}
+
 async fn healthy_again(ids: &[&str], limit: std::time::Duration) -> Result<(), String> {
     let end = tokio::time::Instant::now() + limit;
     loop {
