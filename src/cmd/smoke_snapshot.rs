@@ -326,13 +326,23 @@ pub async fn take(env: &Environment, to: &Path, compose: bool) -> Result<Snapsho
         .collect();
     let ids: Vec<&str> = with_volumes.iter().map(|(id, _, _)| id.as_str()).collect();
     // Paused, the services write nothing while their files are read.
-    let paused = if ids.is_empty() {
-        Ok(String::new())
-    } else {
+    // The engine's freezer can fail for a moment ("unable to freeze" while a process
+    // of the container is in the middle of I/O): undo the part that was paused, and
+    // try again, up to three times.
+    let mut paused = Ok(String::new());
+    for attempt in 1..=3u32 {
+        if ids.is_empty() {
+            break;
+        }
         let mut args = vec!["pause"];
         args.extend(&ids);
-        docker(&args).await
-    };
+        paused = docker(&args).await;
+        if paused.is_ok() || attempt == 3 {
+            break;
+        }
+        unpause(&ids).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(500) * attempt).await;
+    }
     let copied = async {
         paused?;
         let mut volumes = Vec::new();
