@@ -97,7 +97,7 @@ pub fn binary_with_libs(binary: &Path, to: &str, links: &[&str]) -> Result<Vec<E
 }
 
 /// How long a probe of a container that already passed one waits first (`crate::settle`).
-pub const HEALTH_SETTLE: Duration = Duration::from_secs(60);
+pub const HEALTH_SETTLE: Duration = Duration::from_secs(15);
 
 fn dockerfile(spec: &ImageSpec) -> String {
     let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
@@ -126,10 +126,11 @@ fn dockerfile(spec: &ImageSpec) -> String {
         // So probes come every half second until the first pass (a stand-in answers within
         // that, and a `service_healthy` dependency waits no longer), then the
         // probe itself waits HEALTH_SETTLE first (`crate::settle`): a healthy container
-        // is probed about once a minute, where at 2 s four idle smoke stacks of a dozen
-        // services each kept the engine busy on a whole core (and at 15 s, probes of
-        // healthy containers were still about half of a smoke stack's execs). The
-        // timeout covers the wait.
+        // is probed about every 16 s, where at 2 s four idle smoke stacks of a dozen
+        // services each kept the engine busy on a whole core. Not longer: a probe in its
+        // wait when a snapshot pauses the container finishes that wait after the unpause,
+        // and at 60 s Grafana stayed unhealthy past the snapshot's 60 s wait for health.
+        // The timeout covers the wait.
         d.push_str(&format!(
             "ENV {}={}\nHEALTHCHECK --interval=500ms --timeout={}s --start-period=1s --retries=60 CMD {}\n",
             crate::settle::VAR,

@@ -8,28 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Whether a Docker test goes on: it is compiled as ignored unless an engine answered
-/// at build time (the `lab_docker` cfg, see src/build.rs); once it runs (or is asked for
-/// with `--include-ignored`) the engine must answer, else it fails. LAB_DOCKER_TESTS=0
-/// stops it at once.
-fn enabled() -> bool {
-    if std::env::var("LAB_DOCKER_TESTS").as_deref() == Ok("0") {
-        eprintln!("note: stopped at once (LAB_DOCKER_TESTS=0)");
-        return false;
-    }
-    let out = std::process::Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output();
-    let answers = out.as_ref().is_ok_and(|o| o.status.success());
-    assert!(
-        answers,
-        "this test needs a Docker engine, which does not answer `docker info`: {}",
-        out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-            .unwrap_or_else(|e| e.to_string())
-    );
-    true
-}
-
 fn docker(args: &[&str], config: Option<&Path>) -> Output {
     let mut c = Command::new("docker");
     if let Some(cfg) = config {
@@ -155,7 +133,7 @@ fn item<'a>(doc: &'a serde_json::Value, name_prefix: &str) -> &'a serde_json::Va
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[test]
 fn doctor_logs_in_and_pulls_from_the_bench_registry_and_rejects_a_wrong_password() {
-    if !enabled() {
+    if !crate::engine_answers("doctor_logs_in_and_pulls_from_the_bench_registry") {
         return;
     }
     let spec = bench::registry_image().unwrap();
