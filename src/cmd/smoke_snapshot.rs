@@ -234,16 +234,21 @@ async fn docker_bytes(args: &[&str]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// The project's containers with their service and volume mounts.
-async fn containers(project: &str) -> Result<Vec<(String, String, Vec<String>)>, String> {
-    let ids = docker(&[
+/// The IDs of the compose project's containers, one per word.
+async fn project_ids(project: &str) -> Result<String, String> {
+    docker(&[
         "ps",
         "-a",
         "-q",
         "--filter",
         &format!("label={PROJECT_LABEL}={project}"),
     ])
-    .await?;
+    .await
+}
+
+/// The project's containers with their service and volume mounts.
+async fn containers(project: &str) -> Result<Vec<(String, String, Vec<String>)>, String> {
+    let ids = project_ids(project).await?;
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -268,14 +273,7 @@ async fn containers(project: &str) -> Result<Vec<(String, String, Vec<String>)>,
 
 /// Each container's image, as the stack names it, and the engine's ID of it.
 async fn images(project: &str) -> Result<Vec<(String, String)>, String> {
-    let ids = docker(&[
-        "ps",
-        "-a",
-        "-q",
-        "--filter",
-        &format!("label={PROJECT_LABEL}={project}"),
-    ])
-    .await?;
+    let ids = project_ids(project).await?;
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if ids.is_empty() {
         return Ok(Vec::new());
