@@ -8,7 +8,9 @@
 //! Every compose project is named `labtest-env-…` and removed with its volumes by a
 //! guard, however the test ends.
 
-use crate::support::{self, docker, docker_ok, enabled, lab, run, unique, Run, TempDir, IMAGE};
+use crate::support::{
+    self, bench_images, docker, docker_ok, enabled, lab, run, unique, Run, TempDir, IMAGE,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -560,16 +562,7 @@ fn each_reference_deployment_is_adopted_and_brought_up_with_images_mapped_to_the
     ) {
         return;
     }
-    let bench = docker(&[
-        "image",
-        "inspect",
-        "lab-bench/anchore",
-        "lab-bench/anchore-db",
-    ]);
-    assert!(
-        bench.status.success(),
-        "the bench images are missing: `cargo run -p lab-standins --bin lab-bench -- build`"
-    );
+    bench_images();
     // The course's four reference deployments (tests/fixtures/reference/anchore/PROVENANCE.md).
     let names: Vec<PathBuf> = [
         "engine-1.0.0-quickstart-docker-compose.yaml",
@@ -743,14 +736,7 @@ fn a_mapped_image_is_pulled_through_the_engine_from_a_local_registry() {
     if !enabled("a_mapped_image_is_pulled_through_the_engine_from_a_local_registry") {
         return;
     }
-    if !docker(&["image", "inspect", "lab-bench/registry"])
-        .status
-        .success()
-    {
-        panic!(
-            "lab-bench/registry is missing: `cargo run -p lab-standins --bin lab-bench -- build`"
-        );
-    }
+    bench_images();
     let config = TempDir::new("registry");
     let reg = Registry::start(config.path());
     let remote = format!("localhost:{}/labtest/busybox:{}", reg.port, unique("t"));
@@ -963,6 +949,7 @@ fn lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer() 
     if !enabled("lab_2_passes_on_anchores_own_5_17_workshop_deployment_with_its_data_syncer") {
         return;
     }
+    bench_images();
     let dir = TempDir::new("s3c");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).unwrap();

@@ -102,6 +102,38 @@ pub fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The bench's images (`lab-bench/…` and the course's image names tagged onto them),
+/// brought up to date once per test process by the `lab-bench` that `cargo test
+/// --workspace` built beside `lab` (a no-op of about 2 s when they are current).
+pub fn bench_images() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = BUILT.get_or_init(|| {
+        let bench = Path::new(env!("CARGO_BIN_EXE_lab")).with_file_name("lab-bench");
+        if !bench.is_file() {
+            return Err(format!(
+                "{} is not built: `cargo build -p lab-standins` (or run `cargo test --workspace`)",
+                bench.display()
+            ));
+        }
+        let out = Command::new(&bench)
+            .arg("build")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", bench.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{} build` failed: {}",
+                bench.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    });
+    if let Err(e) = r {
+        panic!("the bench images: {e}");
+    }
+}
+
 /// `lab-test/busybox:1`, imported once from /bin/busybox unless already present.
 pub fn ensure_image() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();

@@ -25,8 +25,7 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[path = "../../../fixtures/reference.rs"]
-mod fixtures;
+use crate::fixtures;
 
 fn reference(rel: &str) -> String {
     fixtures::read(rel)

@@ -15,8 +15,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_grafana-standin");
-#[path = "../../../fixtures/reference.rs"]
-mod fixtures;
+use crate::fixtures;
 const COURSE_DASHBOARD_UID: &str = "bdpa7hticyha8e";
 
 fn reference(name: &str) -> String {

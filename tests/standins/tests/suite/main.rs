@@ -3,7 +3,10 @@
 //! where five binaries ran one after another, most of that time waiting on the engine.
 
 mod anchore;
+// The reference files under tests/fixtures, read by the Grafana and bench tests.
 mod bench;
+#[path = "../../../fixtures/reference.rs"]
+mod fixtures;
 mod grafana;
 mod registry;
 mod watch;
