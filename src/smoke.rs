@@ -62,6 +62,28 @@ pub fn split_answers<'a>(steps: &[&'a Step]) -> Option<(Vec<&'a Step>, Vec<&'a S
         .then(|| (work.to_vec(), answers.to_vec()))
 }
 
+/// Whether steps bring the whole stack up before anything uses it: they begin with
+/// edits of the environment's files, then a `compose_up` of every service. A scenario
+/// restored from a snapshot can then leave the restored stack created but not started,
+/// and its own `compose_up` starts it once. Started at the restore, most of its
+/// containers would be stopped and recreated by that `compose_up` moments later (lab 2:
+/// every Anchore service, for the metrics switched on).
+pub fn brings_stack_up_first(steps: &[Step]) -> bool {
+    for step in steps {
+        match step {
+            Step::UncommentBlock { .. }
+            | Step::SetEnv { .. }
+            | Step::AddService { .. }
+            | Step::AddVolume { .. }
+            | Step::WriteAsset { .. }
+            | Step::ReplaceText { .. } => continue,
+            Step::ComposeUp { services, .. } => return services.is_empty(),
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// The scenarios that can share one environment, in the order given: those whose steps
 /// differ only in the answers they record at the end. An `answer` step writes the
 /// answers file and nothing else, and checks only read the environment, so after the
@@ -388,6 +410,41 @@ mod tests {
             points: 0,
             possible,
         }
+    }
+
+    fn steps(yaml: &str) -> Vec<Step> {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn only_file_edits_then_the_whole_stack_up_let_a_restored_stack_wait() {
+        // Lab 2's solution: edits, then every service up.
+        assert!(brings_stack_up_first(&steps(
+            "- {action: set_env, file: docker-compose.yaml, name: ANCHORE_ENABLE_METRICS, value: 'true'}\n\
+             - {action: write_asset, asset: assets/a.yml, to: a.yml}\n\
+             - {action: compose_up}\n\
+             - {action: wait_check, check: targets-up}\n"
+        )));
+        // Up at once: nothing to edit first.
+        assert!(brings_stack_up_first(&steps("- {action: compose_up}\n")));
+        // Lab 3's: an image added to the running stack first.
+        assert!(!brings_stack_up_first(&steps(
+            "- {action: add_image, image: nginx}\n- {action: compose_up}\n"
+        )));
+        // Only some services up: the others would never start.
+        assert!(!brings_stack_up_first(&steps(
+            "- {action: set_env, file: f, name: N, value: v}\n\
+             - {action: compose_up, services: [prometheus]}\n"
+        )));
+        // A program run before the stack is up may need it.
+        assert!(!brings_stack_up_first(&steps(
+            "- {action: run, argv: [docker, compose, restart, prometheus]}\n- {action: compose_up}\n"
+        )));
+        // An answer is recorded on a running stack; no step at all starts nothing.
+        assert!(!brings_stack_up_first(&steps(
+            "- {action: answer, question: q, value: '42'}\n- {action: compose_up}\n"
+        )));
+        assert!(!brings_stack_up_first(&[]));
     }
 
     fn variant(fails: &[&str]) -> Variant {

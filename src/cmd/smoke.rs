@@ -540,6 +540,18 @@ async fn environment_run(
             })
         })
         .collect();
+    // The checks before the solution judge the lab's checks, once, on the default
+    // images: a release of the matrix cannot change them where the solution's own
+    // steps are the first to bring the stack up (before them the stack is the
+    // snapshot's, whatever the release). Such a scenario, restored from a snapshot,
+    // leaves its stack created but not started for its steps to start once.
+    let steps_bring_stack_up = uses_compose
+        && plans
+            .as_ref()
+            .is_ok_and(|p| smoke::brings_stack_up_first(&p[0].0));
+    let checks_before =
+        members[0] == Scenario::Solution && !(profile.is_some() && steps_bring_stack_up);
+    let up_at_restore = !steps_bring_stack_up || checks_before;
     let body = async {
         let plans = plans?;
         let o = &mut outs[0];
@@ -556,7 +568,7 @@ async fn environment_run(
             smoke_snapshot::restore(&snap, env, uses_compose)
                 .await
                 .map_err(|e| format!("setup from the snapshot: {e}"))?;
-            if uses_compose {
+            if uses_compose && up_at_restore {
                 let up = [Step::ComposeUp {
                     services: Vec::new(),
                     timeout: None,
@@ -649,7 +661,7 @@ async fn environment_run(
 
         // Only the solution's own run (the first member when it is one) sees the
         // checks before any step.
-        if members[0] == Scenario::Solution {
+        if checks_before {
             let t = Instant::now();
             let before = checks(lab, env, docker).await?;
             o.defects.extend(smoke::before_solution(&before));
