@@ -204,7 +204,9 @@ pub fn build(spec: &ImageSpec) -> Result<Built, String> {
     ])
     .ok();
     let rebuilt = current.as_deref() != Some(digest.as_str());
-    if rebuilt {
+    if rebuilt && only_settings(spec) {
+        commit(spec, &digest)?;
+    } else if rebuilt {
         let ctx = std::env::temp_dir().join(format!(
             "lab-bench-ctx-{}-{}",
             std::process::id(),
@@ -249,6 +251,58 @@ pub fn build(spec: &ImageSpec) -> Result<Built, String> {
         rebuilt,
         took: started.elapsed(),
     })
+}
+
+/// Whether an image only changes its base's settings (command, environment, ports):
+/// no files, no folders, no healthcheck or volumes of its own.
+fn only_settings(spec: &ImageSpec) -> bool {
+    spec.from.is_some()
+        && spec.files.is_empty()
+        && spec.dirs.is_empty()
+        && spec.healthcheck.is_none()
+        && spec.volumes.is_empty()
+}
+
+/// Makes an image that only changes its base's settings by committing a container of
+/// the base with those changes (`docker commit --change`): one container created and
+/// removed, where the engine's legacy builder made and committed one per Dockerfile
+/// instruction (5 to 6 s an image on the bench's engine, under 1 s this way). The
+/// healthcheck, which `--change` cannot set, is the base's.
+fn commit(spec: &ImageSpec, digest: &str) -> Result<(), String> {
+    let base = spec.from.as_deref().expect("only_settings checked it");
+    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
+    let mut changes = Vec::new();
+    for (k, v) in &spec.env {
+        changes.push(format!(
+            "ENV {k}={}",
+            serde_json::to_string(v).expect("a string")
+        ));
+    }
+    for p in &spec.expose {
+        changes.push(format!("EXPOSE {p}"));
+    }
+    if !spec.entrypoint.is_empty() {
+        changes.push(format!("ENTRYPOINT {}", json(&spec.entrypoint)));
+    }
+    if !spec.cmd.is_empty() {
+        changes.push(format!("CMD {}", json(&spec.cmd)));
+    }
+    changes.push(format!("LABEL {INPUTS_LABEL}={digest}"));
+    let container = format!(
+        "lab-bench-commit-{}-{}",
+        std::process::id(),
+        spec.tag.replace(['/', ':'], "_")
+    );
+    let _ = docker(&["rm", "-f", &container]);
+    docker(&["create", "--name", &container, base])?;
+    let mut args = vec!["commit"];
+    for c in &changes {
+        args.extend(["--change", c.as_str()]);
+    }
+    args.extend([container.as_str(), spec.tag.as_str()]);
+    let made = docker(&args);
+    let _ = docker(&["rm", "-f", &container]);
+    made.map(|_| ())
 }
 
 /// Where cargo put the stand-in binaries (the same profile as the running test or tool).
@@ -332,10 +386,9 @@ pub fn catalog() -> Result<Vec<ImageSpec>, String> {
             },
             entrypoint: vec![],
             cmd: cmd.iter().map(|s| s.to_string()).collect(),
-            healthcheck: Some(vec![
-                "/usr/bin/anchore-standin".into(),
-                "healthcheck".into(),
-            ]),
+            // The roles inherit the base's healthcheck.
+            healthcheck: base
+                .then(|| vec!["/usr/bin/anchore-standin".into(), "healthcheck".into()]),
             expose: vec![port],
             env: if tag == "lab-bench/anchore-db:latest" {
                 // The db role keeps its store on the database's volume, as Postgres does.
