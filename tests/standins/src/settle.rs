@@ -18,7 +18,9 @@
 //! paused container and calls it unhealthy, and after `docker unpause` the next probe must
 //! say otherwise at once, not a settle later. For the same reason a probe that finds the
 //! previous one's "waiting" file (written before its wait, removed after it: Docker killed
-//! or gave up on that probe) does not wait either.
+//! or gave up on that probe) does not wait either, and a probe frozen in its wait by the
+//! pause stops waiting once unpaused ([`wait_unless_frozen`]): a `lab smoke` snapshot
+//! waited up to 19 s for the paused containers to be called healthy again.
 //! Without the variable (the stand-ins run outside the bench images) nothing waits.
 
 use std::path::{Path, PathBuf};
@@ -94,6 +96,32 @@ pub fn record(marker: &Path, now: Option<u64>, healthy: bool) {
     }
 }
 
+/// The settle's wait is slept in steps this long.
+const STEP: Duration = Duration::from_millis(250);
+
+/// Waits `total` in steps of `step` (`sleep` sleeps one and says how long it really
+/// took, on the monotonic clock, which runs on while a container is frozen) and stops
+/// early when a step took a second more than asked: the container was paused meanwhile
+/// (a `lab smoke` snapshot), Docker calls it unhealthy until a probe passes, and the
+/// probe must answer now, not when the rest of the settle is over (up to 15 s later).
+/// Says whether it stopped early.
+pub fn wait_unless_frozen(
+    total: Duration,
+    step: Duration,
+    mut sleep: impl FnMut(Duration) -> Duration,
+) -> bool {
+    let mut waited = Duration::ZERO;
+    while waited < total {
+        let ask = step.min(total - waited);
+        let took = sleep(ask);
+        if took > ask + Duration::from_secs(1) {
+            return true;
+        }
+        waited += took;
+    }
+    false
+}
+
 /// Runs one probe the settled way: waits `settle` first when this container already
 /// passed one, then records the result.
 pub fn probe(settle: Option<Duration>, f: impl FnOnce() -> bool) -> bool {
@@ -111,7 +139,11 @@ fn probe_at(marker: &Path, settle: Option<Duration>, f: impl FnOnce() -> bool) -
     let abandoned = std::fs::remove_file(&waiting).is_ok();
     if !abandoned && passed_before(marker, now) {
         let _ = std::fs::write(&waiting, std::process::id().to_string());
-        std::thread::sleep(settle);
+        wait_unless_frozen(settle, STEP, |d| {
+            let t = std::time::Instant::now();
+            std::thread::sleep(d);
+            t.elapsed()
+        });
         let _ = std::fs::remove_file(&waiting);
     }
     let healthy = f();
@@ -122,6 +154,43 @@ fn probe_at(marker: &Path, settle: Option<Duration>, f: impl FnOnce() -> bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wait_stops_at_a_freeze_and_otherwise_lasts_the_settle() {
+        let step = Duration::from_millis(250);
+        // Never frozen: the whole settle, in steps (the last one shorter).
+        let mut asked = Vec::new();
+        let early = wait_unless_frozen(Duration::from_millis(600), step, |d| {
+            asked.push(d);
+            d
+        });
+        assert!(!early);
+        assert_eq!(
+            asked,
+            [step, step, Duration::from_millis(100)],
+            "steps of 250 ms up to 600 ms"
+        );
+        // Frozen during the third step (it took 4 s): stops there, 12 s before the end.
+        let mut n = 0;
+        let early = wait_unless_frozen(Duration::from_secs(15), step, |d| {
+            n += 1;
+            if n == 3 {
+                Duration::from_secs(4)
+            } else {
+                d
+            }
+        });
+        assert!(early);
+        assert_eq!(n, 3);
+        // A step a little late (a busy machine) is no freeze.
+        let mut n = 0;
+        let early = wait_unless_frozen(Duration::from_secs(1), step, |d| {
+            n += 1;
+            d + Duration::from_millis(900)
+        });
+        assert!(!early);
+        assert_eq!(n, 1, "the late step counts as waited");
+    }
 
     #[test]
     fn the_variable_is_seconds_or_nothing() {
