@@ -99,8 +99,17 @@ pub fn binary_with_libs(binary: &Path, to: &str, links: &[&str]) -> Result<Vec<E
 /// How long a probe of a container that already passed one waits first (`crate::settle`).
 pub const HEALTH_SETTLE: Duration = Duration::from_secs(15);
 
+/// A list as a Dockerfile's exec form (`["a", "b"]`).
+fn json(v: &[String]) -> String {
+    serde_json::to_string(v).expect("strings serialize")
+}
+
+/// A value as a Dockerfile's `ENV` writes it: quoted, with JSON's escapes.
+fn quoted(v: &str) -> String {
+    serde_json::to_string(v).expect("a string")
+}
+
 fn dockerfile(spec: &ImageSpec) -> String {
-    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
     let mut d = match &spec.from {
         Some(base) => format!("FROM {base}\n"),
         None => String::from("FROM scratch\n"),
@@ -115,10 +124,7 @@ fn dockerfile(spec: &ImageSpec) -> String {
         d.push_str(&format!("VOLUME {}\n", json(&spec.volumes)));
     }
     for (k, v) in &spec.env {
-        d.push_str(&format!(
-            "ENV {k}={}\n",
-            serde_json::to_string(v).expect("a string")
-        ));
+        d.push_str(&format!("ENV {k}={}\n", quoted(v)));
     }
     if let Some(h) = &spec.healthcheck {
         // Every probe is a `docker exec` (a runc start, tens of ms of the engine's CPU),
@@ -270,13 +276,9 @@ fn only_settings(spec: &ImageSpec) -> bool {
 /// healthcheck, which `--change` cannot set, is the base's.
 fn commit(spec: &ImageSpec, digest: &str) -> Result<(), String> {
     let base = spec.from.as_deref().expect("only_settings checked it");
-    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
     let mut changes = Vec::new();
     for (k, v) in &spec.env {
-        changes.push(format!(
-            "ENV {k}={}",
-            serde_json::to_string(v).expect("a string")
-        ));
+        changes.push(format!("ENV {k}={}", quoted(v)));
     }
     for p in &spec.expose {
         changes.push(format!("EXPOSE {p}"));
