@@ -143,6 +143,19 @@ impl Grafana {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// The log once every needle is in it, or as it is after 5 s: its lines arrive
+    /// through a reader task, after the answer the test has already seen.
+    async fn log_with(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = self.log_text();
+            if needles.iter().all(|n| text.contains(n)) || Instant::now() >= deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to exit.
     async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -406,7 +419,13 @@ async fn authentication_is_required_and_a_wrong_password_is_rejected() {
         json!({"message": "bad request data"})
     );
 
-    let log = g.log_text();
+    let log = g
+        .log_with(&[
+            "logger=context",
+            "method=GET path=/api/health status=200",
+            "path=/api/datasources status=401",
+        ])
+        .await;
     assert!(log.contains("logger=context"), "{log}");
     assert!(
         log.contains("method=GET path=/api/health status=200"),
@@ -688,9 +707,8 @@ async fn state_survives_a_restart_only_with_the_same_data_directory() {
     assert_eq!(provisioned["url"], "http://prometheus:9090");
     let (status, _) = call(c.delete(g.url("/api/datasources/uid/ddpsargv3rx8gb"))).await;
     assert_eq!(status, 403);
-    assert!(g
-        .log_text()
-        .contains("inserting datasource from configuration"));
+    let needle = "inserting datasource from configuration";
+    assert!(g.log_with(&[needle]).await.contains(needle));
 
     let uid = add_prometheus(&g, "local", &prom_url).await["datasource"]["uid"]
         .as_str()
@@ -781,9 +799,8 @@ async fn five_refused_passwords_lock_the_user_out() {
         401,
         "the 5th refusal locks the right password out"
     );
-    assert!(g
-        .log_text()
-        .contains("too many consecutive incorrect login attempts"));
+    let needle = "too many consecutive incorrect login attempts";
+    assert!(g.log_with(&[needle]).await.contains(needle));
     // Disabled as Grafana's setting disables it.
     let data = TempDir::new("nolock-data");
     let g = Grafana::start_as(
