@@ -231,8 +231,7 @@ async fn run_step(
             })
         }
         Step::ComposeDown { volumes } => {
-            let c = compose_for(env).await?;
-            c.down(*volumes).await?;
+            compose_down(env, &s.docker().await?, *volumes).await?;
             Ok(Done::Changed(format!(
                 "compose project `{}` down{}",
                 env.state.project,
@@ -539,6 +538,32 @@ fn keep_analysis(
 
 /// The ids of a compose project's running containers: when `up` leaves them all
 /// alone (same ids, still running) it changed nothing, whatever compose printed.
+/// `compose down`; with `volumes`, also the anonymous volumes compose v2 leaves behind
+/// (`engine::containers::anonymous_volumes`), so a project taken down with its volumes
+/// leaves none.
+pub async fn compose_down(
+    env: &Environment,
+    docker: &bollard::Docker,
+    volumes: bool,
+) -> Result<()> {
+    let c = compose_for(env).await?;
+    let limit = Duration::from_secs(30);
+    let anonymous = if volumes {
+        crate::engine::containers::anonymous_volumes(docker, &env.state.project, limit).await?
+    } else {
+        Default::default()
+    };
+    c.down(volumes).await?;
+    match crate::engine::containers::remove_volumes(docker, &anonymous, limit)
+        .await
+        .into_iter()
+        .next()
+    {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
 async fn running_containers(
     docker: &bollard::Docker,
     project: &str,

@@ -54,6 +54,7 @@ async fn reset(
     what: &str,
     ui: &Ui,
 ) -> Result<i32> {
+    let docker = session.docker().await?;
     let env = &mut session.env;
     ui.status(
         "Resetting",
@@ -63,8 +64,7 @@ async fn reset(
             env.state.project
         ),
     );
-    let c = exec::compose_for(env).await?;
-    c.down(volumes).await?;
+    exec::compose_down(env, &docker, volumes).await?;
     ui.status(
         "Down",
         &format!(

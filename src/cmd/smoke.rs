@@ -1039,9 +1039,14 @@ async fn on_interrupt(
                 crate::text::count(stacks.len(), "scenario")
             ),
         );
+        let docker = crate::engine::docker::connect().await;
+        let docker = &docker;
         let downs = futures_util::future::join_all(stacks.iter().map(|u| async move {
             let env = Environment::new(&u.dir, &u.project, "docker-compose.yaml", false);
-            exec::compose_for(&env).await?.down(true).await.map(|_| ())
+            match docker {
+                Ok(d) => exec::compose_down(&env, d, true).await,
+                Err(_) => exec::compose_for(&env).await?.down(true).await.map(|_| ()),
+            }
         }));
         tokio::select! {
             results = downs => {

@@ -5,7 +5,7 @@
 use super::EngineError;
 use crate::model::compose::{PROJECT_LABEL, SERVICE_LABEL};
 use bollard::models::{ContainerInspectResponse, ContainerSummary, HealthStatusEnum};
-use bollard::query_parameters::ListContainersOptions;
+use bollard::query_parameters::{ListContainersOptions, RemoveVolumeOptions};
 use bollard::Docker;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -138,6 +138,68 @@ pub async fn project_members(
         .collect();
     members.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(members)
+}
+
+/// The anonymous volumes the project's containers mount (a 64-hex name the engine
+/// chose, for an image's `VOLUME` or a compose `- /path` entry), in one call to the
+/// engine. `docker compose down -v` (v2) removes a container's anonymous volumes only
+/// while the engine counts them as the container's own; a container compose recreated
+/// was handed its predecessor's volume by name, and that volume outlives `down -v`
+/// (seen with compose 2.26.1: one volume left per recreated Prometheus). Read before
+/// `down`, removed after it (`remove_volumes`).
+pub async fn anonymous_volumes(
+    docker: &Docker,
+    project: &str,
+    limit: Duration,
+) -> Result<BTreeSet<String>, EngineError> {
+    let labels = vec![format!("{PROJECT_LABEL}={project}")];
+    let list = list_labelled(docker, labels, &format!("project `{project}`"), limit).await?;
+    Ok(list
+        .into_iter()
+        .flat_map(|c| c.mounts.unwrap_or_default())
+        .filter(|m| m.typ.as_deref() == Some("volume"))
+        .filter_map(|m| m.name)
+        .filter(|n| is_anonymous(n))
+        .collect())
+}
+
+/// Whether a volume's name is one the engine chose: 64 lowercase hex digits.
+pub fn is_anonymous(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Removes the named volumes, each within `limit`; a volume already gone is no error,
+/// one still in use (the engine's 409) is left. The errors of the others.
+pub async fn remove_volumes(
+    docker: &Docker,
+    names: &BTreeSet<String>,
+    limit: Duration,
+) -> Vec<EngineError> {
+    let removals = names.iter().map(|name| async move {
+        let question = async move {
+            match docker
+                .remove_volume(name, None::<RemoveVolumeOptions>)
+                .await
+            {
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 409,
+                    ..
+                }) => Ok(()),
+                r => r,
+            }
+        };
+        super::ask(|| format!("remove the volume {name}"), limit, question)
+            .await
+            .err()
+    });
+    futures_util::future::join_all(removals)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Docker's status text carries the health: `Up 3 minutes (healthy)`.
@@ -273,6 +335,16 @@ pub fn facts_of(name: &str, i: &ContainerInspectResponse, wanted_env: &[&str]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_the_engine_chose_are_anonymous() {
+        let hex = "d499911d64cd0f1b077d357fd42809b9724bb72e94e70ed89613fffa79cc2050";
+        assert!(is_anonymous(hex));
+        assert!(!is_anonymous(&hex.to_uppercase()));
+        assert!(!is_anonymous(&hex[1..]));
+        assert!(!is_anonymous("anchore_anchore-db-volume"));
+        assert!(!is_anonymous(&format!("{}g", &hex[1..])));
+    }
 
     #[test]
     fn health_is_read_from_the_status_text() {

@@ -277,6 +277,68 @@ async fn up_waits_until_healthy_and_down_keeps_volumes_unless_asked() {
     }
 }
 
+/// web keeps an anonymous volume (`/scratch`); `round` changes its environment, so a
+/// second `up` recreates it.
+fn anonymous_volume_file(round: u32) -> String {
+    format!(
+        r#"services:
+  web:
+    image: {IMAGE}
+    command: {web}
+    stop_grace_period: 1s
+    environment:
+      ROUND: "{round}"
+    volumes:
+      - /scratch
+"#,
+        web = serve("echo up"),
+    )
+}
+
+/// Compose v2 hands a recreated container its predecessor's anonymous volume by name,
+/// and `down -v` then leaves that volume behind (compose 2.26.1). `lab`'s way down with
+/// the volumes (`lab reset`, `lab smoke`'s cleanup, the `compose_down` step) removes it.
+#[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_with_volumes_leaves_no_anonymous_volume_of_a_recreated_container() {
+    if !enabled("down_with_volumes_leaves_no_anonymous_volume_of_a_recreated_container") {
+        return;
+    }
+    let engine = connect().await;
+    let installed = compose::detect().await.expect("compose is installed");
+    let p = Project::new(installed.flavor, "anon", &anonymous_volume_file(1));
+    let dir = p.compose.workdir.clone();
+    let env = lab::env::Environment::new(&dir, p.name(), "docker-compose.yaml", false);
+    let c = lab::action::exec::compose_for(&env).await.unwrap();
+    c.up(&[]).await.unwrap();
+    let first = p.containers(Some("web"));
+    std::fs::write(dir.join("docker-compose.yaml"), anonymous_volume_file(2)).unwrap();
+    c.up(&[]).await.unwrap();
+    assert_ne!(
+        first,
+        p.containers(Some("web")),
+        "the second up recreated web"
+    );
+    let limit = Duration::from_secs(10);
+    let anonymous = lab::engine::containers::anonymous_volumes(&engine, p.name(), limit)
+        .await
+        .unwrap();
+    assert_eq!(anonymous.len(), 1, "{anonymous:?}");
+
+    lab::action::exec::compose_down(&env, &engine, true)
+        .await
+        .unwrap();
+    let left: Vec<&String> = anonymous
+        .iter()
+        .filter(|v| docker(&["volume", "inspect", v]).status.success())
+        .collect();
+    for v in &left {
+        let _ = docker(&["volume", "rm", "-f", v]);
+    }
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(p.containers(None).is_empty());
+}
+
 /// The course's mistake: a service mounts a named volume the file never declares.
 const UNDEFINED_VOLUME: &str = r#"services:
   grafana:
