@@ -191,6 +191,7 @@ pub struct SmokeArgs {
     /// same pool (repeatable; several maps separated by `,`), e.g. every Grafana
     /// release: `--matrix 4@docker.io/grafana/grafana:latest=lab-bench/grafana:12`.
     /// Each is reported (and named in JUnit) with its images: `solution [grafana:12]`.
+    /// With no labs named (and no --all), only these scenarios run.
     #[arg(long = "matrix", value_name = "LABS@FROM=TO")]
     pub matrix: Vec<String>,
 }

@@ -62,9 +62,11 @@ struct CacheUse {
 pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let chosen: Vec<&LoadedLab> = if args.all {
         labs.labs.iter().collect()
-    } else if args.labs.is_empty() {
+    } else if args.labs.is_empty() && args.matrix.is_empty() {
         return Err(Error::Usage(
-            "name the labs to smoke-test (`lab smoke 2 3`), or use --all".into(),
+            "name the labs to smoke-test (`lab smoke 2 3`), or use --all \
+             (or give only --matrix, to run only its scenarios)"
+                .into(),
         ));
     } else {
         let mut v = Vec::new();
@@ -123,11 +125,14 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         smoke::default_jobs(cores(), available_mib(), need)
     });
     let jobs = jobs.clamp(1, plan.len().max(1) * args.repeat as usize);
+    let mut lab_ids: Vec<u32> = plan.iter().map(|(l, _, _)| l.lab.number).collect();
+    lab_ids.sort_unstable();
+    lab_ids.dedup();
     ui.status(
         "Smoke",
         &format!(
             "{} ({} in {}{}{}), {} at once, under {}",
-            crate::text::count(chosen.len(), "lab"),
+            crate::text::count(lab_ids.len(), "lab"),
             crate::text::count(scenario_count, "scenario"),
             crate::text::count(plan.len(), "fresh environment"),
             if in_matrix > 0 {
@@ -512,7 +517,13 @@ async fn environment_run(
     };
     let env = &session.env;
     let uses_compose = uses_compose(labs, lab);
-    if uses_compose {
+    let leftovers = match docker {
+        Ok(d) => {
+            crate::engine::containers::project_leftovers(d, project, Duration::from_secs(30)).await
+        }
+        Err(_) => Ok(true),
+    };
+    if uses_compose && !matches!(leftovers, Ok(false)) {
         // A stack left by an earlier run under the same project would not be fresh.
         let _ = exec::run_steps(
             &session,

@@ -5,7 +5,9 @@
 use super::EngineError;
 use crate::model::compose::{PROJECT_LABEL, SERVICE_LABEL};
 use bollard::models::{ContainerInspectResponse, ContainerSummary, HealthStatusEnum};
-use bollard::query_parameters::{ListContainersOptions, RemoveVolumeOptions};
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveVolumeOptions,
+};
 use bollard::Docker;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -161,6 +163,54 @@ pub async fn anonymous_volumes(
         .filter_map(|m| m.name)
         .filter(|n| is_anonymous(n))
         .collect())
+}
+
+/// Whether anything of the project is left on the engine: a container, a network or a
+/// volume carrying its compose label (three calls, within `limit` each). `lab smoke`
+/// asks before taking a scenario's project down, which starts a compose process (a
+/// few hundred ms of CPU) for every scenario where almost never anything is left.
+pub async fn project_leftovers(
+    docker: &Docker,
+    project: &str,
+    limit: Duration,
+) -> Result<bool, EngineError> {
+    let label = || {
+        HashMap::from([(
+            "label".to_string(),
+            vec![format!("{PROJECT_LABEL}={project}")],
+        )])
+    };
+    if !list_labelled(
+        docker,
+        vec![format!("{PROJECT_LABEL}={project}")],
+        &format!("project `{project}`"),
+        limit,
+    )
+    .await?
+    .is_empty()
+    {
+        return Ok(true);
+    }
+    let networks = super::ask(
+        || format!("list the networks of project `{project}`"),
+        limit,
+        docker.list_networks(Some(ListNetworksOptions {
+            filters: Some(label()),
+        })),
+    )
+    .await?;
+    if !networks.is_empty() {
+        return Ok(true);
+    }
+    let volumes = super::ask(
+        || format!("list the volumes of project `{project}`"),
+        limit,
+        docker.list_volumes(Some(ListVolumesOptions {
+            filters: Some(label()),
+        })),
+    )
+    .await?;
+    Ok(volumes.volumes.is_some_and(|v| !v.is_empty()))
 }
 
 /// Whether a volume's name is one the engine chose: 64 lowercase hex digits.

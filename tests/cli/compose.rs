@@ -297,7 +297,8 @@ fn anonymous_volume_file(round: u32) -> String {
 
 /// Compose v2 hands a recreated container its predecessor's anonymous volume by name,
 /// and `down -v` then leaves that volume behind (compose 2.26.1). `lab`'s way down with
-/// the volumes (`lab reset`, `lab smoke`'s cleanup, the `compose_down` step) removes it.
+/// the volumes (`lab reset`, `lab smoke`'s cleanup, the `compose_down` step) removes it;
+/// and nothing of the project is left (what `lab smoke` asks before a scenario).
 #[cfg_attr(not(lab_docker), ignore = "needs a Docker engine")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_with_volumes_leaves_no_anonymous_volume_of_a_recreated_container() {
@@ -324,6 +325,16 @@ async fn down_with_volumes_leaves_no_anonymous_volume_of_a_recreated_container()
         .await
         .unwrap();
     assert_eq!(anonymous.len(), 1, "{anonymous:?}");
+    let leftovers = |project: String| {
+        let engine = engine.clone();
+        async move {
+            lab::engine::containers::project_leftovers(&engine, &project, limit)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(leftovers(p.name().to_string()).await);
+    assert!(!leftovers(unique("labt-none")).await);
 
     lab::action::exec::compose_down(&env, &engine, true)
         .await
@@ -337,6 +348,10 @@ async fn down_with_volumes_leaves_no_anonymous_volume_of_a_recreated_container()
     }
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(p.containers(None).is_empty());
+    assert!(
+        !leftovers(p.name().to_string()).await,
+        "no network or volume left"
+    );
 }
 
 /// The course's mistake: a service mounts a named volume the file never declares.

@@ -268,6 +268,25 @@ fn smoke_without_labs_or_all_says_what_to_name() {
     );
 }
 
+#[test]
+fn only_a_matrix_runs_only_its_scenarios() {
+    // CI's second smoke stage: the server releases after `--all` on the default images.
+    let r = smoke(
+        "good",
+        &["--matrix", "1@docker.io/library/alpine:3=lab-test/alpine:3"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_has(
+        &r.stderr,
+        &[
+            "Smoke 1 lab (1 scenario in 1 fresh environment, 1 of them on the images of 1 --matrix profile)",
+            "Passed lab 01-notes solution [alpine:3] (",
+            "1 of 1 scenario passed in ",
+        ],
+    );
+    assert!(!r.stderr.contains("variant"), "{}", r.stderr);
+}
+
 /// Every file under `dir`, with its path relative to it.
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

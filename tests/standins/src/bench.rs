@@ -97,7 +97,7 @@ pub fn binary_with_libs(binary: &Path, to: &str, links: &[&str]) -> Result<Vec<E
 }
 
 /// How long a probe of a container that already passed one waits first (`crate::settle`).
-pub const HEALTH_SETTLE: Duration = Duration::from_secs(15);
+pub const HEALTH_SETTLE: Duration = Duration::from_secs(60);
 
 /// A list as a Dockerfile's exec form (`["a", "b"]`).
 fn json(v: &[String]) -> String {
@@ -127,16 +127,18 @@ fn dockerfile(spec: &ImageSpec) -> String {
         d.push_str(&format!("ENV {k}={}\n", quoted(v)));
     }
     if let Some(h) = &spec.healthcheck {
-        // Every probe is a `docker exec` (a runc start, tens of ms of the engine's CPU),
-        // and engine 20.10 has no `--start-interval` to probe often only while starting.
-        // So probes come every half second until the first pass (a stand-in answers within
-        // that, and a `service_healthy` dependency waits no longer), then the
-        // probe itself waits HEALTH_SETTLE first (`crate::settle`): a healthy container
-        // is probed about every 16 s, where at 2 s four idle smoke stacks of a dozen
-        // services each kept the engine busy on a whole core. Not longer: a probe in its
-        // wait when a snapshot pauses the container finishes that wait after the unpause,
-        // and at 60 s Grafana stayed unhealthy past the snapshot's 60 s wait for health.
-        // The timeout covers the wait.
+        // Every probe is a `docker exec` (a runc start, about 70 ms of the engine's CPU
+        // on the bench), and engine 20.10 has no `--start-interval` to probe often only
+        // while starting. So probes come every half second until the first pass, and a
+        // probe that has not passed yet keeps trying inside for up to 10 s
+        // (`crate::settle::RISE`): one exec sees a starting stand-in healthy, and a
+        // `service_healthy` dependency waits no longer. Once healthy, the probe itself
+        // waits HEALTH_SETTLE first (`crate::settle`), so a healthy container is probed
+        // about once a minute: at 2 s, four idle smoke stacks of a dozen services each
+        // kept the engine busy on a whole core. A probe in its wait when a snapshot
+        // pauses the container stops waiting at the unpause (`wait_unless_frozen`), so
+        // the settle does not delay the snapshot's wait for health. The timeout covers
+        // the wait.
         d.push_str(&format!(
             "ENV {}={}\nHEALTHCHECK --interval=500ms --timeout={}s --start-period=1s --retries=60 CMD {}\n",
             crate::settle::VAR,

@@ -283,7 +283,7 @@ impl Config {
             log_level,
             analysis_seconds,
             image_rules,
-            poll_interval: millis_var(env, "STANDIN_POLL_MS", 200)?,
+            poll_interval: millis_var(env, "STANDIN_POLL_MS", 500)?,
             heartbeat: millis_var(env, "STANDIN_HEARTBEAT_MS", 2000)?,
             hints_enabled: bool_var(env, "ANCHORE_HINTS_ENABLED", false)?,
             scratch_dir,
@@ -365,7 +365,7 @@ mod tests {
         assert_eq!(c.host_id, "c0ffee");
         assert_eq!(c.admin_password, None);
         assert_eq!(c.analysis_seconds, 2.0);
-        assert_eq!(c.poll_interval, Duration::from_millis(200));
+        assert_eq!(c.poll_interval, Duration::from_millis(500));
         assert_eq!(c.log_service(), "anchore-enterprise-analyzer");
         assert_eq!(
             cfg(Role::Db, &[("ANCHORE_SERVICE_PORT", "8228")])

@@ -223,17 +223,18 @@ pub fn run(arg: Option<&str>, env: Env) -> ExitCode {
         let mut failures = Vec::new();
         for t in &targets {
             match probe(t, Duration::from_secs(2)) {
-                Ok(()) => return true,
+                Ok(()) => return Ok(()),
                 Err(e) => failures.push(e),
             }
         }
-        eprintln!("healthcheck: unhealthy: {}", failures.join("; "));
-        false
+        Err(failures.join("; "))
     });
-    if healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    match healthy {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("healthcheck: unhealthy: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

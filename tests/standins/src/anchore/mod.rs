@@ -41,9 +41,11 @@
 //!   database's volume): the store (images, queue, events) is saved there as
 //!   `standin-state.json` after every change, atomically, and read at start, so it survives a
 //!   restart and a copy of the volume carries it, as Postgres's data would. Unset: in memory.
+//!   A heartbeat or a poll of an empty queue changes nothing saved, and writes nothing.
 //! * `STANDIN_HEALTH_SETTLE` (seconds): see [`crate::settle`].
 //! * Analyzer: `STANDIN_ANALYSIS_SECONDS`, `STANDIN_IMAGE_RULES` and the `standin.*` annotations
-//!   (see [`analysis`]), `STANDIN_POLL_MS` (200), `STANDIN_SCRATCH_DIR` (`/analysis_scratch`
+//!   (see [`analysis`]), `STANDIN_POLL_MS` (500: each poll is a request to the db role; at 200
+//!   an idle analyzer and its db took a third of an idle stack's CPU), `STANDIN_SCRATCH_DIR` (`/analysis_scratch`
 //!   when it exists, else the temp dir).
 //!
 //! # Health and shutdown

@@ -50,9 +50,13 @@ fn main() -> ExitCode {
                     }
                 };
             let healthy = lab_standins::settle::probe(settle, || {
-                runtime.block_on(server::healthcheck(&config))
+                if runtime.block_on(server::healthcheck(&config)) {
+                    Ok(())
+                } else {
+                    Err("no answer".into())
+                }
             });
-            return if healthy {
+            return if healthy.is_ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
