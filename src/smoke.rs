@@ -49,6 +49,22 @@ impl Scenario {
     }
 }
 
+/// Whether a scenario runs the lab's solution, then steps of its own that change the
+/// environment (a variant whose `after:` holds a step other than an answer): it can
+/// start where the solution ends and run only those. Its work steps (`split_answers`)
+/// then always begin with every step of the solution.
+pub fn adds_after_solution(lab: &Lab, scenario: &Scenario) -> bool {
+    let Scenario::Variant(id) = scenario else {
+        return false;
+    };
+    lab.variants.iter().find(|v| &v.id == id).is_some_and(|v| {
+        v.instead.is_none()
+            && v.after
+                .as_ref()
+                .is_some_and(|a| a.iter().any(|s| !matches!(s, Step::Answer { .. })))
+    })
+}
+
 /// A scenario's steps split in two: the ones that change the environment, then the
 /// answers it records at the end (`None` when an answer comes before another step: that
 /// answer may be measured off a state the later steps change).

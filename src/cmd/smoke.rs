@@ -45,8 +45,35 @@ enum SnapRole {
     /// Starts from the leader's snapshot (or replays the setup when there is none).
     Follower {
         rx: tokio::sync::watch::Receiver<Published>,
+        /// Waits, after the snapshot, until the scenario that goes first has restored it
+        /// (`Head`).
+        behind: Option<tokio::sync::watch::Receiver<bool>>,
     },
     /// Starts from a snapshot an earlier run left in the cache.
+    Cached(Arc<Snapshot>),
+}
+
+/// A scenario's solution ends where others start: it takes that snapshot, of key
+/// `base`, into `to` (with a cache, into one of its temporary folders, then stores it).
+struct Produce {
+    base: String,
+    to: std::path::PathBuf,
+    tx: Arc<tokio::sync::watch::Sender<Published>>,
+}
+
+/// Where an environment starts, once the snapshot it waits for (if any) is published.
+enum Start {
+    /// Its lab's setup, replayed.
+    Setup,
+    /// Its lab's setup, replayed; then the snapshot others start from (`SnapRole::Leader`).
+    Leader(Produce),
+    /// A snapshot of this run, published after `waited` (`None`: its taker failed, and
+    /// the setup is replayed).
+    Published {
+        snap: Option<Arc<Snapshot>>,
+        waited: Duration,
+    },
+    /// A snapshot an earlier run left in the cache.
     Cached(Arc<Snapshot>),
 }
 
@@ -174,27 +201,62 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     // the run does not end waiting on one of them; the report keeps the course's order.
     // Scenarios whose setups are the same replay share one snapshot of its end: the
     // first to start (the leader) takes it, the others start from it.
-    let keys: Vec<Option<String>> = runs
-        .iter()
-        .map(|(_, l, _, p)| {
+    // Snapshots. A scenario starts from the state its lab's setup leaves (`start`) or,
+    // for a variant that adds steps after the solution, from the state the solution
+    // ends in; a solution's end is also where a later lab whose setup only completes
+    // this one starts (`smoke_snapshot::end_key`). The scenario of a lab's solution
+    // takes the snapshot of its end when another scenario starts there (`produce`);
+    // a start no solution of the run ends in is taken by its first scenario after
+    // replaying the setup (the leader), as before.
+    let images_of = |i: usize| scenario_images(args.images.as_slice(), runs[i].3);
+    let ends: Vec<Option<String>> = (0..total)
+        .map(|i| {
+            let (_, l, members, _) = runs[i];
+            (!args.no_snapshots && members[0] == Scenario::Solution)
+                .then(|| smoke_snapshot::end_key(&labs.labs, l, &images_of(i)))
+        })
+        .collect();
+    let mut producers: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, k) in ends.iter().enumerate() {
+        if let Some(k) = k {
+            producers.entry(k).or_insert(i);
+        }
+    }
+    // The key each scenario starts from, and what it runs after a restore.
+    let starts: Vec<Option<(String, Resume)>> = (0..total)
+        .map(|i| {
+            let (_, l, members, _) = runs[i];
             if args.no_snapshots {
                 return None;
             }
-            let images = scenario_images(args.images.as_slice(), *p);
-            smoke_snapshot::key(&labs.labs, l, &images)
+            if smoke::adds_after_solution(&l.lab, &members[0]) {
+                let end = smoke_snapshot::end_key(&labs.labs, l, &images_of(i));
+                if producers.contains_key(end.as_str()) {
+                    let resume = Resume {
+                        setup_from: l.lab.setup.len(),
+                        skip_steps: l.lab.solve.len(),
+                    };
+                    return Some((end, resume));
+                }
+            }
+            smoke_snapshot::key(&labs.labs, l, &images_of(i)).map(|(k, held)| {
+                let resume = Resume {
+                    setup_from: held,
+                    skip_steps: 0,
+                };
+                (k, resume)
+            })
         })
         .collect();
-    let mut leaders: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut members: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, k) in keys.iter().enumerate() {
-        if let Some(k) = k {
-            leaders.entry(k).or_insert(i);
-            *members.entry(k).or_default() += 1;
+    let mut consumers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, k) in starts.iter().enumerate() {
+        if let Some((k, _)) = k {
+            consumers.entry(k).or_default().push(i);
         }
     }
-    // The cache, when some lab has a snapshot to keep: the snapshots an earlier run
+    // The cache, when some scenario starts from a snapshot: the snapshots an earlier run
     // stored whose images are still those the engine has under the same names.
-    let cache: Option<CacheUse> = match (args.no_snapshots, members.is_empty()) {
+    let cache: Option<CacheUse> = match (args.no_snapshots, consumers.is_empty()) {
         (false, false) => match args
             .snapshot_cache
             .clone()
@@ -220,7 +282,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     };
     let mut cached: BTreeMap<&str, Arc<Snapshot>> = BTreeMap::new();
     if let Some(c) = cache.as_ref().filter(|c| !c.replace) {
-        for k in members.keys() {
+        for k in consumers.keys() {
             let candidates = c.cache.candidates(k);
             if candidates.is_empty() {
                 continue;
@@ -241,50 +303,136 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             ui.status(
                 "Cached",
                 &format!(
-                    "the starting state of {} from {}",
-                    crate::text::count(cached.len(), "lab setup"),
+                    "{} from {}",
+                    crate::text::count(cached.len(), "starting state"),
                     c.cache.dir.display()
                 ),
             );
         }
     }
-    let mut roles: Vec<Option<SnapRole>> = Vec::with_capacity(total);
+    let snapshot_dir = |k: &str| root.join(".snapshots").join(k);
     let mut senders: BTreeMap<&str, Arc<tokio::sync::watch::Sender<Published>>> = BTreeMap::new();
-    for (i, k) in keys.iter().enumerate() {
-        if let Some(snap) = k.as_deref().and_then(|k| cached.get(k)) {
-            roles.push(Some(SnapRole::Cached(snap.clone())));
+    let mut sender = |k: &'_ str| -> Arc<tokio::sync::watch::Sender<Published>> {
+        senders
+            .entry(
+                consumers
+                    .get_key_value(k)
+                    .map(|(k, _)| *k)
+                    .unwrap_or_default(),
+            )
+            .or_insert_with(|| Arc::new(tokio::sync::watch::channel(None).0))
+            .clone()
+    };
+    // The end each scenario's solution takes, when a scenario of the run starts there
+    // and no cached copy serves it.
+    let mut produce: Vec<Option<Produce>> = (0..total)
+        .map(|i| match ends[i].as_deref() {
+            Some(k)
+                if producers[k] == i && consumers.contains_key(k) && !cached.contains_key(k) =>
+            {
+                Some(Produce {
+                    base: k.to_string(),
+                    to: snapshot_dir(k),
+                    tx: sender(k),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    // Of the scenarios starting from a snapshot of this run, the first that takes a
+    // snapshot in turn (the next lab's solution, on the run's longest path) restores
+    // first; the others wait until it has. All restoring at once, it took 37-43 s where
+    // it takes about 10.
+    let mut heads: BTreeMap<&str, Arc<tokio::sync::watch::Sender<bool>>> = BTreeMap::new();
+    let mut head: Vec<Option<Arc<tokio::sync::watch::Sender<bool>>>> = vec![None; total];
+    for (k, list) in &consumers {
+        if !producers.contains_key(k) || cached.contains_key(k) {
             continue;
         }
-        // A lab of one scenario takes a snapshot only to keep it in the cache.
-        let Some(k) = k.as_deref().filter(|k| members[k] > 1 || cache.is_some()) else {
+        if let Some(&i) = list.iter().find(|&&i| produce[i].is_some()) {
+            let tx = Arc::new(tokio::sync::watch::channel(false).0);
+            heads.insert(k, tx.clone());
+            head[i] = Some(tx);
+        }
+    }
+    let mut roles: Vec<Option<SnapRole>> = Vec::with_capacity(total);
+    for i in 0..total {
+        let Some((k, _)) = starts[i].as_ref() else {
             roles.push(None);
             continue;
         };
-        let tx = senders
-            .entry(k)
-            .or_insert_with(|| Arc::new(tokio::sync::watch::channel(None).0))
-            .clone();
-        roles.push(Some(if leaders[k] == i {
+        let k = k.as_str();
+        if let Some(snap) = cached.get(k) {
+            roles.push(Some(SnapRole::Cached(snap.clone())));
+            continue;
+        }
+        if producers.contains_key(k) {
+            let behind = match (heads.get(k), &head[i]) {
+                (Some(tx), None) => Some(tx.subscribe()),
+                _ => None,
+            };
+            roles.push(Some(SnapRole::Follower {
+                rx: sender(k).subscribe(),
+                behind,
+            }));
+            continue;
+        }
+        // No solution of the run ends there: the first to start replays the setup and
+        // takes the snapshot; a lab of one scenario takes it only to keep it in the cache.
+        if consumers[k].len() < 2 && cache.is_none() {
+            roles.push(None);
+            continue;
+        }
+        roles.push(Some(if consumers[k][0] == i {
             SnapRole::Leader {
                 base: k.to_string(),
-                to: root.join(".snapshots").join(k),
-                tx,
+                to: snapshot_dir(k),
+                tx: sender(k),
             }
         } else {
-            SnapRole::Follower { rx: tx.subscribe() }
+            SnapRole::Follower {
+                rx: sender(k).subscribe(),
+                behind: None,
+            }
         }));
     }
-    // Leaders first (their followers wait for them), then the rest; within each, the
-    // longest expected first (`smoke::expected_length`: the replayed labs, the steps,
-    // the windows failing checks wait out), so the run does not end waiting on one of
-    // them. The report keeps the course's order.
+    // Only the takers hold the senders now: one that ends without taking its snapshot
+    // closes the channel, and the scenarios waiting for it replay the setup (or, behind
+    // a head that ends before its restore, go on).
+    drop(senders);
+    drop(heads);
+    // How many snapshots stand between a scenario and the run's start: a scenario waits
+    // only for ones nearer the start. Those that take a snapshot others wait for start
+    // without waiting for one of the `jobs` places, the rest in order of that depth,
+    // then the longest expected first (`smoke::expected_length`: the replayed labs, the
+    // steps, the windows failing checks wait out), so the run does not end waiting on
+    // one of them. The report keeps the course's order.
+    let source_of = |i: usize| -> Option<usize> {
+        let (k, _) = starts[i].as_ref()?;
+        match roles[i] {
+            Some(SnapRole::Follower { .. }) => Some(
+                producers
+                    .get(k.as_str())
+                    .copied()
+                    .unwrap_or_else(|| consumers[k.as_str()][0]),
+            ),
+            _ => None,
+        }
+    };
+    let depth = |mut i: usize| {
+        let mut d = 0;
+        while let Some(j) = source_of(i).filter(|_| d < total) {
+            d += 1;
+            i = j;
+        }
+        d
+    };
     let mut order: Vec<usize> = (0..total).collect();
     order.sort_by_key(|i| {
         let (_, lab, members, _) = runs[*i];
-        let (follower, replayed) = match roles[*i] {
-            Some(SnapRole::Follower { .. }) => (true, 0),
-            Some(SnapRole::Cached(_)) => (false, 0),
-            _ => (false, replays(labs, lab)),
+        let replayed = match roles[*i] {
+            Some(SnapRole::Follower { .. }) | Some(SnapRole::Cached(_)) => 0,
+            _ => replays(labs, lab),
         };
         // --keep stops at the first broken scenario in the course's order.
         let length = if args.keep {
@@ -292,13 +440,20 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         } else {
             smoke::expected_length(&lab.lab, members, replayed)
         };
-        (follower, std::cmp::Reverse(length))
+        (depth(*i), std::cmp::Reverse(length))
     });
-    let order: Vec<(usize, usize, Option<SnapRole>)> = order
+    // (With one at a time, as --keep runs, none goes ahead of its turn.)
+    let urgent: Vec<bool> = (0..total)
+        .map(|i| {
+            jobs > 1 && (produce[i].is_some() || matches!(roles[i], Some(SnapRole::Leader { .. })))
+        })
+        .collect();
+    let order: Vec<(usize, usize, Option<SnapRole>, Option<Produce>)> = order
         .into_iter()
         .enumerate()
-        .map(|(at, i)| (at, i, roles[i].take()))
+        .map(|(at, i)| (at, i, roles[i].take(), produce[i].take()))
         .collect();
+    let places = tokio::sync::Semaphore::new(jobs);
     // Each scenario's report as it finishes; the summary, the JUnit report and the
     // rates keep the course's order (the index in `runs`).
     let mut finished: Vec<Option<Vec<Outcome>>> = vec![None; total];
@@ -307,8 +462,14 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let mut sigint = super::start::Sigint::listen()?;
     let interrupted = {
         let mut results = futures_util::stream::iter(order)
-            .map(|(at, i, role)| {
+            .map(|(at, i, role, produce)| {
                 let (round, lab, members, profile) = runs[i];
+                let (urgent, places, resume, head) = (
+                    urgent[i],
+                    &places,
+                    starts[i].as_ref().map(|(_, r)| *r).unwrap_or_default(),
+                    head[i].take(),
+                );
                 let name = scenario_name(lab, &members[0], profile, round, args.repeat);
                 let dir = root.join(&name);
                 let project = format!("{}-{name}", args.project);
@@ -322,6 +483,34 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     cache.as_ref(),
                 );
                 async move {
+                    // The snapshot to start from first, then a place among the `jobs`
+                    // (unless others wait for this one's snapshot).
+                    let t = Instant::now();
+                    let start = match role {
+                        None => Start::Setup,
+                        Some(SnapRole::Cached(snap)) => Start::Cached(snap),
+                        Some(SnapRole::Leader { base, to, tx }) => {
+                            Start::Leader(Produce { base, to, tx })
+                        }
+                        Some(SnapRole::Follower { mut rx, behind }) => {
+                            let snap = rx
+                                .wait_for(Option::is_some)
+                                .await
+                                .map(|v| v.clone().flatten())
+                                .unwrap_or(None);
+                            if let (Some(_), Some(mut behind)) = (&snap, behind) {
+                                let _ = behind.wait_for(|restored| *restored).await;
+                            }
+                            Start::Published {
+                                snap,
+                                waited: t.elapsed(),
+                            }
+                        }
+                    };
+                    let _place = match urgent {
+                        true => None,
+                        false => places.acquire().await.ok(),
+                    };
                     if stop.load(Ordering::SeqCst) {
                         return (i, None);
                     }
@@ -350,8 +539,23 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     let keep =
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
                     let (mut outs, step_times) = exec::timed(environment_run(
-                        labs, lab, members, profile, &dir, &project, args, docker, steps_ui, keep,
-                        role, cache,
+                        labs,
+                        lab,
+                        members,
+                        profile,
+                        &dir,
+                        &project,
+                        args,
+                        docker,
+                        steps_ui,
+                        keep,
+                        Snapshots {
+                            start,
+                            resume,
+                            produce,
+                            head,
+                            cache,
+                        },
                     ))
                     .await;
                     // The steps ran in the first scenario's time (the others' are
@@ -364,7 +568,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     (i, Some(outs))
                 }
             })
-            .buffer_unordered(jobs);
+            .buffer_unordered(total.max(1));
         let mut done = 0;
         loop {
             tokio::select! {
@@ -482,9 +686,15 @@ async fn environment_run(
     docker: &std::result::Result<bollard::Docker, String>,
     steps_ui: &Ui,
     keep: impl FnOnce(bool) -> bool,
-    role: Option<SnapRole>,
-    cache: Option<&CacheUse>,
+    snaps: Snapshots<'_>,
 ) -> Vec<Outcome> {
+    let Snapshots {
+        start,
+        resume,
+        produce,
+        head,
+        cache,
+    } = snaps;
     let mut outs: Vec<Outcome> = members
         .iter()
         .map(|scenario| Outcome {
@@ -556,10 +766,27 @@ async fn environment_run(
     // steps are the first to bring the stack up (before them the stack is the
     // snapshot's, whatever the release). Such a scenario, restored from a snapshot,
     // leaves its stack created but not started for its steps to start once.
+    // Restored, an environment runs the setup's steps the snapshot does not hold, then
+    // its steps (only those after the solution's, restored where the solution ends).
+    let restored = matches!(
+        start,
+        Start::Cached(_) | Start::Published { snap: Some(_), .. }
+    );
+    let setup_from = resume.setup_from.min(lab.lab.setup.len());
+    let (rest_of_setup, skipped): (&[Step], usize) = if restored {
+        (&lab.lab.setup[setup_from..], resume.skip_steps)
+    } else {
+        (&[], 0)
+    };
     let steps_bring_stack_up = uses_compose
-        && plans
-            .as_ref()
-            .is_ok_and(|p| smoke::brings_stack_up_first(&p[0].0));
+        && plans.as_ref().is_ok_and(|p| {
+            let next: Vec<Step> = rest_of_setup
+                .iter()
+                .chain(p[0].0.get(skipped..).unwrap_or_default())
+                .cloned()
+                .collect();
+            smoke::brings_stack_up_first(&next)
+        });
     let checks_before =
         members[0] == Scenario::Solution && !(profile.is_some() && steps_bring_stack_up);
     let up_at_restore = !steps_bring_stack_up || checks_before;
@@ -567,11 +794,16 @@ async fn environment_run(
         let plans = plans?;
         let o = &mut outs[0];
         let t = Instant::now();
-        let setup = || async {
-            exec::run_steps(&session, &labs.labs, lab, &lab.lab.setup, steps_ui)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("setup: {e}"))
+        // The setup's steps in `part` (all of them, or those a snapshot holds, or the rest).
+        let setup = |part: std::ops::Range<usize>| {
+            let steps = &lab.lab.setup[part];
+            let session = &session;
+            async move {
+                exec::run_steps(session, &labs.labs, lab, steps, steps_ui)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("setup: {e}"))
+            }
         };
         // From a snapshot: its files and volumes, then the stack up.
         let sess = &session;
@@ -579,6 +811,11 @@ async fn environment_run(
             smoke_snapshot::restore(&snap, env, uses_compose)
                 .await
                 .map_err(|e| format!("setup from the snapshot: {e}"))?;
+            if !rest_of_setup.is_empty() {
+                exec::run_steps(sess, &labs.labs, lab, rest_of_setup, steps_ui)
+                    .await
+                    .map_err(|e| format!("setup after the snapshot: {e}"))?;
+            }
             if uses_compose && up_at_restore {
                 let up = [Step::ComposeUp {
                     services: Vec::new(),
@@ -590,80 +827,43 @@ async fn environment_run(
             }
             Ok::<(), String>(())
         };
-        match role {
-            None => {
-                setup().await?;
+        match start {
+            Start::Setup => {
+                setup(0..lab.lab.setup.len()).await?;
                 o.phases.push(("setup", t.elapsed()));
             }
-            Some(SnapRole::Cached(snap)) => {
+            Start::Cached(snap) => {
                 from(snap).await.map_err(|e| {
                     format!("{e} (a snapshot from the cache: --fresh-snapshots takes it again)")
                 })?;
                 o.phases.push(("restore from cache", t.elapsed()));
             }
-            Some(SnapRole::Leader { base, to, tx }) => {
-                let done = setup().await;
+            Start::Leader(p) => {
+                let done = setup(0..setup_from).await;
                 o.phases.push(("setup", t.elapsed()));
                 let t = Instant::now();
-                let to = match cache.map(|c| c.cache.tmp(&base)) {
-                    Some(Ok(tmp)) => tmp,
-                    Some(Err(e)) => {
-                        o.warnings.push(format!(
-                            "cannot write into the snapshot cache ({e}): the snapshot is kept for this run only"
-                        ));
-                        to
-                    }
-                    None => to,
-                };
-                let in_cache = cache.is_some_and(|c| to.starts_with(&c.cache.dir));
-                let snap = match &done {
-                    Ok(()) => match smoke_snapshot::take(env, &to, uses_compose).await {
-                        Ok(s) if in_cache => Some(Arc::new(store(
-                            s,
-                            &base,
-                            &to,
-                            cache.expect("in_cache"),
-                            &mut o.warnings,
-                        ))),
-                        Ok(s) => Some(Arc::new(s)),
-                        Err(e) => {
-                            o.warnings.push(format!(
-                                "no snapshot of the lab's starting state ({e}): its other scenarios replay the setup"
-                            ));
-                            None
-                        }
-                    },
-                    Err(_) => None,
-                };
-                if in_cache && snap.is_none() {
-                    let _ = std::fs::remove_dir_all(&to);
-                }
-                tx.send_replace(Some(snap));
-                o.phases.push((
-                    if in_cache {
-                        "snapshot to cache"
-                    } else {
-                        "snapshot"
-                    },
-                    t.elapsed(),
-                ));
+                let phase =
+                    publish(p, done.is_ok(), env, uses_compose, cache, &mut o.warnings).await;
+                o.phases.push((phase, t.elapsed()));
                 done?;
-            }
-            Some(SnapRole::Follower { mut rx }) => {
-                let published = rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .map(|v| v.clone().flatten())
-                    .unwrap_or(None);
-                o.phases.push(("snapshot wait", t.elapsed()));
                 let t = Instant::now();
-                match published {
+                if setup_from < lab.lab.setup.len() {
+                    setup(setup_from..lab.lab.setup.len()).await?;
+                    o.phases.push(("setup", t.elapsed()));
+                }
+            }
+            Start::Published { snap, waited } => {
+                o.phases.push(("snapshot wait", waited));
+                match snap {
                     Some(snap) => {
                         from(snap).await?;
                         o.phases.push(("restore", t.elapsed()));
+                        if let Some(head) = &head {
+                            head.send_replace(true);
+                        }
                     }
                     None => {
-                        setup().await?;
+                        setup(0..lab.lab.setup.len()).await?;
                         o.phases.push(("setup", t.elapsed()));
                     }
                 }
@@ -679,12 +879,28 @@ async fn environment_run(
             o.phases.push(("checks before", t.elapsed()));
         }
         let t = Instant::now();
-        exec::run_steps(&session, &labs.labs, lab, &plans[0].0, steps_ui)
+        let work = plans[0].0.get(skipped..).unwrap_or_default();
+        let done = exec::run_steps(&session, &labs.labs, lab, work, steps_ui)
             .await
-            .map_err(|e| format!("steps: {e}"))?;
+            .map(|_| ())
+            .map_err(|e| format!("steps: {e}"));
         o.phases.push(("steps", t.elapsed()));
         // The answers as the steps left them: each member records its own from there.
         let answers = std::fs::read(Environment::answers_path(&env.dir)).ok();
+        // Where the solution ends, for the scenarios that start there: with its own
+        // answers, which it records first when it shares the environment.
+        if let Some(p) = produce {
+            let mut ok = done.is_ok();
+            if ok && !plans[0].1.is_empty() {
+                ok = exec::run_steps(&session, &labs.labs, lab, &plans[0].1, steps_ui)
+                    .await
+                    .is_ok();
+            }
+            let t = Instant::now();
+            let phase = publish(p, ok, env, uses_compose, cache, &mut o.warnings).await;
+            o.phases.push((phase, t.elapsed()));
+        }
+        done?;
         Ok::<_, String>((plans, answers))
     };
     match body.await {
@@ -736,6 +952,80 @@ async fn environment_run(
         o.phases.push(("cleanup", t.elapsed()));
     }
     outs
+}
+
+/// How an environment uses the run's snapshots.
+struct Snapshots<'a> {
+    start: Start,
+    /// What a restored environment runs.
+    resume: Resume,
+    /// The snapshot of where its solution ends, for the scenarios that start there.
+    produce: Option<Produce>,
+    /// Goes first among those restoring its snapshot: says when it has restored.
+    head: Option<Arc<tokio::sync::watch::Sender<bool>>>,
+    cache: Option<&'a CacheUse>,
+}
+
+/// What an environment restored from a snapshot runs: the lab's setup from step
+/// `setup_from` (the snapshot holds the steps before it), then its own steps after the
+/// first `skip_steps` (the solution's, restored where the solution ends).
+#[derive(Debug, Clone, Copy, Default)]
+struct Resume {
+    setup_from: usize,
+    skip_steps: usize,
+}
+
+/// Takes the snapshot `p` of `env` (when `ok`: the state it is of was reached) and
+/// publishes it to the scenarios waiting for it; published as none when it could not
+/// be taken (they replay the setup). The phase's name for the report.
+async fn publish(
+    p: Produce,
+    ok: bool,
+    env: &Environment,
+    uses_compose: bool,
+    cache: Option<&CacheUse>,
+    warnings: &mut Vec<String>,
+) -> &'static str {
+    let Produce { base, to, tx } = p;
+    let to = match cache.map(|c| c.cache.tmp(&base)) {
+        Some(Ok(tmp)) => tmp,
+        Some(Err(e)) => {
+            warnings.push(format!(
+                "cannot write into the snapshot cache ({e}): the snapshot is kept for this run only"
+            ));
+            to
+        }
+        None => to,
+    };
+    let in_cache = cache.is_some_and(|c| to.starts_with(&c.cache.dir));
+    let snap = match ok {
+        true => match smoke_snapshot::take(env, &to, uses_compose).await {
+            Ok(s) if in_cache => Some(Arc::new(store(
+                s,
+                &base,
+                &to,
+                cache.expect("in_cache"),
+                warnings,
+            ))),
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                warnings.push(format!(
+                    "no snapshot of the state other scenarios start from ({e}): they replay the setup"
+                ));
+                None
+            }
+        },
+        false => None,
+    };
+    if in_cache && snap.is_none() {
+        let _ = std::fs::remove_dir_all(&to);
+    }
+    tx.send_replace(Some(snap));
+    if in_cache {
+        "snapshot to cache"
+    } else {
+        "snapshot"
+    }
 }
 
 /// A member's steps that change the environment, and the answers it records after them.

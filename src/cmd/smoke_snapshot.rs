@@ -105,11 +105,35 @@ pub struct Volume {
     pub tar: PathBuf,
 }
 
-/// The snapshot key of a lab's setup on an image map; `None` when the setup replays no
-/// earlier lab (bringing the stack up fresh costs what a restore would).
-pub fn key(course: &[LoadedLab], lab: &LoadedLab, images: &[String]) -> Option<String> {
+/// The snapshot key of a lab's setup on an image map, and how many of the setup's
+/// steps the snapshot holds (a scenario restored from it runs the rest); `None` when
+/// the setup replays no earlier lab (bringing the stack up fresh costs what a restore
+/// would). A setup that completes lab N and then only edits files starts where lab N's
+/// solution ends: its key is lab N's [`end_key`] (the scenario of lab N's solution can
+/// take that snapshot) and the edits are made after the restore.
+pub fn key(course: &[LoadedLab], lab: &LoadedLab, images: &[String]) -> Option<(String, usize)> {
     if !replays(&lab.lab.setup) {
         return None;
+    }
+    if let [Step::CompleteLab { lab: n }, rest @ ..] = lab.lab.setup.as_slice() {
+        let edits_only = rest.iter().all(|s| {
+            matches!(
+                s,
+                Step::UncommentBlock { .. }
+                    | Step::SetEnv { .. }
+                    | Step::AddService { .. }
+                    | Step::AddVolume { .. }
+                    | Step::WriteAsset { .. }
+                    | Step::ReplaceText { .. }
+            )
+        });
+        if let Some(earlier) = course
+            .iter()
+            .find(|l| l.lab.number == *n)
+            .filter(|_| edits_only)
+        {
+            return Some((end_key(course, earlier, images), 1));
+        }
     }
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -121,7 +145,31 @@ pub fn key(course: &[LoadedLab], lab: &LoadedLab, images: &[String]) -> Option<S
         h.update(i.as_bytes());
     }
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("{}-{}", lab.lab.id(), &hex[..16]))
+    Some((
+        format!("{}-{}", lab.lab.id(), &hex[..16]),
+        lab.lab.setup.len(),
+    ))
+}
+
+/// The key of the state a lab's solution ends in (its setup, then its solve steps, as
+/// `complete_lab` replays them), on an image map: where a later lab whose setup only
+/// completes this one starts, and where this lab's variants that add steps after the
+/// solution (`after:`) start. Keyed by the files of the lab and of every lab it
+/// completes, and the image maps any of them (or the deployment) can name.
+pub fn end_key(course: &[LoadedLab], lab: &LoadedLab, images: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(b"\0end\0");
+    let mut seen = Vec::new();
+    digest_lab(course, lab, &mut h, &mut seen);
+    let mut text = String::from(DEPLOYMENT);
+    completed_text(course, lab.lab.number, &mut text, &mut Vec::new());
+    for i in images.iter().filter(|m| names_image(&text, m)) {
+        h.update(b"\0image\0");
+        h.update(i.as_bytes());
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-end-{}", lab.lab.id(), &hex[..16])
 }
 
 /// The course's deployment, as `lab init` writes it.
@@ -558,15 +606,26 @@ mod tests {
         assert!(labs.problems.is_empty(), "{:?}", labs.problems);
         let find = |n: u32| labs.labs.iter().find(|l| l.lab.number == n).unwrap();
         // Lab 1's setup replays nothing: no snapshot.
-        assert_eq!(key(&labs.labs, find(1), &[]), None);
-        let four = key(&labs.labs, find(4), &[]).expect("lab 4 replays labs 1-3");
-        assert!(four.starts_with("04-grafana-"), "{four}");
+        assert_eq!(key(&labs.labs, find(1), &[]).map(|k| k.0), None);
+        let (four, holds) = key(&labs.labs, find(4), &[]).expect("lab 4 replays labs 1-3");
+        // Lab 4's setup completes lab 3, then writes a file: it starts where lab 3's
+        // solution ends, and writes the file after the restore.
+        assert!(four.starts_with("03-metrics-end-"), "{four}");
+        assert_eq!(four, end_key(&labs.labs, find(3), &[]));
+        assert_eq!(holds, 1);
+        assert_eq!(find(4).lab.setup.len(), 2);
         assert_eq!(
-            key(&labs.labs, find(4), &[]).as_deref(),
+            key(&labs.labs, find(5), &[]),
+            Some((end_key(&labs.labs, find(4), &[]), 1))
+        );
+        assert_eq!(
+            key(&labs.labs, find(4), &[]).map(|k| k.0).as_deref(),
             Some(four.as_str())
         );
         assert_ne!(
-            key(&labs.labs, find(4), &["a=b".into()]).as_deref(),
+            key(&labs.labs, find(4), &["a=b".into()])
+                .map(|k| k.0)
+                .as_deref(),
             Some(four.as_str())
         );
         // A change to lab 2 (replayed by lab 4's setup) changes lab 4's key.
@@ -574,21 +633,28 @@ mod tests {
         let two = changed.iter_mut().find(|l| l.lab.number == 2).unwrap();
         two.files
             .insert("assets/anchore-prometheus.yml".into(), b"changed".to_vec());
-        assert_ne!(key(&changed, find(4), &[]).as_deref(), Some(four.as_str()));
+        assert_ne!(
+            key(&changed, find(4), &[]).map(|k| k.0).as_deref(),
+            Some(four.as_str())
+        );
         let four_in_changed = changed.iter().find(|l| l.lab.number == 4).unwrap();
         assert_ne!(
-            key(&changed, four_in_changed, &[]).as_deref(),
+            key(&changed, four_in_changed, &[]).map(|k| k.0).as_deref(),
             Some(four.as_str())
         );
         // A map of an image the setup never runs leaves the key; one it runs changes it.
         let grafana = "docker.io/grafana/grafana:latest=lab-bench/grafana:12".to_string();
         let prometheus = "docker.io/prom/prometheus:latest=lab-bench/prometheus:3".to_string();
         assert_eq!(
-            key(&labs.labs, find(4), std::slice::from_ref(&grafana)).as_deref(),
+            key(&labs.labs, find(4), std::slice::from_ref(&grafana))
+                .map(|k| k.0)
+                .as_deref(),
             Some(four.as_str())
         );
         assert_ne!(
-            key(&labs.labs, find(4), std::slice::from_ref(&prometheus)).as_deref(),
+            key(&labs.labs, find(4), std::slice::from_ref(&prometheus))
+                .map(|k| k.0)
+                .as_deref(),
             Some(four.as_str())
         );
         assert_ne!(
@@ -603,6 +669,23 @@ mod tests {
             key(&labs.labs, find(3), &[]),
             key(&labs.labs, find(3), std::slice::from_ref(&grafana))
         );
+        // Lab 4's own files are not its setup (it only completes lab 3), nor lab 5's.
+        let mut four_changed = labs.labs.clone();
+        four_changed
+            .iter_mut()
+            .find(|l| l.lab.number == 4)
+            .unwrap()
+            .files
+            .insert("README.md".into(), b"other".to_vec());
+        let four_again = four_changed.iter().find(|l| l.lab.number == 4).unwrap();
+        assert_eq!(
+            key(&four_changed, four_again, &[]).map(|k| k.0).as_deref(),
+            Some(four.as_str())
+        );
+        assert_ne!(
+            end_key(&four_changed, four_again, &[]),
+            end_key(&labs.labs, find(4), &[])
+        );
         // Lab 5's own files are not lab 4's setup.
         let mut five_changed = labs.labs.clone();
         five_changed
@@ -613,7 +696,7 @@ mod tests {
             .insert("README.md".into(), b"other".to_vec());
         let four_again = five_changed.iter().find(|l| l.lab.number == 4).unwrap();
         assert_eq!(
-            key(&five_changed, four_again, &[]).as_deref(),
+            key(&five_changed, four_again, &[]).map(|k| k.0).as_deref(),
             Some(four.as_str())
         );
     }

@@ -5,7 +5,10 @@
 use crate::support::{lab, run, TempDir};
 
 fn smoke(labs: &str, args: &[&str]) -> crate::support::Run {
+    // A snapshot cache of its own (empty), not the user's.
+    let cache = crate::support::TempDir::new("smoke-cache");
     run(lab()
+        .env("XDG_CACHE_HOME", cache.path())
         .args([
             "--labs-dir",
             &format!("tests/fixtures/smoke/{labs}"),
@@ -30,7 +33,8 @@ fn good_material_passes_its_solution_and_every_variant() {
         &[
             "Passed lab 01-notes solution (setup ",
             "Passed lab 01-notes variant wrong-word (setup ",
-            "Passed lab 01-notes variant extra-line (setup ",
+            // Steps after the solution's: it starts where the solution ends.
+            "Passed lab 01-notes variant extra-line (snapshot wait ",
             "3 of 3 scenarios passed in ",
         ],
     );
@@ -51,8 +55,9 @@ fn scenarios_that_differ_only_in_their_answers_are_judged_in_one_environment() {
             "Passed lab 01-notes variant unanswered (checks ",
             "; in the environment of the solution), ",
             "Passed lab 01-notes variant wrong-tool (answers ",
-            // An answer followed by another step, or other steps: environments of their own.
-            "Passed lab 01-notes variant extra-line (setup ",
+            // An answer followed by another step, or other steps: environments of their own
+            // (a step after the solution's: from where the solution ends).
+            "Passed lab 01-notes variant extra-line (snapshot wait ",
             "Passed lab 01-notes variant wrong-word (setup ",
             "5 of 5 scenarios passed in ",
         ],
