@@ -121,6 +121,121 @@ pub fn share(lab: &Lab, scenarios: Vec<Scenario>) -> Vec<Vec<Scenario>> {
     groups.into_iter().map(|(_, members)| members).collect()
 }
 
+/// Where one environment of a run starts, as [`plan_snapshots`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapStart {
+    /// Replays its setup: it starts from no snapshot, or is the only one starting there.
+    Setup,
+    /// From the snapshot an earlier run left in the cache.
+    Cached,
+    /// Replays the setup, then takes the snapshot the others starting there restore.
+    Leader,
+    /// From the snapshot environment `from` takes; `behind`: not before environment
+    /// `behind` (the head, see [`SnapPlan::head`]) has restored it.
+    Follower { from: usize, behind: Option<usize> },
+}
+
+/// The snapshots of a run: where each environment starts, which take the snapshot of
+/// where their solution ends (`produce`), and which restore theirs before the others
+/// starting there (`head`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapPlan {
+    pub start: Vec<SnapStart>,
+    pub produce: Vec<bool>,
+    pub head: Vec<bool>,
+}
+
+impl SnapPlan {
+    /// How many snapshots stand between an environment and the run's start.
+    pub fn depth(&self, mut i: usize) -> usize {
+        let mut d = 0;
+        while let SnapStart::Follower { from, .. } = self.start[i] {
+            if d >= self.start.len() {
+                break;
+            }
+            d += 1;
+            i = from;
+        }
+        d
+    }
+}
+
+/// Plans a run's snapshots. `starts[i]`: the key of the state environment `i` starts
+/// in (`None`: it brings its stack up fresh); `ends[i]`: the key of where its solution
+/// ends (`None`: it runs no solution); `cached`: the keys the cache holds; `keep`: a
+/// start only one environment needs is still taken (to keep it in the cache).
+///
+/// A start some solution of the run ends in is taken by the first such solution, after
+/// its steps, and every environment starting there follows it; of those, the first
+/// that takes a snapshot in turn (the next lab's solution, on the run's longest path)
+/// is the head and restores first. Any other start is taken by the first environment
+/// starting there, after its setup (the leader). A cached start is restored by all.
+pub fn plan_snapshots(
+    starts: &[Option<&str>],
+    ends: &[Option<&str>],
+    cached: &BTreeSet<&str>,
+    keep: bool,
+) -> SnapPlan {
+    let n = starts.len();
+    let mut consumers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, k) in starts.iter().enumerate() {
+        if let Some(k) = k {
+            consumers.entry(k).or_default().push(i);
+        }
+    }
+    let mut producer: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, k) in ends.iter().enumerate() {
+        if let Some(k) = k {
+            producer.entry(k).or_insert(i);
+        }
+    }
+    let produce: Vec<bool> = (0..n)
+        .map(|i| {
+            ends[i].is_some_and(|k| {
+                producer[k] == i && consumers.contains_key(k) && !cached.contains(k)
+            })
+        })
+        .collect();
+    let mut head = vec![false; n];
+    let mut head_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (k, list) in &consumers {
+        if producer.contains_key(k) && !cached.contains(k) {
+            if let Some(&i) = list.iter().find(|&&i| produce[i]) {
+                head[i] = true;
+                head_of.insert(k, i);
+            }
+        }
+    }
+    let start = (0..n)
+        .map(|i| {
+            let Some(k) = starts[i] else {
+                return SnapStart::Setup;
+            };
+            if cached.contains(k) {
+                return SnapStart::Cached;
+            }
+            if let Some(&from) = producer.get(k) {
+                let behind = head_of.get(k).copied().filter(|&h| h != i);
+                return SnapStart::Follower { from, behind };
+            }
+            let list = &consumers[k];
+            match (list.len() < 2 && !keep, list[0] == i) {
+                (true, _) => SnapStart::Setup,
+                (false, true) => SnapStart::Leader,
+                (false, false) => SnapStart::Follower {
+                    from: list[0],
+                    behind: None,
+                },
+            }
+        })
+        .collect();
+    SnapPlan {
+        start,
+        produce,
+        head,
+    }
+}
+
 /// A rough length of an environment's run, to start the longest first: each lab its
 /// setup replays (`replayed`, 0 when it starts from a snapshot) about half a minute, each
 /// step a few seconds, and each check a member must fail its whole `eventually` window
@@ -699,5 +814,74 @@ mod tests {
         assert!(metrics_off > localhost, "{metrics_off:?} {localhost:?}");
         // A setup that replays four labs outweighs any variant's steps.
         assert!(expected_length(&lab4, &[Scenario::Solution], 4) > metrics_off);
+    }
+
+    #[test]
+    fn solutions_take_where_they_end_and_the_next_solution_restores_first() {
+        // 0: lab 1's solution (fresh), 1: lab 2's solution (starts at end 1),
+        // 2: lab 2's variant after the solution (end 2), 3: lab 3's solution (end 2),
+        // 4: lab 3's variant instead (end 2), 5: lab 9 alone, starting where nothing of
+        // the run ends (two environments), 6: the other of lab 9, 7: lab 4's solution
+        // (end 3).
+        let starts = [
+            None,
+            Some("e1"),
+            Some("e2"),
+            Some("e2"),
+            Some("e2"),
+            Some("s9"),
+            Some("s9"),
+            Some("e3"),
+        ];
+        let ends = [
+            Some("e1"),
+            Some("e2"),
+            None,
+            Some("e3"),
+            None,
+            Some("e9"),
+            None,
+            Some("e4"),
+        ];
+        let plan = plan_snapshots(&starts, &ends, &BTreeSet::new(), false);
+        use SnapStart::*;
+        let after = |from, behind| Follower { from, behind };
+        assert_eq!(
+            plan.start,
+            [
+                Setup,
+                after(0, None),
+                after(1, Some(3)),
+                after(1, None),
+                after(1, Some(3)),
+                Leader,
+                after(5, None),
+                after(3, None),
+            ]
+        );
+        // End 4 and end 9: nobody starts there.
+        let no = false;
+        assert_eq!(plan.produce, [true, true, no, true, no, no, no, no]);
+        // Lab 2's solution is the only one restoring end 1, lab 3's goes first at end 2
+        // (it takes end 3 in turn); lab 4's restores end 3 alone, taking nothing.
+        assert_eq!(plan.head, [no, true, no, true, no, no, no, no]);
+        assert_eq!(
+            (0..8).map(|i| plan.depth(i)).collect::<Vec<_>>(),
+            [0, 1, 2, 2, 2, 0, 1, 3]
+        );
+    }
+
+    #[test]
+    fn a_cached_start_is_restored_by_all_and_a_lone_start_is_replayed_unless_kept() {
+        let starts = [None, Some("e1"), Some("e1"), Some("s9")];
+        let ends = [Some("e1"), None, None, None];
+        let cached = BTreeSet::from(["e1"]);
+        let plan = plan_snapshots(&starts, &ends, &cached, false);
+        use SnapStart::*;
+        assert_eq!(plan.start, [Setup, Cached, Cached, Setup]);
+        assert_eq!(plan.produce, [false; 4], "the cache serves end 1");
+        assert_eq!(plan.head, [false; 4]);
+        let kept = plan_snapshots(&starts, &ends, &cached, true);
+        assert_eq!(kept.start[3], Leader, "taken to keep it in the cache");
     }
 }

@@ -17,7 +17,7 @@ use crate::smoke::{self, Outcome, Profile, Scenario};
 use futures_util::StreamExt;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use smoke_snapshot::Snapshot;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,20 +33,15 @@ mod smoke_cache;
 /// What a snapshot's watchers see: not yet taken, taken, or none (its leader failed).
 type Published = Option<Option<Arc<Snapshot>>>;
 
-/// A scenario's part in its lab's snapshot.
+/// A scenario's part in the snapshot it starts from.
 enum SnapRole {
-    /// The first of its lab: runs the setup, then takes the snapshot of key `base`
-    /// into `to` (with a cache, into one of its temporary folders, then stores it).
-    Leader {
-        base: String,
-        to: std::path::PathBuf,
-        tx: Arc<tokio::sync::watch::Sender<Published>>,
-    },
-    /// Starts from the leader's snapshot (or replays the setup when there is none).
+    /// Replays the setup, then takes the snapshot the others restore.
+    Leader(Produce),
+    /// Starts from another scenario's snapshot (or replays the setup when there is none).
     Follower {
         rx: tokio::sync::watch::Receiver<Published>,
         /// Waits, after the snapshot, until the scenario that goes first has restored it
-        /// (`Head`).
+        /// (the head: `smoke::SnapPlan::head`).
         behind: Option<tokio::sync::watch::Receiver<bool>>,
     },
     /// Starts from a snapshot an earlier run left in the cache.
@@ -197,17 +192,11 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     // With --keep, the first broken scenario keeps its environment and no new one starts.
     let stop = AtomicBool::new(false);
     let kept: Mutex<Option<(std::path::PathBuf, String)>> = Mutex::new(None);
-    // The labs that replay the most earlier labs take longest: they start first, so
-    // the run does not end waiting on one of them; the report keeps the course's order.
-    // Scenarios whose setups are the same replay share one snapshot of its end: the
-    // first to start (the leader) takes it, the others start from it.
-    // Snapshots. A scenario starts from the state its lab's setup leaves (`start`) or,
-    // for a variant that adds steps after the solution, from the state the solution
-    // ends in; a solution's end is also where a later lab whose setup only completes
-    // this one starts (`smoke_snapshot::end_key`). The scenario of a lab's solution
-    // takes the snapshot of its end when another scenario starts there (`produce`);
-    // a start no solution of the run ends in is taken by its first scenario after
-    // replaying the setup (the leader), as before.
+    // Snapshots. A scenario starts from the state its lab's setup leaves or, for a
+    // variant that adds steps after the solution, from the state the solution ends in;
+    // a solution's end is also where a later lab whose setup completes this one starts
+    // (`smoke_snapshot::end_key`). Who takes which snapshot, and who waits for whom:
+    // `smoke::plan_snapshots`.
     let images_of = |i: usize| scenario_images(args.images.as_slice(), runs[i].3);
     let ends: Vec<Option<String>> = (0..total)
         .map(|i| {
@@ -216,12 +205,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                 .then(|| smoke_snapshot::end_key(&labs.labs, l, &images_of(i)))
         })
         .collect();
-    let mut producers: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, k) in ends.iter().enumerate() {
-        if let Some(k) = k {
-            producers.entry(k).or_insert(i);
-        }
-    }
+    let solved: BTreeSet<&str> = ends.iter().flatten().map(String::as_str).collect();
     // The key each scenario starts from, and what it runs after a restore.
     let starts: Vec<Option<(String, Resume)>> = (0..total)
         .map(|i| {
@@ -231,7 +215,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             }
             if smoke::adds_after_solution(&l.lab, &members[0]) {
                 let end = smoke_snapshot::end_key(&labs.labs, l, &images_of(i));
-                if producers.contains_key(end.as_str()) {
+                if solved.contains(end.as_str()) {
                     let resume = Resume {
                         setup_from: l.lab.setup.len(),
                         skip_steps: l.lab.solve.len(),
@@ -248,15 +232,14 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             })
         })
         .collect();
-    let mut consumers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, k) in starts.iter().enumerate() {
-        if let Some((k, _)) = k {
-            consumers.entry(k).or_default().push(i);
-        }
-    }
+    let start_keys: Vec<Option<&str>> = starts
+        .iter()
+        .map(|s| s.as_ref().map(|(k, _)| k.as_str()))
+        .collect();
+    let wanted: BTreeSet<&str> = start_keys.iter().flatten().copied().collect();
     // The cache, when some scenario starts from a snapshot: the snapshots an earlier run
     // stored whose images are still those the engine has under the same names.
-    let cache: Option<CacheUse> = match (args.no_snapshots, consumers.is_empty()) {
+    let cache: Option<CacheUse> = match (args.no_snapshots, wanted.is_empty()) {
         (false, false) => match args
             .snapshot_cache
             .clone()
@@ -282,7 +265,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     };
     let mut cached: BTreeMap<&str, Arc<Snapshot>> = BTreeMap::new();
     if let Some(c) = cache.as_ref().filter(|c| !c.replace) {
-        for k in consumers.keys() {
+        for k in &wanted {
             let candidates = c.cache.candidates(k);
             if candidates.is_empty() {
                 continue;
@@ -310,128 +293,68 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             );
         }
     }
-    let snapshot_dir = |k: &str| root.join(".snapshots").join(k);
-    let mut senders: BTreeMap<&str, Arc<tokio::sync::watch::Sender<Published>>> = BTreeMap::new();
-    let mut sender = |k: &'_ str| -> Arc<tokio::sync::watch::Sender<Published>> {
-        senders
-            .entry(
-                consumers
-                    .get_key_value(k)
-                    .map(|(k, _)| *k)
-                    .unwrap_or_default(),
-            )
-            .or_insert_with(|| Arc::new(tokio::sync::watch::channel(None).0))
-            .clone()
+    let end_keys: Vec<Option<&str>> = ends.iter().map(Option::as_deref).collect();
+    let plan = smoke::plan_snapshots(
+        &start_keys,
+        &end_keys,
+        &cached.keys().copied().collect(),
+        cache.is_some(),
+    );
+    // One channel per snapshot taken in this run, and one per head; only the takers
+    // (and heads) hold the senders, so one that ends without taking its snapshot (or
+    // before its restore) closes the channel: the scenarios waiting for it replay the
+    // setup (or go on).
+    let snapshot = |k: &str| Produce {
+        base: k.to_string(),
+        to: root.join(".snapshots").join(k),
+        tx: Arc::new(tokio::sync::watch::channel(None).0),
     };
-    // The end each scenario's solution takes, when a scenario of the run starts there
-    // and no cached copy serves it.
     let mut produce: Vec<Option<Produce>> = (0..total)
-        .map(|i| match ends[i].as_deref() {
-            Some(k)
-                if producers[k] == i && consumers.contains_key(k) && !cached.contains_key(k) =>
-            {
-                Some(Produce {
-                    base: k.to_string(),
-                    to: snapshot_dir(k),
-                    tx: sender(k),
-                })
-            }
-            _ => None,
-        })
-        .collect();
-    // Of the scenarios starting from a snapshot of this run, the first that takes a
-    // snapshot in turn (the next lab's solution, on the run's longest path) restores
-    // first; the others wait until it has. All restoring at once, it took 37-43 s where
-    // it takes about 10.
-    let mut heads: BTreeMap<&str, Arc<tokio::sync::watch::Sender<bool>>> = BTreeMap::new();
-    let mut head: Vec<Option<Arc<tokio::sync::watch::Sender<bool>>>> = vec![None; total];
-    for (k, list) in &consumers {
-        if !producers.contains_key(k) || cached.contains_key(k) {
-            continue;
-        }
-        if let Some(&i) = list.iter().find(|&&i| produce[i].is_some()) {
-            let tx = Arc::new(tokio::sync::watch::channel(false).0);
-            heads.insert(k, tx.clone());
-            head[i] = Some(tx);
-        }
-    }
-    let mut roles: Vec<Option<SnapRole>> = Vec::with_capacity(total);
-    for i in 0..total {
-        let Some((k, _)) = starts[i].as_ref() else {
-            roles.push(None);
-            continue;
-        };
-        let k = k.as_str();
-        if let Some(snap) = cached.get(k) {
-            roles.push(Some(SnapRole::Cached(snap.clone())));
-            continue;
-        }
-        if producers.contains_key(k) {
-            let behind = match (heads.get(k), &head[i]) {
-                (Some(tx), None) => Some(tx.subscribe()),
+        .map(|i| {
+            let k = match plan.start[i] {
+                smoke::SnapStart::Leader => start_keys[i],
+                _ if plan.produce[i] => end_keys[i],
                 _ => None,
             };
-            roles.push(Some(SnapRole::Follower {
-                rx: sender(k).subscribe(),
-                behind,
-            }));
-            continue;
-        }
-        // No solution of the run ends there: the first to start replays the setup and
-        // takes the snapshot; a lab of one scenario takes it only to keep it in the cache.
-        if consumers[k].len() < 2 && cache.is_none() {
-            roles.push(None);
-            continue;
-        }
-        roles.push(Some(if consumers[k][0] == i {
-            SnapRole::Leader {
-                base: k.to_string(),
-                to: snapshot_dir(k),
-                tx: sender(k),
+            k.map(snapshot)
+        })
+        .collect();
+    let mut head: Vec<Option<Arc<tokio::sync::watch::Sender<bool>>>> = (0..total)
+        .map(|i| plan.head[i].then(|| Arc::new(tokio::sync::watch::channel(false).0)))
+        .collect();
+    // (Followers subscribe before the leaders' snapshots move into their roles; a leader
+    // takes no other snapshot: its start is no solution's end, so it has none.)
+    let mut roles: Vec<Option<SnapRole>> = (0..total)
+        .map(|i| match &plan.start[i] {
+            smoke::SnapStart::Setup | smoke::SnapStart::Leader => None,
+            smoke::SnapStart::Cached => start_keys[i]
+                .and_then(|k| cached.get(k))
+                .map(|s| SnapRole::Cached(s.clone())),
+            smoke::SnapStart::Follower { from, behind } => {
+                produce[*from].as_ref().map(|p| SnapRole::Follower {
+                    rx: p.tx.subscribe(),
+                    behind: behind.and_then(|h| head[h].as_ref().map(|tx| tx.subscribe())),
+                })
             }
-        } else {
-            SnapRole::Follower {
-                rx: sender(k).subscribe(),
-                behind: None,
-            }
-        }));
+        })
+        .collect();
+    for i in 0..total {
+        if plan.start[i] == smoke::SnapStart::Leader {
+            roles[i] = produce[i].take().map(SnapRole::Leader);
+        }
     }
-    // Only the takers hold the senders now: one that ends without taking its snapshot
-    // closes the channel, and the scenarios waiting for it replay the setup (or, behind
-    // a head that ends before its restore, go on).
-    drop(senders);
-    drop(heads);
-    // How many snapshots stand between a scenario and the run's start: a scenario waits
-    // only for ones nearer the start. Those that take a snapshot others wait for start
-    // without waiting for one of the `jobs` places, the rest in order of that depth,
-    // then the longest expected first (`smoke::expected_length`: the replayed labs, the
-    // steps, the windows failing checks wait out), so the run does not end waiting on
-    // one of them. The report keeps the course's order.
-    let source_of = |i: usize| -> Option<usize> {
-        let (k, _) = starts[i].as_ref()?;
-        match roles[i] {
-            Some(SnapRole::Follower { .. }) => Some(
-                producers
-                    .get(k.as_str())
-                    .copied()
-                    .unwrap_or_else(|| consumers[k.as_str()][0]),
-            ),
-            _ => None,
-        }
-    };
-    let depth = |mut i: usize| {
-        let mut d = 0;
-        while let Some(j) = source_of(i).filter(|_| d < total) {
-            d += 1;
-            i = j;
-        }
-        d
-    };
+    // The order: by how many snapshots stand between a scenario and the run's start (a
+    // scenario waits only for ones nearer the start), then the longest expected first
+    // (`smoke::expected_length`: the replayed labs, the steps, the windows failing checks
+    // wait out), so the run does not end waiting on one of them. Those that take a
+    // snapshot others wait for start without waiting for one of the `jobs` places (with
+    // one at a time, as --keep runs, none goes ahead of its turn). The report keeps the
+    // course's order.
     let mut order: Vec<usize> = (0..total).collect();
     order.sort_by_key(|i| {
         let (_, lab, members, _) = runs[*i];
-        let replayed = match roles[*i] {
-            Some(SnapRole::Follower { .. }) | Some(SnapRole::Cached(_)) => 0,
+        let replayed = match plan.start[*i] {
+            smoke::SnapStart::Follower { .. } | smoke::SnapStart::Cached => 0,
             _ => replays(labs, lab),
         };
         // --keep stops at the first broken scenario in the course's order.
@@ -440,13 +363,10 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         } else {
             smoke::expected_length(&lab.lab, members, replayed)
         };
-        (depth(*i), std::cmp::Reverse(length))
+        (plan.depth(*i), std::cmp::Reverse(length))
     });
-    // (With one at a time, as --keep runs, none goes ahead of its turn.)
     let urgent: Vec<bool> = (0..total)
-        .map(|i| {
-            jobs > 1 && (produce[i].is_some() || matches!(roles[i], Some(SnapRole::Leader { .. })))
-        })
+        .map(|i| jobs > 1 && (plan.produce[i] || plan.start[i] == smoke::SnapStart::Leader))
         .collect();
     let order: Vec<(usize, usize, Option<SnapRole>, Option<Produce>)> = order
         .into_iter()
@@ -489,9 +409,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     let start = match role {
                         None => Start::Setup,
                         Some(SnapRole::Cached(snap)) => Start::Cached(snap),
-                        Some(SnapRole::Leader { base, to, tx }) => {
-                            Start::Leader(Produce { base, to, tx })
-                        }
+                        Some(SnapRole::Leader(p)) => Start::Leader(p),
                         Some(SnapRole::Follower { mut rx, behind }) => {
                             let snap = rx
                                 .wait_for(Option::is_some)
