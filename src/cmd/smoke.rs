@@ -309,38 +309,46 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         to: root.join(".snapshots").join(k),
         tx: Arc::new(tokio::sync::watch::channel(None).0),
     };
-    let mut produce: Vec<Option<Produce>> = (0..total)
-        .map(|i| {
-            let k = match plan.start[i] {
-                smoke::SnapStart::Leader => start_keys[i],
-                _ if plan.produce[i] => end_keys[i],
-                _ => None,
-            };
-            k.map(snapshot)
-        })
+    // A leader takes the snapshot it starts from; a solution, the one where it ends (one
+    // scenario can do both: `lab smoke 2` alone, lab 2's solution replays lab 1 and takes
+    // where it starts, then where it ends, for its variants).
+    let mut leader: Vec<Option<Produce>> = (0..total)
+        .map(|i| (plan.start[i] == smoke::SnapStart::Leader).then(|| start_keys[i].map(snapshot)))
+        .map(Option::flatten)
         .collect();
+    let mut produce: Vec<Option<Produce>> = (0..total)
+        .map(|i| end_keys[i].filter(|_| plan.produce[i]).map(snapshot))
+        .collect();
+    let channel = |k: &str| {
+        leader
+            .iter()
+            .chain(&produce)
+            .flatten()
+            .find(|p| p.base == k)
+            .map(|p| p.tx.subscribe())
+    };
     let mut head: Vec<Option<Arc<tokio::sync::watch::Sender<bool>>>> = (0..total)
         .map(|i| plan.head[i].then(|| Arc::new(tokio::sync::watch::channel(false).0)))
         .collect();
-    // (Followers subscribe before the leaders' snapshots move into their roles; a leader
-    // takes no other snapshot: its start is no solution's end, so it has none.)
     let mut roles: Vec<Option<SnapRole>> = (0..total)
         .map(|i| match &plan.start[i] {
             smoke::SnapStart::Setup | smoke::SnapStart::Leader => None,
             smoke::SnapStart::Cached => start_keys[i]
                 .and_then(|k| cached.get(k))
                 .map(|s| SnapRole::Cached(s.clone())),
-            smoke::SnapStart::Follower { from, behind } => {
-                produce[*from].as_ref().map(|p| SnapRole::Follower {
-                    rx: p.tx.subscribe(),
-                    behind: behind.and_then(|h| head[h].as_ref().map(|tx| tx.subscribe())),
-                })
+            smoke::SnapStart::Follower { behind, .. } => {
+                start_keys[i]
+                    .and_then(channel)
+                    .map(|rx| SnapRole::Follower {
+                        rx,
+                        behind: behind.and_then(|h| head[h].as_ref().map(|tx| tx.subscribe())),
+                    })
             }
         })
         .collect();
     for i in 0..total {
-        if plan.start[i] == smoke::SnapStart::Leader {
-            roles[i] = produce[i].take().map(SnapRole::Leader);
+        if let Some(p) = leader[i].take() {
+            roles[i] = Some(SnapRole::Leader(p));
         }
     }
     // The order: by how many snapshots stand between a scenario and the run's start (a

@@ -409,6 +409,65 @@ fn a_labs_starting_state_is_cached_across_runs_and_its_setup_not_replayed() {
 }
 
 #[test]
+fn a_variant_after_the_solution_starts_where_the_solution_ends() {
+    // Lab 2 alone: its solution replays lab 1 (no solution of the run ends there), takes
+    // where it starts, runs its step, then takes where it ends; the variant restores that
+    // and runs only its own step. Started from lab 2's start instead, it would miss the
+    // solution's line and fail `notes-say-prometheus`.
+    let dir = TempDir::new("smoke-after");
+    let cache = dir.path().join("cache");
+    let r = smoke(
+        "after",
+        &[
+            "2",
+            "--jobs",
+            "3",
+            "--snapshot-cache",
+            cache.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_has(
+        &r.stderr,
+        &[
+            "Passed lab 02-more solution (setup ",
+            "Passed lab 02-more variant no-line (snapshot wait ",
+            "Passed lab 02-more variant one-more-line (snapshot wait ",
+            "3 of 3 scenarios passed in ",
+        ],
+    );
+    let solution = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Passed lab 02-more solution"))
+        .unwrap();
+    assert_eq!(
+        solution.matches("snapshot to cache").count(),
+        2,
+        "where it starts and where it ends: {solution}"
+    );
+    // Both are kept: the next run restores each scenario from the cache.
+    let again = smoke(
+        "after",
+        &[
+            "2",
+            "--jobs",
+            "3",
+            "--snapshot-cache",
+            cache.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_has(
+        &again.stderr,
+        &[
+            "Passed lab 02-more solution (restore from cache ",
+            "Passed lab 02-more variant one-more-line (restore from cache ",
+        ],
+    );
+}
+
+#[test]
 fn two_runs_at_once_on_one_cache_both_pass_leave_one_entry_and_prune_the_stale() {
     let dir = TempDir::new("smoke-cache-race");
     let cache = dir.path().join("cache");
