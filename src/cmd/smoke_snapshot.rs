@@ -1,21 +1,24 @@
-//! `lab smoke`'s per-lab snapshots: the scenarios of one lab start from one copy of
-//! that lab's starting state instead of each replaying the earlier labs.
+//! `lab smoke`'s snapshots: scenarios start from one copy of the state they start in
+//! instead of each replaying the earlier labs (and, for a variant that adds steps after
+//! the solution, the solution).
 //!
-//! The first scenario of a lab (the leader) runs the lab's setup as before, then takes
-//! a snapshot: its work folder (the compose file as the earlier labs left it, their
-//! assets and answers, `.lab/`'s records) and every volume of its stack, copied out of
-//! the containers (`docker cp`) while they are paused. The other scenarios of the lab
-//! (followers) start from a fresh folder of their own (their own compose project and
-//! loopback ports), take the files, create the stack without starting it, copy the
-//! volumes in, and bring it up: the database, Prometheus's TSDB and Grafana's state are
-//! where the earlier labs left them. A follower whose leader could not take a snapshot
-//! replays the setup itself.
+//! A snapshot is taken by the scenario of a lab's solution where it ends (the next lab
+//! starts there, and the lab's `after:` variants), or, for a start no solution of the
+//! run ends in, by the first scenario starting there after its setup (the leader); who
+//! takes which is `crate::smoke::plan_snapshots`. It holds the work folder (the compose
+//! file as the earlier labs left it, their assets and answers, `.lab/`'s records) and
+//! every volume of the stack, copied out of the containers (`docker cp`) while they are
+//! paused. The scenarios starting there (followers) start from a fresh folder of their
+//! own (their own compose project and loopback ports), take the files, create the stack
+//! without starting it, copy the volumes in, and bring it up: the database, Prometheus's
+//! TSDB and Grafana's state are where the earlier steps left them. A follower whose
+//! snapshot could not be taken replays the setup itself.
 //!
-//! A snapshot is keyed by the digest of every lab file its setup replays (the lab's own
+//! A snapshot is keyed by the digest of every lab file that leads there (the lab's own
 //! and, through `complete_lab`, the earlier labs', recursively) and the image maps that
-//! can touch the setup: a scenario only starts from a snapshot of exactly what its own
-//! setup would have run. A map whose image no replayed file names (nor the course's
-//! deployment) cannot change the setup: lab 4's solution on another Grafana release
+//! can touch it: a scenario only starts from a snapshot of exactly what its own replay
+//! would have built ([`key`], [`end_key`]). A map whose image no replayed file names (nor
+//! the course's deployment) cannot change it: lab 4's solution on another Grafana release
 //! starts from the same snapshot as on the default one, since labs 1-3 run no Grafana.
 
 use super::smoke_cache::{Manifest, VolumeEntry};
