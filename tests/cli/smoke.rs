@@ -416,16 +416,11 @@ fn a_variant_after_the_solution_starts_where_the_solution_ends() {
     // solution's line and fail `notes-say-prometheus`.
     let dir = TempDir::new("smoke-after");
     let cache = dir.path().join("cache");
-    let r = smoke(
-        "after",
-        &[
-            "2",
-            "--jobs",
-            "3",
-            "--snapshot-cache",
-            cache.to_str().unwrap(),
-        ],
-    );
+    let lab_two = || {
+        let cache = cache.to_str().unwrap();
+        smoke("after", &["2", "--jobs", "3", "--snapshot-cache", cache])
+    };
+    let r = lab_two();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_has(
         &r.stderr,
@@ -447,16 +442,7 @@ fn a_variant_after_the_solution_starts_where_the_solution_ends() {
         "where it starts and where it ends: {solution}"
     );
     // Both are kept: the next run restores each scenario from the cache.
-    let again = smoke(
-        "after",
-        &[
-            "2",
-            "--jobs",
-            "3",
-            "--snapshot-cache",
-            cache.to_str().unwrap(),
-        ],
-    );
+    let again = lab_two();
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_has(
         &again.stderr,
