@@ -236,6 +236,74 @@ pub fn plan_snapshots(
     }
 }
 
+/// Who takes over each environment where its solution ends, instead of restoring the
+/// snapshot of that state into a fresh one: for a solution that takes that snapshot
+/// (`produce`), the first solution following it (`solution`; in the same `group`: the
+/// same round, on the same images), the head when that is one. On the course this is
+/// the run's longest path, each lab's solution going on where the previous one ended.
+pub fn plan_handovers<G: PartialEq>(
+    plan: &SnapPlan,
+    solution: &[bool],
+    group: &[G],
+) -> Vec<Option<usize>> {
+    let n = plan.start.len();
+    (0..n)
+        .map(|i| {
+            if !plan.produce[i] {
+                return None;
+            }
+            let follows = |j: &usize| {
+                solution[*j]
+                    && group[*j] == group[i]
+                    && matches!(plan.start[*j], SnapStart::Follower { from, .. } if from == i)
+            };
+            let takers: Vec<usize> = (0..n).filter(follows).collect();
+            takers
+                .iter()
+                .find(|&&j| plan.head[j])
+                .or(takers.first())
+                .copied()
+        })
+        .collect()
+}
+
+/// One environment of a run, as [`before_hosts`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeforeSeat<S> {
+    /// It runs a lab's solution, on the default images: the lab's checks are judged
+    /// before its steps.
+    pub solution: bool,
+    /// The state it starts in (two seats start in the same state when these are equal:
+    /// the same round and lab, the same snapshot or none, the same steps after it).
+    pub start: S,
+    /// It could judge those checks before its own steps at no cost: its stack is up
+    /// before them (they do not bring it up first).
+    pub can_host: bool,
+}
+
+/// Who judges each solution's checks before its steps (they must all fail there):
+/// another environment starting in the same state, before its own steps. The solution
+/// goes straight to its steps: on the run's longest path (each lab's solution starts
+/// where the previous one ends), the checks' windows (lab 3's take 10 s) no longer
+/// wait. `None`: the solution judges its own (no such environment). A host serves one
+/// solution; the first in the run's order is chosen.
+pub fn before_hosts<S: PartialEq>(seats: &[BeforeSeat<S>]) -> Vec<Option<usize>> {
+    let mut taken = vec![false; seats.len()];
+    seats
+        .iter()
+        .map(|seat| {
+            if !seat.solution {
+                return None;
+            }
+            let host = (0..seats.len()).find(|&j| {
+                !taken[j] && seats[j].can_host && !seats[j].solution && seats[j].start == seat.start
+            })?;
+            taken[host] = true;
+            Some(host)
+        })
+        .collect()
+}
+
 /// A rough length of an environment's run, to start the longest first: each lab its
 /// setup replays (`replayed`, 0 when it starts from a snapshot) about half a minute, each
 /// step a few seconds, and each check a member must fail its whole `eventually` window
@@ -439,6 +507,9 @@ pub struct Outcome {
     /// differ only in its answers: [`share`]); its phases are then its own answers
     /// and checks.
     pub shared: Option<String>,
+    /// Where its environment came from or went, and where its checks before the
+    /// solution ran when elsewhere ([`before_hosts`]), as the report says them.
+    pub remarks: Vec<String>,
 }
 
 impl Outcome {
@@ -672,6 +743,7 @@ mod tests {
             warnings: vec![],
             step_times: BTreeMap::new(),
             shared: None,
+            remarks: Vec::new(),
         };
         let rates = pass_rates(&[o(vec![]), o(vec![defect("b", "flaky".into())]), o(vec![])]);
         let key = |c: &str| ("01-x".to_string(), "solution".to_string(), c.to_string());
@@ -714,6 +786,7 @@ mod tests {
             warnings: vec![],
             step_times: BTreeMap::from([("compose_up", Duration::from_secs(compose))]),
             shared: None,
+            remarks: Vec::new(),
         };
         let outcomes = [o(10, 4, None), o(20, 6, Some("grafana:12"))];
         assert_eq!(outcomes[1].name(), "solution [grafana:12]");
@@ -869,6 +942,96 @@ mod tests {
             (0..8).map(|i| plan.depth(i)).collect::<Vec<_>>(),
             [0, 1, 2, 2, 2, 0, 1, 3]
         );
+    }
+
+    #[test]
+    fn each_solution_hands_its_environment_to_the_next_solution_starting_where_it_ends() {
+        // lab 1's end: lab 2's solution and variant; lab 2's end: lab 2's after-variant
+        // and lab 3's solution (which takes no snapshot: nothing starts where it ends);
+        // a matrix solution of lab 2 starts from lab 1's end too, on other images.
+        let ends = [Some("1"), None, Some("2"), None, Some("3"), Some("2m")];
+        let starts = [None, Some("1"), Some("1"), Some("2"), Some("2"), Some("1")];
+        let plan = plan_snapshots(&starts, &ends, &BTreeSet::new(), false);
+        let solution = [true, false, true, false, true, true];
+        let group = ["", "", "", "", "", "matrix"];
+        assert_eq!(
+            plan_handovers(&plan, &solution, &group),
+            vec![Some(2), None, Some(4), None, None, None]
+        );
+        // no head (neither follower takes a snapshot): the first solution takes over
+        let ends = [Some("1"), Some("x"), Some("y")];
+        let starts = [None, Some("1"), Some("1")];
+        let plan = plan_snapshots(&starts, &ends, &BTreeSet::new(), false);
+        assert_eq!(
+            plan_handovers(&plan, &[true, true, true], &[0, 0, 0]),
+            vec![Some(1), None, None]
+        );
+        // the head first, wherever it stands
+        let ends = [Some("1"), None, Some("2"), None];
+        let starts = [None, Some("1"), Some("1"), Some("2")];
+        let plan = plan_snapshots(&starts, &ends, &BTreeSet::new(), false);
+        assert!(plan.head[2]);
+        assert_eq!(
+            plan_handovers(&plan, &[true, true, true, false], &[0, 0, 0, 0]),
+            vec![Some(2), None, None, None]
+        );
+        // a cached start is restored: nothing to hand over
+        let cached: BTreeSet<&str> = ["1"].into();
+        let plan = plan_snapshots(&starts, &ends, &cached, false);
+        assert_eq!(
+            plan_handovers(&plan, &[true, true, true, false], &[0, 0, 0, 0]),
+            vec![None, None, None, None]
+        );
+    }
+
+    #[test]
+    fn a_solution_s_checks_before_are_judged_by_another_environment_starting_where_it_does() {
+        let seat = |solution, start, can_host| BeforeSeat {
+            solution,
+            start,
+            can_host,
+        };
+        let seats = [
+            // lab 3: its solution, a variant from the same snapshot, one that brings
+            // the stack up first, one on another round
+            seat(true, (1, 3, "lab 2's end"), false),
+            seat(false, (1, 3, "lab 2's end"), false),
+            seat(false, (1, 3, "lab 2's end"), true),
+            seat(false, (2, 3, "lab 2's end"), true),
+            // lab 4: its variants all bring the stack up first
+            seat(true, (1, 4, "lab 3's end"), false),
+            seat(false, (1, 4, "lab 3's end"), false),
+            // lab 5: a variant after the solution starts where it ends
+            seat(true, (1, 5, "lab 4's end"), false),
+            seat(false, (1, 5, "lab 5's end"), true),
+            seat(false, (1, 5, "lab 4's end"), true),
+            seat(false, (1, 5, "lab 4's end"), true),
+            // a second round of lab 3 finds its own host
+            seat(true, (2, 3, "lab 2's end"), false),
+        ];
+        assert_eq!(
+            before_hosts(&seats),
+            vec![
+                Some(2),
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some(8),
+                None,
+                None,
+                None,
+                Some(3)
+            ]
+        );
+        // a host is never a solution, and serves one solution only
+        let two = [
+            seat(true, (1, 1, "x"), true),
+            seat(true, (1, 1, "x"), true),
+            seat(false, (1, 1, "x"), true),
+        ];
+        assert_eq!(before_hosts(&two), vec![Some(2), None, None]);
     }
 
     #[test]

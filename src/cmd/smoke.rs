@@ -70,6 +70,21 @@ enum Start {
     },
     /// A snapshot an earlier run left in the cache.
     Cached(Arc<Snapshot>),
+    /// The environment of the solution whose end it starts from, handed over after that
+    /// solution was judged (see [`Handoff`]), after `waited`.
+    Handed { waited: Duration },
+}
+
+/// The environment of a lab's solution, handed to the scenario that goes first from the
+/// snapshot of where it ends (the next lab's solution: `smoke::SnapPlan::head`, on the
+/// run's longest path). After its steps and its own answers the solution took the
+/// snapshot, and then only its members' answers and checks ran: checks only read, and
+/// its answers are put back as the snapshot holds them. So the environment is in the
+/// state the snapshot holds, and the next solution goes on in it instead of waiting for
+/// a restore into a fresh one (a stack created, its volumes copied in, brought up).
+struct Handoff {
+    dir: std::path::PathBuf,
+    project: String,
 }
 
 /// The snapshot cache of a run, and what the run leaves to remove at its end.
@@ -191,6 +206,9 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let total_scenarios = scenario_count * args.repeat as usize;
     // With --keep, the first broken scenario keeps its environment and no new one starts.
     let stop = AtomicBool::new(false);
+    // How many have started: the last to start is the one --keep keeps when all pass
+    // (one waiting for a snapshot can start after one placed later in the order).
+    let starts_made = std::sync::atomic::AtomicUsize::new(0);
     let kept: Mutex<Option<(std::path::PathBuf, String)>> = Mutex::new(None);
     // Snapshots. A scenario starts from the state its lab's setup leaves or, for a
     // variant that adds steps after the solution, from the state the solution ends in;
@@ -376,10 +394,79 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let urgent: Vec<bool> = (0..total)
         .map(|i| jobs > 1 && (plan.produce[i] || plan.start[i] == smoke::SnapStart::Leader))
         .collect();
-    let order: Vec<(usize, usize, Option<SnapRole>, Option<Produce>)> = order
+    // The checks before a solution's steps, judged by another environment starting in
+    // the same state (`smoke::before_hosts`), so that the solution, on the run's longest
+    // path, goes straight to its steps. The solution waits for their verdict after
+    // giving back its place. With one at a time (--keep) each judges its own.
+    let seats: Vec<smoke::BeforeSeat<_>> = (0..total)
+        .map(|i| {
+            let (round, lab, members, profile) = runs[i];
+            let solution = members[0] == Scenario::Solution && profile.is_none();
+            let can_host = !solution
+                && profile.is_none()
+                && match &starts[i] {
+                    Some((_, r)) if uses_compose(labs, lab) => {
+                        let own = members[0].steps(&lab.lab).unwrap_or_default();
+                        let next: Vec<Step> = lab.lab.setup
+                            [r.setup_from.min(lab.lab.setup.len())..]
+                            .iter()
+                            .chain(own.into_iter().skip(r.skip_steps))
+                            .cloned()
+                            .collect();
+                        !smoke::brings_stack_up_first(&next)
+                    }
+                    _ => true,
+                };
+            smoke::BeforeSeat {
+                solution,
+                start: (round, lab.lab.number, starts[i].clone()),
+                can_host,
+            }
+        })
+        .collect();
+    let hosts = match jobs > 1 && !args.keep {
+        true => smoke::before_hosts(&seats),
+        false => vec![None; total],
+    };
+    let mut before: Vec<Before> = (0..total).map(|_| Before::Here).collect();
+    let mut before_rx: Vec<Option<(BeforeRx, String)>> = (0..total).map(|_| None).collect();
+    for (i, host) in hosts.iter().enumerate() {
+        if let Some(j) = *host {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            before[i] = Before::Elsewhere;
+            before[j] = Before::For(tx);
+            let (_, lab, members, _) = runs[j];
+            before_rx[i] = Some((rx, format!("lab {} {}", lab.lab.id(), members[0].name())));
+        }
+    }
+    // Each solution whose end the next lab's solution starts from (its head) hands its
+    // environment over to it (`Handoff`), on the same images. Not with --keep: it keeps
+    // environments as they were judged.
+    let mut hand_to: Vec<Option<tokio::sync::oneshot::Sender<Handoff>>> =
+        (0..total).map(|_| None).collect();
+    let mut handed: Vec<Option<tokio::sync::oneshot::Receiver<Handoff>>> =
+        (0..total).map(|_| None).collect();
+    if !args.keep {
+        let solution: Vec<bool> = runs
+            .iter()
+            .map(|(_, _, members, _)| members[0] == Scenario::Solution)
+            .collect();
+        let group: Vec<_> = runs
+            .iter()
+            .map(|(round, _, _, p)| (*round, p.map(|p| &p.name)))
+            .collect();
+        let takers = smoke::plan_handovers(&plan, &solution, &group);
+        for (i, j) in takers.iter().enumerate() {
+            if let Some(j) = *j {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                hand_to[i] = Some(tx);
+                handed[j] = Some(rx);
+            }
+        }
+    }
+    let order: Vec<(usize, Option<SnapRole>, Option<Produce>)> = order
         .into_iter()
-        .enumerate()
-        .map(|(at, i)| (at, i, roles[i].take(), produce[i].take()))
+        .map(|i| (i, roles[i].take(), produce[i].take()))
         .collect();
     let places = tokio::sync::Semaphore::new(jobs);
     // Each scenario's report as it finishes; the summary, the JUnit report and the
@@ -390,7 +477,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     let mut sigint = super::start::Sigint::listen()?;
     let interrupted = {
         let mut results = futures_util::stream::iter(order)
-            .map(|(at, i, role, produce)| {
+            .map(|(i, role, produce)| {
                 let (round, lab, members, profile) = runs[i];
                 let (urgent, places, resume, head) = (
                     urgent[i],
@@ -398,11 +485,17 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     starts[i].as_ref().map(|(_, r)| *r).unwrap_or_default(),
                     head[i].take(),
                 );
+                let (before, before_rx) = (
+                    std::mem::replace(&mut before[i], Before::Here),
+                    before_rx[i].take(),
+                );
+                let (hand_to, handed) = (hand_to[i].take(), handed[i].take());
                 let name = scenario_name(lab, &members[0], profile, round, args.repeat);
                 let dir = root.join(&name);
                 let project = format!("{}-{name}", args.project);
-                let (stop, kept, steps_ui, docker, args, running, cache) = (
+                let (stop, starts_made, kept, steps_ui, docker, args, running, cache) = (
                     &stop,
+                    &starts_made,
                     &kept,
                     &steps_ui,
                     &docker,
@@ -414,7 +507,20 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     // The snapshot to start from first, then a place among the `jobs`
                     // (unless others wait for this one's snapshot).
                     let t = Instant::now();
+                    // The previous solution's environment, once it was judged; when it
+                    // is not handed over (its steps failed), its snapshot.
+                    let handed = match handed {
+                        Some(rx) => rx.await.ok(),
+                        None => None,
+                    };
+                    let (dir, project) = match &handed {
+                        Some(h) => (h.dir.clone(), h.project.clone()),
+                        None => (dir, project),
+                    };
                     let start = match role {
+                        _ if handed.is_some() => Start::Handed {
+                            waited: t.elapsed(),
+                        },
                         None => Start::Setup,
                         Some(SnapRole::Cached(snap)) => Start::Cached(snap),
                         Some(SnapRole::Leader(p)) => Start::Leader(p),
@@ -433,7 +539,8 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                             }
                         }
                     };
-                    let _place = match urgent {
+                    // A handed-over environment is already running: it takes no place.
+                    let place = match urgent || handed.is_some() {
                         true => None,
                         false => places.acquire().await.ok(),
                     };
@@ -461,7 +568,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     };
                     lock(running).insert(i, underway);
                     // The last to start (with --keep it is kept even when it passes).
-                    let last = at + 1 == total;
+                    let last = starts_made.fetch_add(1, Ordering::SeqCst) + 1 == total;
                     let keep =
                         |ok: bool| args.keep && (!ok || last) && !stop.swap(true, Ordering::SeqCst);
                     let (mut outs, step_times) = exec::timed(environment_run(
@@ -481,9 +588,29 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                             produce,
                             head,
                             cache,
+                            hand_to,
                         },
+                        before,
                     ))
                     .await;
+                    drop(place);
+                    if let Some((rx, host)) = before_rx {
+                        let o = &mut outs[0];
+                        o.remarks
+                            .push(format!("its checks before in the environment of {host}"));
+                        match rx.await {
+                            Ok(Ok(defects)) => o.defects.extend(defects),
+                            Ok(Err(e)) => {
+                                o.error.get_or_insert(format!(
+                                    "checks before the solution (in the environment of {host}): {e}"
+                                ));
+                            }
+                            Err(_) => o.warnings.push(format!(
+                                "the checks before the solution did not run: the environment \
+                                 of {host} that judges them ended before them"
+                            )),
+                        }
+                    }
                     // The steps ran in the first scenario's time (the others' are
                     // their answers and checks).
                     outs[0].step_times = step_times;
@@ -613,6 +740,7 @@ async fn environment_run(
     steps_ui: &Ui,
     keep: impl FnOnce(bool) -> bool,
     snaps: Snapshots<'_>,
+    before: Before,
 ) -> Vec<Outcome> {
     let Snapshots {
         start,
@@ -620,7 +748,9 @@ async fn environment_run(
         produce,
         head,
         cache,
+        hand_to,
     } = snaps;
+    let is_handed = matches!(start, Start::Handed { .. });
     let mut outs: Vec<Outcome> = members
         .iter()
         .map(|scenario| Outcome {
@@ -635,10 +765,16 @@ async fn environment_run(
             warnings: Vec::new(),
             step_times: Default::default(),
             shared: None,
+            remarks: Vec::new(),
         })
         .collect();
     let images = scenario_images(&args.images, profile);
-    let session = match fresh(dir, project, args.license.as_deref()).and_then(|mut e| {
+    // A handed-over environment is the previous solution's, as it left it.
+    let made = match is_handed {
+        true => Environment::open(dir),
+        false => fresh(dir, project, args.license.as_deref()),
+    };
+    let session = match made.and_then(|mut e| {
         e.images = crate::images::ImageMap::for_env(Some(&e.dir), &images)?;
         Ok(e)
     }) {
@@ -654,6 +790,7 @@ async fn environment_run(
     let env = &session.env;
     let uses_compose = uses_compose(labs, lab);
     let leftovers = match docker {
+        _ if is_handed => Ok(false),
         Ok(d) => {
             crate::engine::containers::project_leftovers(d, project, Duration::from_secs(30)).await
         }
@@ -696,7 +833,7 @@ async fn environment_run(
     // its steps (only those after the solution's, restored where the solution ends).
     let restored = matches!(
         start,
-        Start::Cached(_) | Start::Published { snap: Some(_), .. }
+        Start::Cached(_) | Start::Published { snap: Some(_), .. } | Start::Handed { .. }
     );
     let setup_from = resume.setup_from.min(lab.lab.setup.len());
     let (rest_of_setup, skipped): (&[Step], usize) = if restored {
@@ -713,9 +850,17 @@ async fn environment_run(
                 .collect();
             smoke::brings_stack_up_first(&next)
         });
-    let checks_before =
-        members[0] == Scenario::Solution && !(profile.is_some() && steps_bring_stack_up);
-    let up_at_restore = !steps_bring_stack_up || checks_before;
+    let (checks_before, mut host_for) = match before {
+        Before::Here => (
+            members[0] == Scenario::Solution && !(profile.is_some() && steps_bring_stack_up),
+            None,
+        ),
+        Before::Elsewhere => (false, None),
+        Before::For(tx) => (false, Some(tx)),
+    };
+    let up_at_restore = !steps_bring_stack_up || checks_before || host_for.is_some();
+    // The answers file where the solution ends (`None` inside: none), once it got there.
+    let mut end_answers: Option<Option<Vec<u8>>> = None;
     let body = async {
         let plans = plans?;
         let o = &mut outs[0];
@@ -778,6 +923,20 @@ async fn environment_run(
                     o.phases.push(("setup", t.elapsed()));
                 }
             }
+            Start::Handed { waited } => {
+                o.phases.push(("handover wait", waited));
+                o.remarks
+                    .push("in the environment the previous lab's solution handed over".into());
+                if let Some(head) = &head {
+                    head.send_replace(true);
+                }
+                if !rest_of_setup.is_empty() {
+                    exec::run_steps(sess, &labs.labs, lab, rest_of_setup, steps_ui)
+                        .await
+                        .map_err(|e| format!("setup after the handover: {e}"))?;
+                    o.phases.push(("setup", t.elapsed()));
+                }
+            }
             Start::Published { snap, waited } => {
                 o.phases.push(("snapshot wait", waited));
                 match snap {
@@ -804,6 +963,13 @@ async fn environment_run(
             o.defects.extend(smoke::before_solution(&before));
             o.phases.push(("checks before", t.elapsed()));
         }
+        // Another environment's solution starts in this state: its checks before.
+        if let Some(tx) = host_for.take() {
+            let t = Instant::now();
+            let before = checks(lab, env, docker).await;
+            o.phases.push(("checks before the solution", t.elapsed()));
+            let _ = tx.send(before.map(|b| smoke::before_solution(&b)));
+        }
         let t = Instant::now();
         let work = plans[0].0.get(skipped..).unwrap_or_default();
         let done = exec::run_steps(&session, &labs.labs, lab, work, steps_ui)
@@ -821,6 +987,9 @@ async fn environment_run(
                 ok = exec::run_steps(&session, &labs.labs, lab, &plans[0].1, steps_ui)
                     .await
                     .is_ok();
+            }
+            if ok {
+                end_answers = Some(std::fs::read(Environment::answers_path(&env.dir)).ok());
             }
             let t = Instant::now();
             let phase = publish(p, ok, env, uses_compose, cache, &mut o.warnings).await;
@@ -853,7 +1022,31 @@ async fn environment_run(
     for o in &mut outs {
         o.kept = kept;
     }
-    if !kept {
+    // Handed over where the solution ends: its answers as they were there.
+    let handed = match (hand_to, end_answers) {
+        (Some(tx), Some(bytes)) if !kept => {
+            let file = Environment::answers_path(dir);
+            let reset = match bytes {
+                Some(b) => write_atomic(&file, &b),
+                None => std::fs::remove_file(&file).or_else(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                }),
+            };
+            let to = Handoff {
+                dir: dir.to_path_buf(),
+                project: project.to_string(),
+            };
+            reset.is_ok() && tx.send(to).is_ok()
+        }
+        _ => false,
+    };
+    if handed {
+        let last = outs.len() - 1;
+        outs[last]
+            .remarks
+            .push("its environment handed over to the next lab's solution".into());
+    } else if !kept {
         let t = Instant::now();
         let mut down: Vec<Step> = lab.lab.cleanup.clone();
         if uses_compose {
@@ -880,6 +1073,20 @@ async fn environment_run(
     outs
 }
 
+/// The verdict on a solution's checks before its steps, from the environment that
+/// judged them.
+type BeforeRx = tokio::sync::oneshot::Receiver<std::result::Result<Vec<smoke::Defect>, String>>;
+
+/// Who judges a lab's checks before its solution's steps (`smoke::before_hosts`).
+enum Before {
+    /// This environment, when it runs the solution.
+    Here,
+    /// Another environment starting in the same state: this one runs none.
+    Elsewhere,
+    /// This one, before its own steps, for a solution run elsewhere.
+    For(tokio::sync::oneshot::Sender<std::result::Result<Vec<smoke::Defect>, String>>),
+}
+
 /// How an environment uses the run's snapshots.
 struct Snapshots<'a> {
     start: Start,
@@ -890,12 +1097,14 @@ struct Snapshots<'a> {
     /// Goes first among those restoring its snapshot: says when it has restored.
     head: Option<Arc<tokio::sync::watch::Sender<bool>>>,
     cache: Option<&'a CacheUse>,
+    /// Where to hand its environment over once judged, instead of removing it.
+    hand_to: Option<tokio::sync::oneshot::Sender<Handoff>>,
 }
 
 /// What an environment restored from a snapshot runs: the lab's setup from step
 /// `setup_from` (the snapshot holds the steps before it), then its own steps after the
 /// first `skip_steps` (the solution's, restored where the solution ends).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Resume {
     setup_from: usize,
     skip_steps: usize,
@@ -924,29 +1133,34 @@ async fn publish(
         None => to,
     };
     let in_cache = cache.is_some_and(|c| to.starts_with(&c.cache.dir));
-    let snap = match ok {
+    let (snap, unpaused) = match ok {
         true => match smoke_snapshot::take(env, &to, uses_compose).await {
-            Ok(s) if in_cache => Some(Arc::new(store(
-                s,
-                &base,
-                &to,
-                cache.expect("in_cache"),
-                warnings,
-            ))),
-            Ok(s) => Some(Arc::new(s)),
+            Ok((s, unpaused)) if in_cache => {
+                let cache = cache.expect("in_cache");
+                let s = store(s, &base, &to, cache, warnings);
+                (Some(Arc::new(s)), Some(unpaused))
+            }
+            Ok((s, unpaused)) => (Some(Arc::new(s)), Some(unpaused)),
             Err(e) => {
                 warnings.push(format!(
                     "no snapshot of the state other scenarios start from ({e}): they replay the setup"
                 ));
-                None
+                (None, None)
             }
         },
-        false => None,
+        false => (None, None),
     };
     if in_cache && snap.is_none() {
         let _ = std::fs::remove_dir_all(&to);
     }
+    // Published as soon as it is whole: those waiting restore it while this
+    // environment's containers become healthy again after their pause.
     tx.send_replace(Some(snap));
+    if let Some(u) = unpaused {
+        if let Err(e) = u.healthy().await {
+            warnings.push(e);
+        }
+    }
     if in_cache {
         "snapshot to cache"
     } else {

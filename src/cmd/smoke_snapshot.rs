@@ -353,19 +353,42 @@ pub async fn image_ids(names: &[String]) -> std::collections::BTreeMap<String, S
     ids
 }
 
+/// The containers a snapshot paused, unpaused again: Docker may call them unhealthy
+/// until their next probe passes. The snapshot is whole already (others can restore it);
+/// the environment it was taken of goes on once [`Unpaused::healthy`] returns.
+#[must_use = "the environment goes on only once its containers are healthy again"]
+pub struct Unpaused(Vec<String>);
+
+impl Unpaused {
+    /// Waits until none of the containers is unhealthy or starting (a `service_healthy`
+    /// dependency of the environment's next `compose up` would fail on one).
+    pub async fn healthy(self) -> Result<(), String> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        healthy_again(&ids, std::time::Duration::from_secs(60)).await
+    }
+}
+
 /// Takes the snapshot of `env` (its setup done; its stack up when `compose`) into `to`.
-pub async fn take(env: &Environment, to: &Path, compose: bool) -> Result<Snapshot, String> {
+pub async fn take(
+    env: &Environment,
+    to: &Path,
+    compose: bool,
+) -> Result<(Snapshot, Unpaused), String> {
     let _ = std::fs::remove_dir_all(to);
     let work = to.join("work");
     copy_tree(&env.dir, &work, &env.dir)
         .map_err(|e| format!("cannot copy the work folder: {e}"))?;
     if !compose {
-        return Ok(Snapshot {
+        let snap = Snapshot {
             work,
             volumes: Vec::new(),
             images: Vec::new(),
             held: None,
-        });
+        };
+        return Ok((snap, Unpaused(Vec::new())));
     }
     let images = images(&env.state.project).await?;
     let with_volumes: Vec<_> = containers(&env.state.project)
@@ -422,20 +445,19 @@ pub async fn take(env: &Environment, to: &Path, compose: bool) -> Result<Snapsho
         // frozen analyzer. `unpause` errs for one that was not paused, so the
         // containers' state decides.
         unpause(&ids).await?;
-        // Docker calls a paused container unhealthy until its next probe passes; a
-        // `service_healthy` dependency of the scenario's next `compose up` would fail.
-        healthy_again(&ids, std::time::Duration::from_secs(60)).await?;
     }
-    Ok(Snapshot {
+    let snap = Snapshot {
         work,
         volumes: copied?,
         images,
         held: None,
-    })
+    };
+    Ok((
+        snap,
+        Unpaused(ids.iter().map(|id| id.to_string()).collect()),
+    ))
 }
 
-/// Waits until none of the containers is unhealthy or starting (those without a
-/// healthcheck are ready as they run).
 /// Unpauses the containers; an error names those still paused after a second try.
 async fn unpause(ids: &[&str]) -> Result<(), String> {
     let mut last = String::new();
@@ -460,6 +482,8 @@ async fn unpause(ids: &[&str]) -> Result<(), String> {
     Err(format!("cannot unpause after the snapshot: {last}"))
 }
 
+/// Waits until none of the containers is unhealthy or starting (those without a
+/// healthcheck are ready as they run).
 async fn healthy_again(ids: &[&str], limit: std::time::Duration) -> Result<(), String> {
     let end = tokio::time::Instant::now() + limit;
     loop {

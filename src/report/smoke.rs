@@ -46,10 +46,12 @@ pub fn outcome(o: &Outcome, ui: &Ui, (n, of): (usize, usize)) {
         } else {
             times.join(", ")
         },
-        match &o.shared {
-            Some(first) => format!("; in the environment of the {first}"),
-            None => String::new(),
-        },
+        o.shared
+            .iter()
+            .map(|first| format!("in the environment of the {first}"))
+            .chain(o.remarks.iter().cloned())
+            .map(|r| format!("; {r}"))
+            .collect::<String>(),
         format_args!(", {n} of {of} done")
     );
     if o.ok() {

@@ -72,7 +72,11 @@ fn scenarios_that_differ_only_in_their_answers_are_judged_in_one_environment() {
             "Passed lab 01-notes variant wrong-tool (setup ",
         ],
     );
-    assert!(!r.stderr.contains("in the environment of"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("; in the environment of"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -189,6 +193,78 @@ fn ctrl_c_reports_what_finished_and_what_was_cut_short() {
         "{out}"
     );
     assert!(!root.exists(), "the run's folders stay: {out}");
+}
+
+#[test]
+fn a_solution_hands_its_environment_to_the_next_lab_s_solution_with_its_own_answers() {
+    // Lab 1's solution shares its environment with two variants that differ in their
+    // answers, the last leaving "Grafana"; lab 2's solution goes on in that environment
+    // and checks that lab 1's answer is the solution's.
+    let r = smoke("handover", &["--all", "--jobs", "4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_has(
+        &r.stderr,
+        &[
+            "Passed lab 01-notes variant wrong-tool (answers ",
+            "; in the environment of the solution; its environment handed over to the next lab's solution), ",
+            "Passed lab 02-more solution (handover wait ",
+            "; in the environment the previous lab's solution handed over; ",
+            "Passed lab 02-more variant no-line (snapshot wait ",
+            "5 of 5 scenarios passed in ",
+        ],
+    );
+    // With --keep each environment is judged as it is kept: none is handed over.
+    let r = smoke("handover", &["--all", "--keep"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("handed over"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Passed lab 02-more solution (snapshot wait "),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_checks_before_a_solution_are_judged_where_another_scenario_starts_the_same() {
+    let defect =
+        "check `compose-file-there` passes before the solution (found docker-compose.yaml exists)";
+    // Side by side, the variant that starts where the solution does judges them
+    // before its own steps, and the solution goes straight to its steps.
+    let r = smoke("broken", &["1", "--jobs", "2"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Broken lab 01-notes solution"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("; its checks before in the environment of lab 01-notes variant wrong-word")
+            && !line.contains(", checks before "),
+        "{}",
+        r.stderr
+    );
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("lab 01-notes variant wrong-word ("))
+        .unwrap_or_default();
+    assert!(line.contains("checks before the solution "), "{}", r.stderr);
+    assert!(r.stderr.contains(defect), "{}", r.stderr);
+    // One at a time, the solution judges its own.
+    let r = smoke("broken", &["1", "--jobs", "1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Broken lab 01-notes solution"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(", checks before ") && !line.contains("environment of"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(defect), "{}", r.stderr);
 }
 
 #[test]
