@@ -30,6 +30,9 @@ mod smoke_snapshot;
 #[path = "smoke_cache.rs"]
 mod smoke_cache;
 
+#[path = "smoke_places.rs"]
+mod smoke_places;
+
 /// What a snapshot's watchers see: not yet taken, taken, or none (its leader failed).
 type Published = Option<Option<Arc<Snapshot>>>;
 
@@ -75,9 +78,8 @@ enum Start {
     Handed { waited: Duration },
 }
 
-/// The environment of a lab's solution, handed to the scenario that goes first from the
-/// snapshot of where it ends (the next lab's solution: `smoke::SnapPlan::head`, on the
-/// run's longest path). After its steps and its own answers the solution took the
+/// The environment of a lab's solution, handed to the next lab's solution, which starts
+/// where it ends (`smoke::plan_handovers`; on the run's longest path). After its steps and its own answers the solution took the
 /// snapshot, and then only its members' answers and checks ran: checks only read, and
 /// its answers are put back as the snapshot holds them. So the environment is in the
 /// state the snapshot holds, and the next solution goes on in it instead of waiting for
@@ -376,21 +378,39 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
     // snapshot others wait for start without waiting for one of the `jobs` places (with
     // one at a time, as --keep runs, none goes ahead of its turn). The report keeps the
     // course's order.
+    let length: Vec<Duration> = (0..total)
+        .map(|i| {
+            let (_, lab, members, _) = runs[i];
+            let replayed = match plan.start[i] {
+                smoke::SnapStart::Follower { .. } | smoke::SnapStart::Cached => 0,
+                _ => replays(labs, lab),
+            };
+            // --keep stops at the first broken scenario in the course's order.
+            if args.keep {
+                Duration::ZERO
+            } else {
+                smoke::expected_length(&lab.lab, members, replayed)
+            }
+        })
+        .collect();
     let mut order: Vec<usize> = (0..total).collect();
-    order.sort_by_key(|i| {
-        let (_, lab, members, _) = runs[*i];
-        let replayed = match plan.start[*i] {
-            smoke::SnapStart::Follower { .. } | smoke::SnapStart::Cached => 0,
-            _ => replays(labs, lab),
-        };
-        // --keep stops at the first broken scenario in the course's order.
-        let length = if args.keep {
-            std::time::Duration::ZERO
-        } else {
-            smoke::expected_length(&lab.lab, members, replayed)
-        };
-        (plan.depth(*i), std::cmp::Reverse(length))
-    });
+    order.sort_by_key(|&i| (plan.depth(i), std::cmp::Reverse(length[i])));
+    // Who gets the next free place among those waiting for one (`smoke_places`): the
+    // farthest from the run's start first (it became ready last, and the run cannot end
+    // before it), then the longest. With --keep, the order above.
+    let mut by_need: Vec<usize> = order.clone();
+    if !args.keep {
+        by_need.sort_by_key(|&i| {
+            (
+                std::cmp::Reverse(plan.depth(i)),
+                std::cmp::Reverse(length[i]),
+            )
+        });
+    }
+    let mut rank = vec![0; total];
+    for (r, &i) in by_need.iter().enumerate() {
+        rank[i] = r;
+    }
     let urgent: Vec<bool> = (0..total)
         .map(|i| jobs > 1 && (plan.produce[i] || plan.start[i] == smoke::SnapStart::Leader))
         .collect();
@@ -439,9 +459,9 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
             before_rx[i] = Some((rx, format!("lab {} {}", lab.lab.id(), members[0].name())));
         }
     }
-    // Each solution whose end the next lab's solution starts from (its head) hands its
-    // environment over to it (`Handoff`), on the same images. Not with --keep: it keeps
-    // environments as they were judged.
+    // Each solution whose end the next lab's solution starts from hands its environment
+    // over to it (`Handoff`), in the same round, on the same images. Not with --keep: it
+    // keeps environments as they were judged.
     let mut hand_to: Vec<Option<tokio::sync::oneshot::Sender<Handoff>>> =
         (0..total).map(|_| None).collect();
     let mut handed: Vec<Option<tokio::sync::oneshot::Receiver<Handoff>>> =
@@ -468,7 +488,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         .into_iter()
         .map(|i| (i, roles[i].take(), produce[i].take()))
         .collect();
-    let places = tokio::sync::Semaphore::new(jobs);
+    let places = smoke_places::Places::new(jobs);
     // Each scenario's report as it finishes; the summary, the JUnit report and the
     // rates keep the course's order (the index in `runs`).
     let mut finished: Vec<Option<Vec<Outcome>>> = vec![None; total];
@@ -479,9 +499,10 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         let mut results = futures_util::stream::iter(order)
             .map(|(i, role, produce)| {
                 let (round, lab, members, profile) = runs[i];
-                let (urgent, places, resume, head) = (
+                let (urgent, places, rank, resume, head) = (
                     urgent[i],
                     &places,
+                    &rank,
                     starts[i].as_ref().map(|(_, r)| *r).unwrap_or_default(),
                     head[i].take(),
                 );
@@ -542,7 +563,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                     // A handed-over environment is already running: it takes no place.
                     let place = match urgent || handed.is_some() {
                         true => None,
-                        false => places.acquire().await.ok(),
+                        false => Some(places.acquire(rank[i]).await),
                     };
                     if stop.load(Ordering::SeqCst) {
                         return (i, None);
@@ -1075,7 +1096,8 @@ async fn environment_run(
 
 /// The verdict on a solution's checks before its steps, from the environment that
 /// judged them.
-type BeforeRx = tokio::sync::oneshot::Receiver<std::result::Result<Vec<smoke::Defect>, String>>;
+type BeforeVerdict = std::result::Result<Vec<smoke::Defect>, String>;
+type BeforeRx = tokio::sync::oneshot::Receiver<BeforeVerdict>;
 
 /// Who judges a lab's checks before its solution's steps (`smoke::before_hosts`).
 enum Before {
@@ -1084,7 +1106,7 @@ enum Before {
     /// Another environment starting in the same state: this one runs none.
     Elsewhere,
     /// This one, before its own steps, for a solution run elsewhere.
-    For(tokio::sync::oneshot::Sender<std::result::Result<Vec<smoke::Defect>, String>>),
+    For(tokio::sync::oneshot::Sender<BeforeVerdict>),
 }
 
 /// How an environment uses the run's snapshots.
