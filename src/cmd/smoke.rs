@@ -1047,13 +1047,7 @@ async fn environment_run(
     let handed = match (hand_to, end_answers) {
         (Some(tx), Some(bytes)) if !kept => {
             let file = Environment::answers_path(dir);
-            let reset = match bytes {
-                Some(b) => write_atomic(&file, &b),
-                None => std::fs::remove_file(&file).or_else(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Ok(()),
-                    _ => Err(e),
-                }),
-            };
+            let reset = put_answers(&file, bytes.as_deref());
             let to = Handoff {
                 dir: dir.to_path_buf(),
                 project: project.to_string(),
@@ -1190,6 +1184,17 @@ async fn publish(
     }
 }
 
+/// Puts the answers file back as it was (`None`: there was none).
+fn put_answers(file: &Path, bytes: Option<&[u8]>) -> std::io::Result<()> {
+    match bytes {
+        Some(b) => write_atomic(file, b),
+        None => match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
 /// A member's steps that change the environment, and the answers it records after them.
 type StepsAndAnswers = (Vec<Step>, Vec<Step>);
 
@@ -1218,17 +1223,9 @@ impl Members<'_> {
             let judged = async {
                 if k > 0 {
                     o.shared = Some(members[0].name());
-                    match after_steps {
-                        Some(bytes) => write_atomic(&file, bytes),
-                        None => std::fs::remove_file(&file).or_else(|e| {
-                            if e.kind() == std::io::ErrorKind::NotFound {
-                                Ok(())
-                            } else {
-                                Err(e)
-                            }
-                        }),
-                    }
-                    .map_err(|e| format!("cannot reset the answers in {}: {e}", file.display()))?;
+                    put_answers(&file, after_steps).map_err(|e| {
+                        format!("cannot reset the answers in {}: {e}", file.display())
+                    })?;
                 }
                 let answers = &plans[k].1;
                 if !answers.is_empty() {
