@@ -17,6 +17,11 @@ fn smoke(labs: &str, args: &[&str]) -> crate::support::Run {
         .args(args))
 }
 
+/// The first line of `out` that holds `needle` (empty when none does).
+fn line_of<'a>(out: &'a str, needle: &str) -> &'a str {
+    out.lines().find(|l| l.contains(needle)).unwrap_or_default()
+}
+
 /// Every line must appear in the output.
 fn assert_has(out: &str, lines: &[&str]) {
     for line in lines {
@@ -233,32 +238,20 @@ fn the_checks_before_a_solution_are_judged_where_another_scenario_starts_the_sam
     // before its own steps, and the solution goes straight to its steps.
     let r = smoke("broken", &["1", "--jobs", "2"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("Broken lab 01-notes solution"))
-        .unwrap_or_default();
+    let line = line_of(&r.stderr, "Broken lab 01-notes solution");
     assert!(
         line.contains("; its checks before in the environment of lab 01-notes variant wrong-word")
             && !line.contains(", checks before "),
         "{}",
         r.stderr
     );
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("lab 01-notes variant wrong-word ("))
-        .unwrap_or_default();
+    let line = line_of(&r.stderr, "lab 01-notes variant wrong-word (");
     assert!(line.contains("checks before the solution "), "{}", r.stderr);
     assert!(r.stderr.contains(defect), "{}", r.stderr);
     // One at a time, the solution judges its own.
     let r = smoke("broken", &["1", "--jobs", "1"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("Broken lab 01-notes solution"))
-        .unwrap_or_default();
+    let line = line_of(&r.stderr, "Broken lab 01-notes solution");
     assert!(
         line.contains(", checks before ") && !line.contains("environment of"),
         "{}",
