@@ -427,13 +427,7 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
                 && match &starts[i] {
                     Some((_, r)) if uses_compose(labs, lab) => {
                         let own = members[0].steps(&lab.lab).unwrap_or_default();
-                        let next: Vec<Step> = lab.lab.setup
-                            [r.setup_from.min(lab.lab.setup.len())..]
-                            .iter()
-                            .chain(own.into_iter().skip(r.skip_steps))
-                            .cloned()
-                            .collect();
-                        !smoke::brings_stack_up_first(&next)
+                        !r.brings_stack_up_first(lab, own)
                     }
                     _ => true,
                 };
@@ -857,20 +851,19 @@ async fn environment_run(
         Start::Cached(_) | Start::Published { snap: Some(_), .. } | Start::Handed { .. }
     );
     let setup_from = resume.setup_from.min(lab.lab.setup.len());
-    let (rest_of_setup, skipped): (&[Step], usize) = if restored {
-        (&lab.lab.setup[setup_from..], resume.skip_steps)
-    } else {
-        (&[], 0)
+    // Not restored: the whole setup ran, and every step follows.
+    let resumed = match restored {
+        true => resume,
+        false => Resume {
+            setup_from: lab.lab.setup.len(),
+            skip_steps: 0,
+        },
     };
+    let (rest_of_setup, skipped) = (resumed.rest_of_setup(lab), resumed.skip_steps);
     let steps_bring_stack_up = uses_compose
-        && plans.as_ref().is_ok_and(|p| {
-            let next: Vec<Step> = rest_of_setup
-                .iter()
-                .chain(p[0].0.get(skipped..).unwrap_or_default())
-                .cloned()
-                .collect();
-            smoke::brings_stack_up_first(&next)
-        });
+        && plans
+            .as_ref()
+            .is_ok_and(|p| resumed.brings_stack_up_first(lab, &p[0].0));
     let (checks_before, mut host_for) = match before {
         Before::Here => (
             members[0] == Scenario::Solution && !(profile.is_some() && steps_bring_stack_up),
@@ -1124,6 +1117,30 @@ struct Snapshots<'a> {
 struct Resume {
     setup_from: usize,
     skip_steps: usize,
+}
+
+impl Resume {
+    /// The setup's steps a restored environment still runs.
+    fn rest_of_setup<'a>(&self, lab: &'a LoadedLab) -> &'a [Step] {
+        &lab.lab.setup[self.setup_from.min(lab.lab.setup.len())..]
+    }
+
+    /// Whether a restored environment's first step that does more than edit files brings
+    /// the whole stack up (`smoke::brings_stack_up_first`): the rest of the setup, then
+    /// `steps` after the first `skip_steps`.
+    fn brings_stack_up_first<'a>(
+        &self,
+        lab: &LoadedLab,
+        steps: impl IntoIterator<Item = &'a Step>,
+    ) -> bool {
+        let next: Vec<Step> = self
+            .rest_of_setup(lab)
+            .iter()
+            .cloned()
+            .chain(steps.into_iter().skip(self.skip_steps).cloned())
+            .collect();
+        smoke::brings_stack_up_first(&next)
+    }
 }
 
 /// Takes the snapshot `p` of `env` (when `ok`: the state it is of was reached) and
