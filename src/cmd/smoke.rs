@@ -395,17 +395,13 @@ pub async fn run(labs: &Loaded, args: SmokeArgs, ui: &Ui) -> Result<i32> {
         .collect();
     let mut order: Vec<usize> = (0..total).collect();
     order.sort_by_key(|&i| (plan.depth(i), std::cmp::Reverse(length[i])));
-    // Who gets the next free place among those waiting for one (`smoke_places`): the
-    // farthest from the run's start first (it became ready last, and the run cannot end
-    // before it), then the longest. With --keep, the order above.
+    // Who gets the next free place among those waiting for one (`smoke_places`): all of
+    // them can start now, so the longest expected first, wherever it stands (ranking the
+    // farthest from the run's start first starved lab 2's variant that waits out a 30 s
+    // window: a CI run ended on it, 3m3s). With --keep, the order above.
     let mut by_need: Vec<usize> = order.clone();
     if !args.keep {
-        by_need.sort_by_key(|&i| {
-            (
-                std::cmp::Reverse(plan.depth(i)),
-                std::cmp::Reverse(length[i]),
-            )
-        });
+        by_need.sort_by_key(|&i| std::cmp::Reverse(length[i]));
     }
     let mut rank = vec![0; total];
     for (r, &i) in by_need.iter().enumerate() {

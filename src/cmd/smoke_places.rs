@@ -2,9 +2,8 @@
 //! a snapshot are woken together when it is published (lab 4's five variants at once);
 //! a first-come semaphore would then place them in whatever order the runtime polls
 //! them. Here the waiting scenario ranked first gets the next free place (`lab smoke`
-//! ranks the farthest from the run's start first, then the longest expected), so one
-//! that waits out a failing check's window, or the last lab's, does not start last and
-//! make the run's tail.
+//! ranks the longest expected first), so one that waits out a failing check's window
+//! does not start last and make the run's tail.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
